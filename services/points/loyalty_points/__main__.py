@@ -1,0 +1,20 @@
+"""`python -m loyalty_points`: serve the API and run the consumer."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from loyalty_points.entrypoints.app import create_app
+from loyalty_points.settings import PointsSettings
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = PointsSettings()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""The points service's tables (schema `points`). Wire schemas live elsewhere."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from loyalty_shared.db import make_base
+from loyalty_shared.outbox import OutboxColumns
+from loyalty_shared.progress import ConsumerProgressColumns
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, Integer, Numeric, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+SCHEMA = "points"
+Base = make_base(SCHEMA)
+
+
+class BalanceRow(Base):
+    """The running balance; always equal to the sum of the member's ledger entries."""
+
+    __tablename__ = "balances"
+
+    member_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    balance: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class LedgerEntryRow(Base):
+    """Append-only: never updated, never deleted."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        Index("ix_ledger_entries_member", "member_id", "id"),
+        Index("uq_ledger_entries_kind_reference", "kind", "reference", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    delta: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str] = mapped_column(String(128))
+    purchase_id: Mapped[str | None] = mapped_column(String(128))
+    tier: Mapped[str | None] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PurchaseRow(Base):
+    __tablename__ = "purchases"
+    __table_args__ = (Index("ix_purchases_member_time", "member_id", "occurred_at"),)
+
+    purchase_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(128))
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    points_earned: Mapped[int] = mapped_column(Integer)
+
+
+class RefundRow(Base):
+    __tablename__ = "refunds"
+    __table_args__ = (Index("ix_refunds_purchase", "purchase_id"),)
+
+    refund_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    purchase_id: Mapped[str] = mapped_column(ForeignKey(PurchaseRow.purchase_id))
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    points_clawed_back: Mapped[int] = mapped_column(Integer)
+
+
+class OutboxRow(OutboxColumns, Base):
+    __tablename__ = "outbox"
+
+
+class ConsumerProgressRow(ConsumerProgressColumns, Base):
+    __tablename__ = "consumer_progress"

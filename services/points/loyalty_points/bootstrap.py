@@ -1,0 +1,97 @@
+"""Wiring for the points service, in one place: the app and the tests both use it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaProducer
+from loyalty_shared.consumer import ConsumerRunner
+from loyalty_shared.db import create_engine, session_factory
+from loyalty_shared.kafka import broker_reachable, make_producer
+from loyalty_shared.metrics import ServiceMetrics
+from loyalty_shared.outbox import OutboxRelay
+from loyalty_shared.progress import forget_lost_log
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from loyalty_points.adapters.orm import ConsumerProgressRow, OutboxRow
+from loyalty_points.entrypoints.consumer import PurchaseTopicConsumer
+from loyalty_points.service_layer.handlers import CONSUMER, PurchaseHandler
+from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
+from loyalty_points.settings import PointsSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PointsService:
+    """Everything the running service holds; started and stopped as one."""
+
+    settings: PointsSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    producer: AIOKafkaProducer
+    relay: OutboxRelay
+    runner: ConsumerRunner
+    metrics: ServiceMetrics
+    _relay_task: asyncio.Task[None] | None = field(default=None)
+
+    async def start(self, *, consume: bool = True) -> None:
+        await self.producer.start()
+        self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay:points")
+        if consume:
+            await self.runner.start()
+
+    async def stop(self) -> None:
+        await self.runner.stop()
+        self.relay.stop()
+        if self._relay_task is not None:
+            await self._relay_task
+        await self.producer.stop()
+        await self.engine.dispose()
+
+    async def database_ready(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("select 1"))
+        except Exception:  # any failure means not ready; the reason is in the logs
+            log.exception("database check failed")
+            return False
+        return True
+
+    async def broker_ready(self) -> bool:
+        return await broker_reachable(self.producer)
+
+    async def consumer_ready(self) -> bool:
+        return self.runner.is_healthy()
+
+
+def build(settings: PointsSettings) -> PointsService:
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    metrics = ServiceMetrics("points")
+    producer = make_producer(settings.kafka)
+    relay = OutboxRelay(sessions, OutboxRow, producer)
+    group = settings.consumer_group
+
+    def uow() -> PointsUnitOfWork:
+        return PointsUnitOfWork(sessions, currency=settings.programme.currency, consumer_group=group)
+
+    async def on_log_restarted(ends: dict[tuple[str, int], int]) -> None:
+        await forget_lost_log(sessions, ConsumerProgressRow, group, ends)
+
+    handler = PurchaseHandler(uow, settings.programme, settings.kafka.topics)
+    topic_consumer = PurchaseTopicConsumer(handler, metrics, relay.wake, on_log_restarted)
+    runner = ConsumerRunner(
+        name=CONSUMER,
+        topics=[settings.kafka.topics.purchases],
+        group_id=group,
+        kafka=settings.kafka,
+        handler=topic_consumer,
+        metrics=metrics,
+        batch_size=settings.batch_size,
+        stall_seconds=settings.stall_seconds,
+    )
+    return PointsService(settings, engine, sessions, producer, relay, runner, metrics)

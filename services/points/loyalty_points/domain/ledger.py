@@ -1,0 +1,174 @@
+"""A member's points account: an append-only ledger and the purchases behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from loyalty_shared.programme import EarningRule, QualifyingPurchase, TierLevel, TierPolicy
+
+from loyalty_points.domain.commands import RecordPurchase, RecordRefund
+from loyalty_points.domain.errors import (
+    ConflictingDuplicate,
+    MemberMismatch,
+    RefundBeforePurchase,
+    RefundExceedsPurchase,
+    UnknownPurchase,
+    WrongCurrency,
+)
+
+
+class EntryKind(StrEnum):
+    EARNED = "earned"
+    CLAWED_BACK = "clawed_back"
+    REDEEMED = "redeemed"
+    RESTORED = "restored"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    member_id: str
+    kind: EntryKind
+    delta: int
+    balance_after: int
+    reference: str
+    purchase_id: str | None
+    occurred_at: datetime
+    tier: str | None = None
+
+
+@dataclass(frozen=True)
+class Refund:
+    refund_id: str
+    purchase_id: str
+    amount: Decimal
+    occurred_at: datetime
+    points_clawed_back: int
+
+
+@dataclass
+class Purchase:
+    """A purchase as the ledger remembers it, with the refunds made against it."""
+
+    purchase_id: str
+    member_id: str
+    amount: Decimal
+    occurred_at: datetime
+    points_earned: int
+    refunds: list[Refund] = field(default_factory=list)
+
+    @property
+    def refunded(self) -> Decimal:
+        return sum((r.amount for r in self.refunds), Decimal(0))
+
+    @property
+    def clawed_back(self) -> int:
+        return sum(r.points_clawed_back for r in self.refunds)
+
+    def qualifying(self) -> QualifyingPurchase:
+        return QualifyingPurchase(
+            self.occurred_at, self.amount, tuple((r.occurred_at, r.amount) for r in self.refunds)
+        )
+
+
+@dataclass
+class Ledger:
+    """One member's balance, the purchases that can still move it, and what changed.
+
+    `purchases` holds what the caller loaded: the member's recent purchases (enough
+    history for the tier rule) and any older purchase a refund refers to.
+    """
+
+    member_id: str
+    balance: int
+    purchases: dict[str, Purchase]
+    currency: str
+    new_entries: list[LedgerEntry] = field(default_factory=list)
+    new_purchases: list[Purchase] = field(default_factory=list)
+    new_refunds: list[Refund] = field(default_factory=list)
+
+    def earn(self, cmd: RecordPurchase, tiers: TierPolicy, rule: EarningRule) -> LedgerEntry | None:
+        """Record a purchase and the points it earns at the tier held just before it.
+
+        Returns None for a redelivery of a purchase already recorded.
+        """
+        self._check_currency(cmd.currency)
+        known = self.purchases.get(cmd.purchase_id)
+        if known is not None:
+            if (known.member_id, known.amount) != (cmd.member_id, cmd.amount):
+                raise ConflictingDuplicate(
+                    f"purchase {cmd.purchase_id} was recorded for {known.member_id} "
+                    f"with amount {known.amount}"
+                )
+            return None
+        tier = self.tier_before(cmd.occurred_at, tiers)
+        points = rule.points_for(cmd.amount, tier.multiplier)
+        purchase = Purchase(cmd.purchase_id, cmd.member_id, cmd.amount, cmd.occurred_at, points)
+        self.purchases[cmd.purchase_id] = purchase
+        self.new_purchases.append(purchase)
+        return self._append(
+            EntryKind.EARNED, points, cmd.purchase_id, cmd.purchase_id, cmd.occurred_at, tier.name
+        )
+
+    def claw_back(self, cmd: RecordRefund, rule: EarningRule) -> LedgerEntry | None:
+        """Record a refund and take back its share of the purchase's points.
+
+        Returns None for a redelivery of a refund already recorded.
+        """
+        self._check_currency(cmd.currency)
+        purchase = self._refunded_purchase(cmd)
+        known = next((r for r in purchase.refunds if r.refund_id == cmd.refund_id), None)
+        if known is not None:
+            if known.amount != cmd.amount:
+                raise ConflictingDuplicate(
+                    f"refund {cmd.refund_id} was recorded with amount {known.amount}"
+                )
+            return None
+        remaining = purchase.amount - purchase.refunded
+        if cmd.amount > remaining:
+            raise RefundExceedsPurchase(
+                f"refund of {cmd.amount} exceeds the {remaining} left of purchase {purchase.purchase_id}"
+            )
+        total = rule.clawback_total(purchase.points_earned, purchase.refunded + cmd.amount, purchase.amount)
+        points = total - purchase.clawed_back
+        refund = Refund(cmd.refund_id, purchase.purchase_id, cmd.amount, cmd.occurred_at, points)
+        purchase.refunds.append(refund)
+        self.new_refunds.append(refund)
+        return self._append(
+            EntryKind.CLAWED_BACK, -points, cmd.refund_id, purchase.purchase_id, cmd.occurred_at
+        )
+
+    def tier_before(self, at: datetime, tiers: TierPolicy) -> TierLevel:
+        own = [p.qualifying() for p in self.purchases.values() if p.member_id == self.member_id]
+        return tiers.tier_before(own, at)
+
+    def _refunded_purchase(self, cmd: RecordRefund) -> Purchase:
+        purchase = self.purchases.get(cmd.purchase_id)
+        if purchase is None:
+            raise UnknownPurchase(f"no purchase {cmd.purchase_id} is known")
+        if purchase.member_id != cmd.member_id:
+            raise MemberMismatch(
+                f"purchase {cmd.purchase_id} belongs to another member, not {cmd.member_id}"
+            )
+        if cmd.occurred_at < purchase.occurred_at:
+            raise RefundBeforePurchase(
+                f"refund at {cmd.occurred_at.isoformat()} precedes purchase {cmd.purchase_id}"
+            )
+        return purchase
+
+    def _check_currency(self, currency: str) -> None:
+        if currency != self.currency:
+            raise WrongCurrency(f"currency {currency} is not the programme currency {self.currency}")
+
+    def _append(
+        self, kind: EntryKind, delta: int, reference: str, purchase_id: str, at: datetime,
+        tier: str | None = None,
+    ) -> LedgerEntry | None:
+        if delta == 0:
+            return None  # nothing moved; the purchase or refund itself is still recorded
+        self.balance += delta
+        entry = LedgerEntry(self.member_id, kind, delta, self.balance, reference, purchase_id, at, tier)
+        self.new_entries.append(entry)
+        return entry

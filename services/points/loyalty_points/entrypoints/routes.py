@@ -1,0 +1,104 @@
+"""The points REST API: balances and ledgers for apps, purchase and refund ingest for tills."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from loyalty_shared.events import (
+    PURCHASE_COMPLETED,
+    PURCHASE_REFUNDED,
+    CloudEvent,
+    derived_event_id,
+)
+from loyalty_shared.http import ApiError
+from loyalty_shared.kafka import member_key
+
+from loyalty_points.bootstrap import PointsService
+from loyalty_points.entrypoints.schemas import (
+    Accepted,
+    BalanceOut,
+    LedgerEntryOut,
+    LedgerPage,
+    PurchaseSubmission,
+    RefundSubmission,
+)
+from loyalty_points.service_layer import views
+
+router = APIRouter(prefix="/v1")
+MemberId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:\-]{1,128}$")]
+NOT_FOUND = {404: {"description": "The member has no points account"}}
+
+
+def _service(request: Request) -> PointsService:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+@router.get("/members/{member_id}/balance", response_model=BalanceOut, responses=NOT_FOUND)
+async def get_balance(member_id: MemberId, request: Request) -> BalanceOut:
+    async with _service(request).sessions() as session:
+        found = await views.balance(session, member_id)
+    if found is None:
+        raise ApiError(404, "unknown_member", f"member {member_id} has no points account")
+    return BalanceOut(member_id=found.member_id, balance=found.balance, updated_at=found.updated_at)
+
+
+@router.get("/members/{member_id}/ledger", response_model=LedgerPage)
+async def get_ledger(
+    member_id: MemberId,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")] = None,
+) -> LedgerPage:
+    async with _service(request).sessions() as session:
+        rows = await views.ledger_page(
+            session, member_id, before_id=int(cursor) if cursor else None, limit=limit
+        )
+    entries = [LedgerEntryOut.model_validate(r) for r in rows]
+    next_cursor = str(entries[-1].id) if len(entries) == limit else None
+    return LedgerPage(member_id=member_id, entries=entries, next_cursor=next_cursor)
+
+
+@router.post("/purchases", status_code=202, response_model=Accepted)
+async def post_purchase(body: PurchaseSubmission, request: Request) -> Accepted:
+    """Validate a till's purchase and put it on the `purchases` topic."""
+    data = body.model_dump(mode="json", exclude={"occurred_at"}, exclude_none=True)
+    event = CloudEvent(
+        specversion="1.0",
+        id=derived_event_id("rest", PURCHASE_COMPLETED, body.purchase_id),
+        source=f"pos-api/{body.store_id}",
+        type=PURCHASE_COMPLETED,
+        time=body.occurred_at,
+        subject=body.member_id,
+        data=data,
+    )
+    return await _publish(request, event, body.member_id, body.currency)
+
+
+@router.post("/refunds", status_code=202, response_model=Accepted)
+async def post_refund(body: RefundSubmission, request: Request) -> Accepted:
+    """Validate a till's refund and put it on the `purchases` topic."""
+    data = body.model_dump(mode="json", exclude={"occurred_at"}, exclude_none=True)
+    event = CloudEvent(
+        specversion="1.0",
+        id=derived_event_id("rest", PURCHASE_REFUNDED, body.refund_id),
+        source="pos-api/refunds",
+        type=PURCHASE_REFUNDED,
+        time=body.occurred_at,
+        subject=body.member_id,
+        data=data,
+    )
+    return await _publish(request, event, body.member_id, body.currency)
+
+
+async def _publish(request: Request, event: CloudEvent, member_id: str, currency: str) -> Accepted:
+    service = _service(request)
+    expected = service.settings.programme.currency
+    if currency != expected:
+        raise ApiError(
+            422, "wrong_currency", f"currency must be the programme currency {expected}",
+            [{"field": "body.currency", "problem": f"expected {expected}"}],
+        )
+    topic = service.settings.kafka.topics.purchases
+    sent = await service.producer.send_and_wait(topic, event.to_bytes(), key=member_key(member_id))
+    return Accepted(event_id=event.id, topic=topic, partition=sent.partition, offset=sent.offset)

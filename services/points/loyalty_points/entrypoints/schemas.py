@@ -1,0 +1,55 @@
+"""Request and response bodies of the points API (separate from tables and events)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from loyalty_shared.events import EventTime, PurchaseData, RefundData
+from pydantic import BaseModel, ConfigDict
+
+
+class PurchaseSubmission(PurchaseData):
+    """A till's purchase: the event's data plus when it happened."""
+
+    occurred_at: EventTime
+
+
+class RefundSubmission(RefundData):
+    """A till's refund: the event's data plus when it happened."""
+
+    occurred_at: EventTime
+
+
+class Accepted(BaseModel):
+    """The event is on the topic; the ledger applies it shortly."""
+
+    event_id: str
+    topic: str
+    partition: int
+    offset: int
+
+
+class BalanceOut(BaseModel):
+    member_id: str
+    balance: int
+    updated_at: datetime
+
+
+class LedgerEntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    delta: int
+    balance_after: int
+    reference: str
+    purchase_id: str | None
+    tier: str | None
+    occurred_at: datetime
+    recorded_at: datetime
+
+
+class LedgerPage(BaseModel):
+    member_id: str
+    entries: list[LedgerEntryOut]
+    next_cursor: str | None

@@ -1,0 +1,5 @@
+from loyalty_shared.migrations import run_env
+
+from loyalty_points.adapters.orm import Base
+
+run_env(Base.metadata)

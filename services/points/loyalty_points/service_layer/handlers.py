@@ -1,0 +1,144 @@
+"""Applying purchases and refunds to the ledger, a consumed batch at a time."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from loyalty_shared.events import CloudEvent, derived_event_id
+from loyalty_shared.messages import InboundMessage, Rejection, dead_letter
+from loyalty_shared.programme import EarningRule, Programme, TierPolicy
+from loyalty_shared.settings import TopicNames
+
+from loyalty_points.domain.commands import RecordPurchase, RecordRefund
+from loyalty_points.domain.errors import PointsRuleBroken
+from loyalty_points.domain.ledger import EntryKind, Ledger, LedgerEntry
+from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
+
+LedgerCommand = RecordPurchase | RecordRefund
+SOURCE = "loyalty/points"
+CONSUMER = "points"
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A consumed message and what it asks: a command, or why it can't be processed."""
+
+    message: InboundMessage
+    command: LedgerCommand | Rejection
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    applied: int
+    skipped: int
+    entries: int
+    rejections: list[Rejection]
+
+
+@dataclass
+class PurchaseHandler:
+    """Applies consumed purchases and refunds; one unit of work per batch."""
+
+    uow: Callable[[], PointsUnitOfWork]
+    programme: Programme
+    topics: TopicNames
+
+    def __post_init__(self) -> None:
+        self.tiers = TierPolicy(self.programme.tiers)
+        self.earning = EarningRule(self.programme.earning.points_per_unit)
+
+    async def apply(self, batch: Sequence[Inbound]) -> BatchOutcome:
+        """Apply the batch's unapplied messages, commit once, report what happened."""
+        async with self.uow() as uow:
+            fresh_messages = await uow.progress.unapplied(i.message for i in batch)
+            fresh_ids = {id(m) for m in fresh_messages}
+            fresh = [i for i in batch if id(i.message) in fresh_ids]
+            ledgers = await uow.ledgers.for_members(*self._scope(fresh))
+            rejections: list[Rejection] = []
+            entries = 0
+            for item in fresh:
+                outcome = self._apply_one(item, ledgers)
+                if isinstance(outcome, Rejection):
+                    rejections.append(outcome)
+                    uow.outbox.add(self.topics.purchases_dlq, _key(item.message),
+                                   dead_letter(item.message, CONSUMER, outcome))
+                elif outcome is not None:
+                    entries += 1
+                    uow.outbox.add(self.topics.points_events, outcome.member_id, points_event(outcome))
+            await uow.ledgers.save(ledgers.values())
+            await uow.progress.advance()
+            await uow.commit()
+        return BatchOutcome(len(fresh), len(batch) - len(fresh), entries, rejections)
+
+    async def reject(self, message: InboundMessage, rejection: Rejection) -> None:
+        """Dead-letter one message on its own, marking it applied."""
+        async with self.uow() as uow:
+            if await uow.progress.unapplied([message]):
+                uow.outbox.add(self.topics.purchases_dlq, _key(message),
+                               dead_letter(message, CONSUMER, rejection))
+            await uow.progress.advance()
+            await uow.commit()
+
+    def _scope(self, batch: Sequence[Inbound]) -> tuple[dict[str, set[str]], datetime | None]:
+        """Which members and purchases the batch touches, and how far back the tier rule looks."""
+        references: dict[str, set[str]] = defaultdict(set)
+        earliest: datetime | None = None
+        for item in batch:
+            cmd = item.command
+            if isinstance(cmd, Rejection):
+                continue
+            references[cmd.member_id].add(cmd.purchase_id)
+            if isinstance(cmd, RecordPurchase):
+                earliest = cmd.occurred_at if earliest is None else min(earliest, cmd.occurred_at)
+        since = earliest - self.programme.history_needed if earliest else None
+        return references, since
+
+    def _apply_one(
+        self, item: Inbound, ledgers: dict[str, Ledger]
+    ) -> LedgerEntry | Rejection | None:
+        cmd = item.command
+        if isinstance(cmd, Rejection):
+            return cmd
+        ledger = ledgers[cmd.member_id]
+        try:
+            if isinstance(cmd, RecordPurchase):
+                return ledger.earn(cmd, self.tiers, self.earning)
+            return ledger.claw_back(cmd, self.earning)
+        except PointsRuleBroken as broken:
+            return Rejection(broken.reason, str(broken))
+
+
+_EVENT_TYPES = {
+    EntryKind.EARNED: "loyalty.points.earned.v1",
+    EntryKind.CLAWED_BACK: "loyalty.points.clawed_back.v1",
+    EntryKind.REDEEMED: "loyalty.points.redeemed.v1",
+    EntryKind.RESTORED: "loyalty.points.restored.v1",
+}
+
+
+def points_event(entry: LedgerEntry) -> CloudEvent:
+    data: dict[str, object] = {
+        "member_id": entry.member_id,
+        "delta": entry.delta,
+        "balance_after": entry.balance_after,
+        "reference": entry.reference,
+        "purchase_id": entry.purchase_id,
+    }
+    if entry.tier is not None:
+        data["tier"] = entry.tier
+    return CloudEvent(
+        specversion="1.0",
+        id=derived_event_id(entry.kind.value, entry.reference),
+        source=SOURCE,
+        type=_EVENT_TYPES[entry.kind],
+        time=entry.occurred_at,
+        subject=entry.member_id,
+        data=data,
+    )
+
+
+def _key(message: InboundMessage) -> str | None:
+    return message.key.decode("utf-8", "replace") if message.key else None

@@ -1,0 +1,183 @@
+"""The consumer runner every service uses.
+
+Fetch a batch, hand it to the service's handler (which applies it in one database
+transaction), and only then commit the offsets. A failure of the database or the
+broker is retried with backoff while readiness turns red; a message that breaks
+the handler in any other way is isolated and dead-lettered, so nothing stalls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+
+from loyalty_shared.messages import InboundMessage, Rejection
+from loyalty_shared.metrics import ServiceMetrics
+from loyalty_shared.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
+
+
+class BatchHandler(Protocol):
+    async def handle(self, batch: Sequence[InboundMessage]) -> None:
+        """Apply the batch in one transaction (or not at all)."""
+
+    async def dead_letter(self, message: InboundMessage, rejection: Rejection) -> None:
+        """Record a message that cannot be processed, in its own transaction."""
+
+    async def log_restarted(self, end_offsets: dict[tuple[str, int], int]) -> None:
+        """The partitions just assigned end at these offsets."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Failures of the infrastructure, worth retrying, as opposed to a bad message."""
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+    return isinstance(exc, OSError | TimeoutError | KafkaError)
+
+
+class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._runner.on_assigned(assigned)
+
+
+class ConsumerRunner:
+    """Runs one consumer group member for a service until stopped."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        topics: Sequence[str],
+        group_id: str,
+        kafka: KafkaSettings,
+        handler: BatchHandler,
+        metrics: ServiceMetrics,
+        batch_size: int = 1000,
+        stall_seconds: float = 30.0,
+    ) -> None:
+        self.name, self._topics, self._group = name, list(topics), group_id
+        self._kafka, self._handler, self._metrics = kafka, handler, metrics
+        self._batch_size, self._stall = batch_size, stall_seconds
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._last_progress = time.monotonic()
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._kafka.bootstrap_servers,
+            group_id=self._group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self._consumer.subscribe(self._topics, listener=_Assignments(self))
+        await self._consumer.start()
+        self._last_progress = time.monotonic()
+        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.name}")
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, commit it, leave the group."""
+        self._stopping = True
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=30)
+            except TimeoutError:
+                self._task.cancel()
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    def is_healthy(self) -> bool:
+        """Running, and polled or applied something within the stall limit."""
+        alive = self._task is not None and not self._task.done()
+        return alive and time.monotonic() - self._last_progress < self._stall
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        if not assigned or self._consumer is None:
+            return
+        ends = await self._consumer.end_offsets(list(assigned))
+        await self._handler.log_restarted({(tp.topic, tp.partition): o for tp, o in ends.items()})
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while not self._stopping:
+            records = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_size)
+            self._last_progress = time.monotonic()
+            if not records:
+                continue
+            batch = [
+                InboundMessage(m.topic, m.partition, m.offset, m.key, m.value or b"", m.timestamp)
+                for msgs in records.values()
+                for m in msgs
+            ]
+            try:
+                with self._metrics.batch_seconds.time():
+                    await self._apply(batch)
+            except Exception:
+                # Rewind so the batch is fetched again rather than skipped by the next commit.
+                log.exception("%s: batch failed; fetching it again", self.name)
+                for tp, msgs in records.items():
+                    self._consumer.seek(tp, msgs[0].offset)
+                await asyncio.sleep(1)
+                continue
+            await self._commit({tp: msgs[-1].offset + 1 for tp, msgs in records.items()})
+
+    async def _apply(self, batch: list[InboundMessage]) -> None:
+        try:
+            await self._retrying(lambda: self._handler.handle(batch))
+        except Exception as exc:
+            if is_transient(exc):  # only when stopping: leave the batch for the next owner
+                raise
+            await self._isolate(batch, exc)
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[None]]) -> None:
+        """Run `attempt` until it succeeds or fails for a reason other than the infrastructure."""
+        delay = 0.2
+        while True:
+            try:
+                return await attempt()
+            except Exception as exc:
+                if not is_transient(exc) or self._stopping:
+                    raise
+                self._metrics.batch_retries.inc()
+                log.warning("%s: transient failure, retrying in %.1fs: %s", self.name, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _isolate(self, batch: list[InboundMessage], exc: Exception) -> None:
+        """Apply one by one so a single poisonous message cannot hold up the rest."""
+        if len(batch) == 1:
+            log.error("%s: dead-lettering a message that broke the handler", self.name, exc_info=exc)
+            rejection = Rejection("processing_error", f"{type(exc).__name__}: {exc}"[:1000])
+            await self._retrying(lambda: self._handler.dead_letter(batch[0], rejection))
+            return
+        for message in batch:
+            await self._apply([message])
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        assert self._consumer is not None
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # The database already holds the position; the next owner skips what we applied.
+            log.warning("%s: offset commit failed after a rebalance: %s", self.name, exc)

@@ -1,0 +1,116 @@
+"""The transactional outbox: events are written with the state change that caused
+them and published afterwards by a relay, so none is lost to a crash between the
+two. A re-publish after a crash carries the same event id."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from datetime import datetime
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import BigInteger, DateTime, Identity, LargeBinary, String, delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from loyalty_shared.events import CloudEvent
+
+log = logging.getLogger(__name__)
+
+
+class OutboxColumns:
+    """Columns of a service's `outbox` table."""
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(255))
+    key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Outbox:
+    """Inside a unit of work: stage events, written when the unit of work flushes them."""
+
+    def __init__(self, session: AsyncSession, table: type[OutboxColumns]) -> None:
+        self._session, self._table = session, table
+        self._staged: list[dict[str, object]] = []
+
+    def add(self, topic: str, key: str | None, event: CloudEvent) -> None:
+        self._staged.append(
+            {"topic": topic, "key": key.encode() if key else None, "value": event.to_bytes()}
+        )
+
+    async def flush(self) -> None:
+        if self._staged:
+            await self._session.execute(self._table.__table__.insert(), self._staged)  # type: ignore[attr-defined]
+            self._staged = []
+
+
+class OutboxRelay:
+    """Publishes outbox rows in id order and deletes them once the broker has them.
+
+    One relay per service publishes at a time (an advisory lock), which keeps each
+    member's events in order across replicas.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        table: type[OutboxColumns],
+        producer: AIOKafkaProducer,
+        *,
+        batch_size: int = 2000,
+        idle_seconds: float = 0.5,
+    ) -> None:
+        self._sessions, self._table, self._producer = sessions, table, producer
+        self._batch_size, self._idle = batch_size, idle_seconds
+        self._lock_id = zlib.crc32(str(table.__table__).encode())  # type: ignore[attr-defined]
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.published_total = 0
+
+    def wake(self) -> None:
+        """Called after a commit that added rows, so they go out without waiting."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                sent = await self.publish_pending()
+            except Exception:  # the broker or database is away: retry, never die
+                log.exception("outbox relay failed; retrying")
+                sent = 0
+                await asyncio.sleep(1)
+            if sent < self._batch_size:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._idle)
+                except TimeoutError:
+                    pass
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending rows; returns how many went out."""
+        t = self._table
+        async with self._sessions() as session, session.begin():
+            locked = await session.scalar(
+                text("select pg_try_advisory_xact_lock(:id)"), {"id": self._lock_id}
+            )
+            if not locked:
+                return 0
+            rows = (
+                await session.execute(
+                    select(t.id, t.topic, t.key, t.value).order_by(t.id).limit(self._batch_size)
+                )
+            ).all()
+            if not rows:
+                return 0
+            sends = [await self._producer.send(r.topic, r.value, key=r.key) for r in rows]
+            await asyncio.gather(*sends)
+            await session.execute(delete(t).where(t.id.in_([r.id for r in rows])))
+        self.published_total += len(rows)
+        return len(rows)

@@ -1,0 +1,16 @@
+"""The loyalty programme: its rules (pure) and the TOML file that tunes them."""
+
+from loyalty_shared.programme.earning import EarningRule
+from loyalty_shared.programme.loading import ProgrammeFileError, load_programme
+from loyalty_shared.programme.model import Programme, TierLevel
+from loyalty_shared.programme.tiers import QualifyingPurchase, TierPolicy
+
+__all__ = [
+    "EarningRule",
+    "Programme",
+    "ProgrammeFileError",
+    "QualifyingPurchase",
+    "TierLevel",
+    "TierPolicy",
+    "load_programme",
+]
