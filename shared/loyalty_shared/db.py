@@ -6,8 +6,12 @@ from types import TracebackType
 from typing import Self
 
 from sqlalchemy import MetaData
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -21,13 +25,6 @@ NAMING_CONVENTION = {
 def metadata_for(schema: str) -> MetaData:
     """Each service keeps its tables in a schema of its own."""
     return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
-
-
-def make_base(schema: str) -> type[DeclarativeBase]:
-    class Base(DeclarativeBase):
-        metadata = metadata_for(schema)
-
-    return Base
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from loyalty_shared.metrics import ServiceMetrics
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+ReadinessChecks = Mapping[str, ReadinessCheck]
 
 
 class ApiError(Exception):
@@ -56,7 +57,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def health_router(checks: dict[str, ReadinessCheck], metrics: ServiceMetrics) -> APIRouter:
+def health_router(checks: ReadinessChecks, metrics: ServiceMetrics) -> APIRouter:
     """`/healthz` (alive), `/readyz` (every check passes), `/metrics` (Prometheus)."""
     router = APIRouter(tags=["operations"])
 

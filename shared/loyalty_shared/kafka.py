@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka import AIOKafkaProducer
@@ -34,12 +35,8 @@ async def ensure_topics(kafka: KafkaSettings, names: list[str]) -> None:
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
-            try:
-                await admin.create_topics(
-                    [NewTopic(n, kafka.topic_partitions, 1) for n in missing]
-                )
-            except TopicAlreadyExistsError:
-                pass
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(n, kafka.topic_partitions, 1) for n in missing])
         await _wait_for_metadata(admin, names)
     finally:
         await admin.close()

@@ -12,27 +12,37 @@ class ServiceMetrics:
         self.registry = CollectorRegistry()
         labels = {"service": service}
         self.messages_applied = Counter(
-            "loyalty_messages_applied", "Messages applied to the service's state",
-            ["topic"], registry=self.registry,
+            "loyalty_messages_applied",
+            "Messages applied to the service's state",
+            ["topic"],
+            registry=self.registry,
         ).labels
         self.messages_skipped = Counter(
-            "loyalty_messages_skipped", "Redelivered messages recognised and skipped",
-            ["topic"], registry=self.registry,
+            "loyalty_messages_skipped",
+            "Redelivered messages recognised and skipped",
+            ["topic"],
+            registry=self.registry,
         ).labels
         self.dead_letters = Counter(
-            "loyalty_dead_letters", "Messages sent to the dead-letter topic",
-            ["reason"], registry=self.registry,
+            "loyalty_dead_letters",
+            "Messages sent to the dead-letter topic",
+            ["reason"],
+            registry=self.registry,
         ).labels
         self.batch_seconds = Histogram(
-            "loyalty_batch_seconds", "Time to apply and commit one consumed batch",
+            "loyalty_batch_seconds",
+            "Time to apply and commit one consumed batch",
             registry=self.registry,
         )
         self.batch_retries = Counter(
-            "loyalty_batch_retries", "Batches retried after a transient failure",
+            "loyalty_batch_retries",
+            "Batches retried after a transient failure",
             registry=self.registry,
         )
         self.info = Gauge(
-            "loyalty_service_info", "Constant 1, labelled with the service name",
-            list(labels), registry=self.registry,
+            "loyalty_service_info",
+            "Constant 1, labelled with the service name",
+            list(labels),
+            registry=self.registry,
         )
         self.info.labels(**labels).set(1)

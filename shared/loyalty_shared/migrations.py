@@ -20,7 +20,8 @@ from loyalty_shared.settings import asyncpg_url
 def alembic_config(migrations_dir: Path, database_url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
-    config.set_main_option("sqlalchemy.url", asyncpg_url(database_url))
+    # ConfigParser treats % as interpolation; URLs may carry %-escapes.
+    config.set_main_option("sqlalchemy.url", asyncpg_url(database_url).replace("%", "%%"))
     return config
 
 

@@ -5,12 +5,23 @@ two. A re-publish after a crash carries the same event id."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import zlib
 from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import BigInteger, DateTime, Identity, LargeBinary, String, delete, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Identity,
+    LargeBinary,
+    String,
+    delete,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -88,10 +99,8 @@ class OutboxRelay:
                 await asyncio.sleep(1)
             if sent < self._batch_size:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._idle)
-                except TimeoutError:
-                    pass
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows; returns how many went out."""

@@ -36,6 +36,7 @@ class ConsumerProgress:
 
     def __init__(self, session: AsyncSession, table: type[ConsumerProgressColumns], group: str):
         self._session, self._table, self._group = session, table, group
+        self._pending: dict[Position, int] = {}
 
     async def unapplied(self, batch: Iterable[InboundMessage]) -> list[InboundMessage]:
         """The messages of `batch` not yet applied; locks their partitions' rows."""
@@ -44,8 +45,12 @@ class ConsumerProgress:
         t = self._table
         await self._session.execute(
             insert(t)
-            .values([{"consumer_group": self._group, "topic": tp, "partition": p, "next_offset": 0}
-                     for tp, p in positions])
+            .values(
+                [
+                    {"consumer_group": self._group, "topic": tp, "partition": p, "next_offset": 0}
+                    for tp, p in positions
+                ]
+            )
             .on_conflict_do_nothing()
         )
         rows = await self._session.execute(
@@ -89,4 +94,6 @@ async def forget_lost_log(
                 .values(next_offset=0)
             )
             if result.rowcount:  # type: ignore[attr-defined]
-                log.warning("log of %s[%d] is shorter than applied; position reset", topic, partition)
+                log.warning(
+                    "log of %s[%d] is shorter than applied; position reset", topic, partition
+                )

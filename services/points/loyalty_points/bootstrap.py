@@ -7,12 +7,6 @@ import logging
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
-from loyalty_shared.consumer import ConsumerRunner
-from loyalty_shared.db import create_engine, session_factory
-from loyalty_shared.kafka import broker_reachable, make_producer
-from loyalty_shared.metrics import ServiceMetrics
-from loyalty_shared.outbox import OutboxRelay
-from loyalty_shared.progress import forget_lost_log
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -21,6 +15,12 @@ from loyalty_points.entrypoints.consumer import PurchaseTopicConsumer
 from loyalty_points.service_layer.handlers import CONSUMER, PurchaseHandler
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 from loyalty_points.settings import PointsSettings
+from loyalty_shared.consumer import ConsumerRunner
+from loyalty_shared.db import create_engine, session_factory
+from loyalty_shared.kafka import broker_reachable, make_producer
+from loyalty_shared.metrics import ServiceMetrics
+from loyalty_shared.outbox import OutboxRelay
+from loyalty_shared.progress import forget_lost_log
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,9 @@ def build(settings: PointsSettings) -> PointsService:
     group = settings.consumer_group
 
     def uow() -> PointsUnitOfWork:
-        return PointsUnitOfWork(sessions, currency=settings.programme.currency, consumer_group=group)
+        return PointsUnitOfWork(
+            sessions, currency=settings.programme.currency, consumer_group=group
+        )
 
     async def on_log_restarted(ends: dict[tuple[str, int], int]) -> None:
         await forget_lost_log(sessions, ConsumerProgressRow, group, ends)

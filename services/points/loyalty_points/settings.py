@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from loyalty_shared.settings import ServiceSettings, database_url_field
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
+from loyalty_shared.settings import ServiceSettings, database_url_field
 
 
 class PointsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="POINTS_", extra="ignore")
 
     database_url: str = Field(
-        "postgresql://postgres@127.0.0.1:5432/loyalty", validation_alias=database_url_field("POINTS_")
+        "postgresql://postgres@127.0.0.1:5432/loyalty",
+        validation_alias=database_url_field("POINTS_"),
     )
     consumer_group: str = "points"
     host: str = "127.0.0.1"

@@ -74,7 +74,6 @@ class Programme(_Frozen):
     tiers: TierSettings = TierSettings()
     churn: ChurnSettings = ChurnSettings()
 
-
     @property
     def history_needed(self) -> timedelta:
         """How far back a member's purchases can still affect the tier held now."""

@@ -57,9 +57,7 @@ class TierPolicy:
     def window_spend(self, purchases: Iterable[QualifyingPurchase], at: datetime) -> Decimal:
         """Net spend in the window (at - window, at], refunds known at `at` applied."""
         start = at - self.settings.window
-        return sum(
-            (p.net_as_of(at) for p in purchases if start < p.occurred_at <= at), Decimal(0)
-        )
+        return sum((p.net_as_of(at) for p in purchases if start < p.occurred_at <= at), Decimal(0))
 
     def best_spend(self, purchases: Iterable[QualifyingPurchase], at: datetime) -> Decimal:
         """The highest window spend at any moment in [at - hold, at]."""

@@ -5,14 +5,28 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from loyalty_shared.db import make_base
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from loyalty_shared.db import metadata_for
 from loyalty_shared.outbox import OutboxColumns
 from loyalty_shared.progress import ConsumerProgressColumns
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, Integer, Numeric, String, func
-from sqlalchemy.orm import Mapped, mapped_column
 
 SCHEMA = "points"
-Base = make_base(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = metadata_for(SCHEMA)
 
 
 class BalanceRow(Base):
@@ -45,7 +59,9 @@ class LedgerEntryRow(Base):
     purchase_id: Mapped[str | None] = mapped_column(String(128))
     tier: Mapped[str | None] = mapped_column(String(32))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
 
 class PurchaseRow(Base):

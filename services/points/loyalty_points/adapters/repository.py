@@ -6,9 +6,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
 
 from loyalty_points.adapters.orm import BalanceRow, LedgerEntryRow, PurchaseRow, RefundRow
 from loyalty_points.domain.ledger import Ledger, Purchase, Refund
@@ -32,9 +33,7 @@ class LedgerRepository:
                 by_member[p.member_id][p.purchase_id] = p
         for member, ids in references.items():
             by_member[member].update({i: purchases[i] for i in ids if i in purchases})
-        return {
-            m: Ledger(m, balances.get(m, 0), by_member[m], self._currency) for m in members
-        }
+        return {m: Ledger(m, balances.get(m, 0), by_member[m], self._currency) for m in members}
 
     async def _locked_balances(self, members: list[str]) -> dict[str, int]:
         rows = await self._session.execute(
@@ -43,17 +42,17 @@ class LedgerRepository:
             .order_by(BalanceRow.member_id)
             .with_for_update()
         )
-        return dict(rows.tuples().all())
+        return {member: balance for member, balance in rows}
 
     async def _purchases(
         self, members: list[str], references: Mapping[str, set[str]], since: datetime | None
     ) -> dict[str, Purchase]:
         referenced = set().union(*references.values()) if references else set()
-        recent = PurchaseRow.member_id.in_(members)
+        recent: list[ColumnElement[bool]] = [PurchaseRow.member_id.in_(members)]
         if since is not None:
-            recent = recent & (PurchaseRow.occurred_at > since)
+            recent.append(PurchaseRow.occurred_at > since)
         rows = await self._session.execute(
-            select(PurchaseRow).where(or_(PurchaseRow.purchase_id.in_(referenced), recent))
+            select(PurchaseRow).where(or_(PurchaseRow.purchase_id.in_(referenced), and_(*recent)))
         )
         purchases = {
             r.purchase_id: Purchase(
@@ -69,7 +68,9 @@ class LedgerRepository:
             )
             for r in refunds.scalars():
                 purchases[r.purchase_id].refunds.append(
-                    Refund(r.refund_id, r.purchase_id, r.amount, r.occurred_at, r.points_clawed_back)
+                    Refund(
+                        r.refund_id, r.purchase_id, r.amount, r.occurred_at, r.points_clawed_back
+                    )
                 )
         return purchases
 
@@ -83,8 +84,13 @@ class LedgerRepository:
             await self._session.execute(
                 insert(PurchaseRow),
                 [
-                    {"purchase_id": p.purchase_id, "member_id": p.member_id, "amount": p.amount,
-                     "occurred_at": p.occurred_at, "points_earned": p.points_earned}
+                    {
+                        "purchase_id": p.purchase_id,
+                        "member_id": p.member_id,
+                        "amount": p.amount,
+                        "occurred_at": p.occurred_at,
+                        "points_earned": p.points_earned,
+                    }
                     for p in purchases
                 ],
             )
@@ -92,8 +98,13 @@ class LedgerRepository:
             await self._session.execute(
                 insert(RefundRow),
                 [
-                    {"refund_id": r.refund_id, "purchase_id": r.purchase_id, "amount": r.amount,
-                     "occurred_at": r.occurred_at, "points_clawed_back": r.points_clawed_back}
+                    {
+                        "refund_id": r.refund_id,
+                        "purchase_id": r.purchase_id,
+                        "amount": r.amount,
+                        "occurred_at": r.occurred_at,
+                        "points_clawed_back": r.points_clawed_back,
+                    }
                     for r in refunds
                 ],
             )
@@ -101,13 +112,22 @@ class LedgerRepository:
             await self._session.execute(
                 insert(LedgerEntryRow),
                 [
-                    {"member_id": e.member_id, "kind": e.kind.value, "delta": e.delta,
-                     "balance_after": e.balance_after, "reference": e.reference,
-                     "purchase_id": e.purchase_id, "tier": e.tier, "occurred_at": e.occurred_at}
+                    {
+                        "member_id": e.member_id,
+                        "kind": e.kind.value,
+                        "delta": e.delta,
+                        "balance_after": e.balance_after,
+                        "reference": e.reference,
+                        "purchase_id": e.purchase_id,
+                        "tier": e.tier,
+                        "occurred_at": e.occurred_at,
+                    }
                     for e in entries
                 ],
             )
-            await self._save_balances({lg.member_id: lg.balance for lg in ledgers if lg.new_entries})
+            await self._save_balances(
+                {lg.member_id: lg.balance for lg in ledgers if lg.new_entries}
+            )
         for lg in ledgers:
             lg.new_entries, lg.new_purchases, lg.new_refunds = [], [], []
 

@@ -7,8 +7,6 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from loyalty_shared.programme import EarningRule, QualifyingPurchase, TierLevel, TierPolicy
-
 from loyalty_points.domain.commands import RecordPurchase, RecordRefund
 from loyalty_points.domain.errors import (
     ConflictingDuplicate,
@@ -18,6 +16,7 @@ from loyalty_points.domain.errors import (
     UnknownPurchase,
     WrongCurrency,
 )
+from loyalty_shared.programme import EarningRule, QualifyingPurchase, TierLevel, TierPolicy
 
 
 class EntryKind(StrEnum):
@@ -129,9 +128,12 @@ class Ledger:
         remaining = purchase.amount - purchase.refunded
         if cmd.amount > remaining:
             raise RefundExceedsPurchase(
-                f"refund of {cmd.amount} exceeds the {remaining} left of purchase {purchase.purchase_id}"
+                f"refund of {cmd.amount} exceeds the {remaining} left "
+                f"of purchase {purchase.purchase_id}"
             )
-        total = rule.clawback_total(purchase.points_earned, purchase.refunded + cmd.amount, purchase.amount)
+        total = rule.clawback_total(
+            purchase.points_earned, purchase.refunded + cmd.amount, purchase.amount
+        )
         points = total - purchase.clawed_back
         refund = Refund(cmd.refund_id, purchase.purchase_id, cmd.amount, cmd.occurred_at, points)
         purchase.refunds.append(refund)
@@ -160,15 +162,24 @@ class Ledger:
 
     def _check_currency(self, currency: str) -> None:
         if currency != self.currency:
-            raise WrongCurrency(f"currency {currency} is not the programme currency {self.currency}")
+            raise WrongCurrency(
+                f"currency {currency} is not the programme currency {self.currency}"
+            )
 
     def _append(
-        self, kind: EntryKind, delta: int, reference: str, purchase_id: str, at: datetime,
+        self,
+        kind: EntryKind,
+        delta: int,
+        reference: str,
+        purchase_id: str,
+        at: datetime,
         tier: str | None = None,
     ) -> LedgerEntry | None:
         if delta == 0:
             return None  # nothing moved; the purchase or refund itself is still recorded
         self.balance += delta
-        entry = LedgerEntry(self.member_id, kind, delta, self.balance, reference, purchase_id, at, tier)
+        entry = LedgerEntry(
+            self.member_id, kind, delta, self.balance, reference, purchase_id, at, tier
+        )
         self.new_entries.append(entry)
         return entry

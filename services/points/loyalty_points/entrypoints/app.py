@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from loyalty_shared.http import health_router, install_error_handlers
 
 from loyalty_points.bootstrap import PointsService, build
 from loyalty_points.entrypoints.routes import router
 from loyalty_points.settings import PointsSettings
+from loyalty_shared.http import health_router, install_error_handlers
 
 
 def create_app(settings: PointsSettings | None = None, *, consume: bool = True) -> FastAPI:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from loyalty_shared.events import PURCHASE_TOPIC, PurchaseCompleted
-from loyalty_shared.messages import InboundMessage, Rejection
-from loyalty_shared.metrics import ServiceMetrics
 from pydantic import ValidationError
 
 from loyalty_points.domain.commands import RecordPurchase, RecordRefund
 from loyalty_points.service_layer.handlers import Inbound, LedgerCommand, PurchaseHandler
+from loyalty_shared.events import PURCHASE_TOPIC, PurchaseCompleted
+from loyalty_shared.messages import InboundMessage, Rejection
+from loyalty_shared.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
 
@@ -22,17 +22,16 @@ def translate(message: InboundMessage) -> LedgerCommand | Rejection:
         event = PURCHASE_TOPIC.validate_json(message.value)
     except ValidationError as exc:
         return _rejection_for(exc)
-    data = event.data
-    if message.key is None or message.key != data.member_id.encode():
+    if message.key is None or message.key != event.data.member_id.encode():
         return Rejection("key_mismatch", "the message key must be the member id")
     if isinstance(event, PurchaseCompleted):
+        p = event.data
         return RecordPurchase(
-            data.purchase_id, data.member_id, data.store_id, data.amount, data.currency,
-            event.time, event.id,
+            p.purchase_id, p.member_id, p.store_id, p.amount, p.currency, event.time, event.id
         )
+    r = event.data
     return RecordRefund(
-        data.refund_id, data.purchase_id, data.member_id, data.amount, data.currency,
-        event.time, event.id,
+        r.refund_id, r.purchase_id, r.member_id, r.amount, r.currency, event.time, event.id
     )
 
 

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from loyalty_shared.events import (
-    PURCHASE_COMPLETED,
-    PURCHASE_REFUNDED,
-    CloudEvent,
-    derived_event_id,
-)
-from loyalty_shared.http import ApiError
-from loyalty_shared.kafka import member_key
 
 from loyalty_points.bootstrap import PointsService
 from loyalty_points.entrypoints.schemas import (
@@ -24,10 +16,20 @@ from loyalty_points.entrypoints.schemas import (
     RefundSubmission,
 )
 from loyalty_points.service_layer import views
+from loyalty_shared.events import (
+    PURCHASE_COMPLETED,
+    PURCHASE_REFUNDED,
+    CloudEvent,
+    derived_event_id,
+)
+from loyalty_shared.http import ApiError
+from loyalty_shared.kafka import member_key
 
 router = APIRouter(prefix="/v1")
 MemberId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:\-]{1,128}$")]
-NOT_FOUND = {404: {"description": "The member has no points account"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "The member has no points account"}
+}
 
 
 def _service(request: Request) -> PointsService:
@@ -96,7 +98,9 @@ async def _publish(request: Request, event: CloudEvent, member_id: str, currency
     expected = service.settings.programme.currency
     if currency != expected:
         raise ApiError(
-            422, "wrong_currency", f"currency must be the programme currency {expected}",
+            422,
+            "wrong_currency",
+            f"currency must be the programme currency {expected}",
             [{"field": "body.currency", "problem": f"expected {expected}"}],
         )
     topic = service.settings.kafka.topics.purchases

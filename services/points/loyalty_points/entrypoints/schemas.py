@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from loyalty_shared.events import EventTime, PurchaseData, RefundData
 from pydantic import BaseModel, ConfigDict
+
+from loyalty_shared.events import EventTime, PurchaseData, RefundData
 
 
 class PurchaseSubmission(PurchaseData):

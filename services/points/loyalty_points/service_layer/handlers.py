@@ -7,15 +7,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from loyalty_shared.events import CloudEvent, derived_event_id
-from loyalty_shared.messages import InboundMessage, Rejection, dead_letter
-from loyalty_shared.programme import EarningRule, Programme, TierPolicy
-from loyalty_shared.settings import TopicNames
-
 from loyalty_points.domain.commands import RecordPurchase, RecordRefund
 from loyalty_points.domain.errors import PointsRuleBroken
 from loyalty_points.domain.ledger import EntryKind, Ledger, LedgerEntry
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
+from loyalty_shared.events import CloudEvent, derived_event_id
+from loyalty_shared.messages import InboundMessage, Rejection, dead_letter
+from loyalty_shared.programme import EarningRule, Programme, TierPolicy
+from loyalty_shared.settings import TopicNames
 
 LedgerCommand = RecordPurchase | RecordRefund
 SOURCE = "loyalty/points"
@@ -63,11 +62,16 @@ class PurchaseHandler:
                 outcome = self._apply_one(item, ledgers)
                 if isinstance(outcome, Rejection):
                     rejections.append(outcome)
-                    uow.outbox.add(self.topics.purchases_dlq, _key(item.message),
-                                   dead_letter(item.message, CONSUMER, outcome))
+                    uow.outbox.add(
+                        self.topics.purchases_dlq,
+                        _key(item.message),
+                        dead_letter(item.message, CONSUMER, outcome),
+                    )
                 elif outcome is not None:
                     entries += 1
-                    uow.outbox.add(self.topics.points_events, outcome.member_id, points_event(outcome))
+                    uow.outbox.add(
+                        self.topics.points_events, outcome.member_id, points_event(outcome)
+                    )
             await uow.ledgers.save(ledgers.values())
             await uow.progress.advance()
             await uow.commit()
@@ -77,8 +81,11 @@ class PurchaseHandler:
         """Dead-letter one message on its own, marking it applied."""
         async with self.uow() as uow:
             if await uow.progress.unapplied([message]):
-                uow.outbox.add(self.topics.purchases_dlq, _key(message),
-                               dead_letter(message, CONSUMER, rejection))
+                uow.outbox.add(
+                    self.topics.purchases_dlq,
+                    _key(message),
+                    dead_letter(message, CONSUMER, rejection),
+                )
             await uow.progress.advance()
             await uow.commit()
 

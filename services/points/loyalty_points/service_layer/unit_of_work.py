@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from loyalty_shared.db import UnitOfWork
-from loyalty_shared.outbox import Outbox
-from loyalty_shared.progress import ConsumerProgress
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from loyalty_points.adapters.orm import ConsumerProgressRow, OutboxRow
 from loyalty_points.adapters.repository import LedgerRepository
+from loyalty_shared.db import UnitOfWork
+from loyalty_shared.outbox import Outbox
+from loyalty_shared.progress import ConsumerProgress
 
 
 class PointsUnitOfWork(UnitOfWork):

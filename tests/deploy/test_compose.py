@@ -1,0 +1,211 @@
+"""docker-compose.yml agrees with the settings the services read (no Docker needed)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
+
+import pytest
+import yaml
+from pydantic import AliasChoices
+from pydantic_settings import BaseSettings
+
+from loyalty_points.settings import PointsSettings
+from loyalty_shared.settings import ProgrammeSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+# What the points process reads: its own settings (with the nested KAFKA_* ones)
+# and the programme file path its default factory loads.
+POINTS_SETTINGS: tuple[type[BaseSettings], ...] = (PointsSettings, ProgrammeSettings)
+INTERPOLATION = re.compile(r"\$\$|\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
+VERSION_TAG = re.compile(r"v?\d+(\.\d+)+\S*")
+CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
+POSTGRES_PORT = 5432
+
+Compose = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def compose() -> Compose:
+    loaded: Compose = interpolate(yaml.safe_load(COMPOSE_FILE.read_text()))
+    return loaded
+
+
+def interpolate(value: Any) -> Any:
+    """Resolve `${VAR:-default}` as compose does without a `.env`; `$$` is a literal `$`."""
+    if isinstance(value, dict):
+        return {key: interpolate(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate(item) for item in value]
+    if isinstance(value, str):
+        return INTERPOLATION.sub(_substitute, value)
+    return value
+
+
+def _substitute(match: re.Match[str]) -> str:
+    if match.group(0) == "$$":
+        return "$"
+    default = match.group("default")
+    # A variable without a default would make a fresh `docker compose up` misconfigured.
+    assert default is not None, f"{match.group(0)} needs a default"
+    return default
+
+
+def env_names(settings: type[BaseSettings]) -> set[str]:
+    """Every environment variable name a settings class reads, nested settings included."""
+    prefix = settings.model_config.get("env_prefix", "")
+    names: set[str] = set()
+    for name, field in settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseSettings):
+            names |= env_names(field.annotation)
+        elif isinstance(alias, AliasChoices):
+            names |= {choice for choice in alias.choices if isinstance(choice, str)}
+        elif isinstance(alias, str):
+            names.add(alias)
+        else:
+            names.add(f"{prefix}{name}".upper())
+    return names
+
+
+def accepted_points_env() -> set[str]:
+    return set().union(*(env_names(settings) for settings in POINTS_SETTINGS))
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.partition("=")[::2] for item in env)
+    return {name: str(value) for name, value in env.items()}
+
+
+def container_port(entry: str | int | dict[str, Any]) -> int:
+    if isinstance(entry, dict):
+        return int(entry["target"])
+    return int(str(entry).split("/")[0].rsplit(":", 1)[-1])
+
+
+def healthcheck_url(service: dict[str, Any]) -> SplitResult:
+    test = service["healthcheck"]["test"]
+    command = test if isinstance(test, str) else " ".join(test)
+    match = re.search(r"https?://[^\s'\"]+", command)
+    assert match, f"no URL in the healthcheck {command!r}"
+    return urlsplit(match.group(0))
+
+
+def listeners(spec: str) -> dict[str, str]:
+    """`NAME://host:port,...` as {name: "host:port"}."""
+    parsed = (urlsplit(entry.strip()) for entry in spec.split(","))
+    return {url.scheme.upper(): url.netloc for url in parsed}
+
+
+def image_is_pinned(image: str) -> bool:
+    if "@sha256:" in image:
+        return True
+    _, colon, tag = image.rpartition(":")
+    return bool(colon) and "/" not in tag and VERSION_TAG.fullmatch(tag) is not None
+
+
+def test_points_sets_only_variables_its_settings_read(compose: Compose) -> None:
+    accepted = accepted_points_env()
+    unknown = set(environment(compose["services"]["points"])) - accepted
+    assert not unknown, f"points sets variables nothing reads: {sorted(unknown)}"
+
+
+def test_points_listens_on_the_published_and_health_checked_port(compose: Compose) -> None:
+    points = compose["services"]["points"]
+    env = environment(points)
+    fields = PointsSettings.model_fields
+    port = int(env.get("POINTS_PORT", fields["port"].default))
+    # Bound to loopback, the published port would reach nothing.
+    assert env.get("POINTS_HOST", fields["host"].default) in {"0.0.0.0", "::"}
+    assert port in {container_port(entry) for entry in points.get("ports", [])}
+    url = healthcheck_url(points)
+    assert (url.port, url.path) == (port, "/healthz")
+
+
+def test_kafka_bootstrap_servers_are_advertised_listeners(compose: Compose) -> None:
+    services = compose["services"]
+    broker = environment(services["kafka"])
+    advertised = listeners(broker["KAFKA_ADVERTISED_LISTENERS"])
+    bound = listeners(broker["KAFKA_LISTENERS"])
+    clients = [
+        env for env in map(environment, services.values()) if "KAFKA_BOOTSTRAP_SERVERS" in env
+    ]
+    assert clients, "no service sets KAFKA_BOOTSTRAP_SERVERS"
+    for env in clients:
+        for server in env["KAFKA_BOOTSTRAP_SERVERS"].split(","):
+            server = server.strip()
+            names = [name for name, address in advertised.items() if address == server]
+            assert names, f"{server} is not in KAFKA_ADVERTISED_LISTENERS {advertised}"
+            # Containers reach the broker by its service name, not the host's localhost.
+            assert server.rpartition(":")[0] in services
+            assert bound[names[0]].rpartition(":")[2] == server.rpartition(":")[2]
+
+
+def test_database_url_names_the_postgres_service(
+    compose: Compose, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = compose["services"]
+    env = environment(services["points"])
+    url = urlsplit(env.get("POINTS_DATABASE_URL") or env["DATABASE_URL"])
+    assert url.hostname in services, f"{url.hostname} is not a compose service"
+    assert services[url.hostname]["image"].startswith("postgres:")
+    postgres = environment(services[url.hostname])
+    user = postgres.get("POSTGRES_USER", "postgres")
+    expected = (user, postgres["POSTGRES_PASSWORD"], postgres.get("POSTGRES_DB", user))
+    assert (url.username, url.password, url.path.lstrip("/")) == expected
+    assert (url.port or POSTGRES_PORT) == POSTGRES_PORT
+
+    for name in accepted_points_env():
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = PointsSettings()
+    assert urlsplit(settings.database_url).hostname == url.hostname
+    assert settings.kafka.bootstrap_servers == env["KAFKA_BOOTSTRAP_SERVERS"]
+
+
+def test_every_image_is_pinned_to_a_version(compose: Compose) -> None:
+    images = {name: service.get("image", "") for name, service in compose["services"].items()}
+    unpinned = {name: image for name, image in images.items() if not image_is_pinned(image)}
+    assert not unpinned, f"images without an explicit version tag: {unpinned}"
+
+
+def test_every_dependency_waits_on_a_condition(compose: Compose) -> None:
+    services = compose["services"]
+    problems = []
+    for name, service in services.items():
+        depends_on = service.get("depends_on", {})
+        if isinstance(depends_on, list):
+            problems.append(f"{name}: depends_on lists services without conditions")
+            continue
+        for target, spec in depends_on.items():
+            condition = (spec or {}).get("condition")
+            if condition not in CONDITIONS or target not in services:
+                problems.append(f"{name} -> {target}: condition {condition!r}")
+            elif condition == "service_healthy" and "healthcheck" not in services[target]:
+                problems.append(f"{name} -> {target}: waits for health but there is no check")
+    assert not problems
+
+
+def test_points_starts_after_the_one_shot_steps(compose: Compose) -> None:
+    services = compose["services"]
+    depends_on = services["points"]["depends_on"]
+    steps = {"migrate": ["loyalty", "migrate"], "topics": ["loyalty", "topics", "create"]}
+    for step, command in steps.items():
+        assert depends_on[step]["condition"] == "service_completed_successfully"
+        assert services[step]["command"] == command
+        assert services[step].get("restart", "no") == "no"
+
+
+def test_builds_name_a_dockerfile_that_exists(compose: Compose) -> None:
+    builds = [service["build"] for service in compose["services"].values() if "build" in service]
+    assert builds, "nothing is built from this repository"
+    for build in builds:
+        spec = {"context": build} if isinstance(build, str) else build
+        dockerfile = ROOT / spec.get("context", ".") / spec.get("dockerfile", "Dockerfile")
+        assert dockerfile.is_file(), f"{dockerfile} does not exist"

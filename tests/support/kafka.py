@@ -1,0 +1,50 @@
+"""Publishing to and reading back from the real broker in tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from loyalty_shared.settings import KafkaSettings
+
+
+async def publish(kafka: KafkaSettings, topic: str, messages: Iterable[tuple[bytes | None, bytes]]):
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=5)
+    await producer.start()
+    try:
+        sends = [await producer.send(topic, value, key=key) for key, value in messages]
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+
+
+async def read_topic(
+    kafka: KafkaSettings, topic: str, *, expect: int, timeout: float = 30.0
+) -> list[Any]:
+    """Read `topic` from the start until `expect` messages arrived (or time runs out)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka.bootstrap_servers,
+        group_id=f"reader-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(found) < expect and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=300)
+            found.extend(m for msgs in batches.values() for m in msgs)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def payloads(records: list[Any]) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in records]
