@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
 from loyalty_cli.stack import EmbeddedBroker, EmbeddedDatabase, create_database, drop_database
+from loyalty_points.migrations import MIGRATIONS_DIR as POINTS_MIGRATIONS
 from loyalty_shared.kafka import ensure_topics
 from loyalty_shared.migrations import upgrade
 from loyalty_shared.settings import KafkaSettings
-
-from loyalty_points.migrations import MIGRATIONS_DIR as POINTS_MIGRATIONS
 
 
 @pytest.fixture(scope="session")

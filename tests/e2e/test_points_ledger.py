@@ -4,7 +4,6 @@ message mixed in: the ledger ends exactly where an independent computation says.
 from __future__ import annotations
 
 import base64
-import json
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from loyalty_points.adapters.orm import BalanceRow, LedgerEntryRow
-from tests.support.events import encode, iso, purchase, refund
+from tests.support.events import encode, purchase, refund
 from tests.support.kafka import payloads, publish, read_topic
 from tests.support.points import points_settings, started, wait_applied, wait_outbox_empty
 from tests.support.programme import ReferenceLedger
@@ -36,7 +35,11 @@ def member_history(rng: random.Random, member: str) -> list[tuple[datetime, dict
         if rng.random() < 0.25:
             i = rng.randrange(len(bought))
             pid_r, amt, left = bought[i]
-            part = left if rng.random() < 0.4 else (left * Decimal(rng.randint(1, 9)) / 10).quantize(Decimal("0.01"))
+            part = (
+                left
+                if rng.random() < 0.4
+                else (left * Decimal(rng.randint(1, 9)) / 10).quantize(Decimal("0.01"))
+            )
             if part > 0:
                 at += timedelta(hours=1)
                 events.append((at, refund(member, f"{member}-r{n}", pid_r, part, at)))
@@ -46,9 +49,7 @@ def member_history(rng: random.Random, member: str) -> list[tuple[datetime, dict
 
 def good_traffic(rng: random.Random, members: int) -> list[tuple[datetime, str, dict[str, Any]]]:
     timeline = [
-        (at, f"m{i}", event)
-        for i in range(members)
-        for at, event in member_history(rng, f"m{i}")
+        (at, f"m{i}", event) for i in range(members) for at, event in member_history(rng, f"m{i}")
     ]
     return sorted(timeline, key=lambda x: x[0])
 
@@ -73,10 +74,12 @@ def bad_messages(timeline: list[Any]) -> dict[str, list[Message]]:
     _, member, first = next(x for x in timeline if x[2]["type"].endswith("completed.v1"))
     key = member.encode()
     first_purchase = first["data"]
+
     def p(**data: Any) -> dict[str, Any]:
         event = purchase(member, "bad-p", "10.00", at)
         event["data"].update(data)
         return event
+
     no_zone = purchase(member, "bad-time", "10.00", at)
     no_zone["time"] = "2026-11-23T10:15:00"
     wrong_subject = purchase(member, "bad-subject", "10.00", at)
@@ -98,7 +101,9 @@ def bad_messages(timeline: list[Any]) -> dict[str, list[Message]]:
         ],
         "unknown_type": [(key, encode(unknown))],
         "wrong_currency": [(key, encode(p(currency="EUR")))],
-        "unknown_purchase": [(key, encode(refund(member, "bad-r1", "no-such-purchase", "1.00", at)))],
+        "unknown_purchase": [
+            (key, encode(refund(member, "bad-r1", "no-such-purchase", "1.00", at)))
+        ],
         "refund_exceeds_purchase": [
             (key, encode(refund(member, "bad-r2", first_purchase["purchase_id"], "1000000.00", at)))
         ],
@@ -137,12 +142,13 @@ async def test_balances_match_an_independent_computation(points_database, kafka)
 
         async with service.sessions() as session:
             rows = await session.execute(select(BalanceRow.member_id, BalanceRow.balance))
-            balances = {member: balance for member, balance in rows}
+            balances = dict(rows)
             rows = await session.execute(
-                select(LedgerEntryRow.member_id, func.sum(LedgerEntryRow.delta))
-                .group_by(LedgerEntryRow.member_id)
+                select(LedgerEntryRow.member_id, func.sum(LedgerEntryRow.delta)).group_by(
+                    LedgerEntryRow.member_id
+                )
             )
-            sums = {member: total for member, total in rows}
+            sums = dict(rows)
             entries = await session.scalar(select(func.count()).select_from(LedgerEntryRow))
             tiers = set(await session.scalars(select(LedgerEntryRow.tier).distinct()))
         # Earning ran at every tier's multiplier, so the comparison covers the tier rule.
@@ -167,7 +173,11 @@ async def test_balances_match_an_independent_computation(points_database, kafka)
 
         # Still consuming: one more purchase lands.
         late = START + timedelta(days=300)
-        await publish(kafka, kafka.topics.purchases, [(b"m0", encode(purchase("m0", "late-p", "10.00", late)))])
+        await publish(
+            kafka,
+            kafka.topics.purchases,
+            [(b"m0", encode(purchase("m0", "late-p", "10.00", late)))],
+        )
         await wait_applied(service, len(messages) + 1)
         async with service.sessions() as session:
             assert (await session.get(BalanceRow, "m0")).balance == balances["m0"] + 10

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
 from loyalty_shared.settings import KafkaSettings
 
 
@@ -27,14 +27,16 @@ async def read_topic(
     kafka: KafkaSettings, topic: str, *, expect: int, timeout: float = 30.0
 ) -> list[Any]:
     """Read `topic` from the start until `expect` messages arrived (or time runs out)."""
+    # Assigned partitions, no group: joining a group on the embedded broker takes seconds.
     consumer = AIOKafkaConsumer(
-        topic,
         bootstrap_servers=kafka.bootstrap_servers,
-        group_id=f"reader-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
     await consumer.start()
+    partitions = consumer.partitions_for_topic(topic) or set()
+    consumer.assign([TopicPartition(topic, p) for p in partitions])
+    await consumer.seek_to_beginning()
     found: list[Any] = []
     deadline = time.monotonic() + timeout
     try:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from loyalty_shared.settings import KafkaSettings
 from sqlalchemy import func, select
 
 from loyalty_points.adapters.orm import ConsumerProgressRow
 from loyalty_points.bootstrap import PointsService, build
 from loyalty_points.settings import PointsSettings
+from loyalty_shared.settings import KafkaSettings
 
 
 def points_settings(database_url: str, kafka: KafkaSettings, **overrides: object) -> PointsSettings:

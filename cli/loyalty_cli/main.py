@@ -1,0 +1,181 @@
+"""The `loyalty` command: run the platform, migrate, create topics, replay and simulate traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from loyalty_cli.replay import publish_events, read_jsonl
+from loyalty_cli.services import SERVICES
+from loyalty_cli.traffic import TrafficPlan, grocery_traffic
+from loyalty_shared.kafka import ensure_topics
+from loyalty_shared.migrations import upgrade
+from loyalty_shared.settings import KafkaSettings
+
+app = typer.Typer(help="The loyalty platform's command-line tool.", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+console = Console()
+
+
+@app.command()
+def up(
+    partitions: Annotated[int, typer.Option(help="Partitions per topic")] = 6,
+    demo: Annotated[bool, typer.Option(help="Send some demo grocery traffic")] = True,
+    demo_rate: Annotated[float, typer.Option(help="Demo events per second")] = 50.0,
+    var_dir: Annotated[Path, typer.Option(help="Where data and logs go")] = Path("var"),
+) -> None:
+    """Run the whole platform: database, broker, topics, migrations, services, demo traffic."""
+    from loyalty_cli import up as stack
+
+    var_dir.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    with stack.embedded_parts(var_dir.resolve(), partitions) as platform:
+        stack.prepare(platform)
+        processes = stack.start_services(platform, var_dir)
+        try:
+            stack.wait_ready()
+            events = list(grocery_traffic(_demo_plan())) if demo else []
+            _print_welcome(platform.kafka.bootstrap_servers, events[0].subject if events else None)
+            if events:
+                lines = [e.to_bytes() for e in events]
+                topic = platform.kafka.topics.purchases
+                asyncio.run(
+                    publish_events(
+                        lines,
+                        bootstrap_servers=platform.kafka.bootstrap_servers,
+                        topic=topic,
+                        rate=demo_rate,
+                    )
+                )
+                console.print(f"[green]demo traffic sent: {len(lines)} events[/]")
+            while all(p.poll() is None for p in processes):
+                time.sleep(0.5)
+            console.print("[red]a service stopped; see its log under var/[/]")
+        except KeyboardInterrupt:
+            console.print("\n[yellow]stopping...[/]")
+        finally:
+            stack.stop_processes(processes)
+
+
+@app.command()
+def migrate(
+    database_url: Annotated[str, typer.Option(envvar="DATABASE_URL", help="PostgreSQL URL")],
+) -> None:
+    """Apply every service's database migrations (a step before the services start)."""
+    for spec in SERVICES:
+        upgrade(spec.migrations, database_url)
+        console.print(f"migrated [bold]{spec.name}[/]")
+
+
+@topics_app.command("create")
+def create_topics() -> None:
+    """Create the platform's topics (KAFKA_BOOTSTRAP_SERVERS, KAFKA_TOPIC_PARTITIONS)."""
+    kafka = KafkaSettings()
+    names = list(kafka.topics.model_dump().values())
+    asyncio.run(ensure_topics(kafka, names))
+    console.print(f"topics ready: {', '.join(names)}")
+
+
+@app.command()
+def replay(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines of CloudEvents")
+    ],
+    rate: Annotated[
+        float | None, typer.Option(help="Messages per second (default: as fast as possible)")
+    ] = None,
+    topic: Annotated[str | None, typer.Option(help="Topic (default: purchases)")] = None,
+) -> None:
+    """Publish a JSON-lines file of CloudEvents to `purchases`, keyed by member."""
+    kafka = KafkaSettings()
+    lines = list(read_jsonl(file))
+    with _progress() as progress:
+        task = progress.add_task("replaying", total=len(lines))
+        sent = asyncio.run(
+            publish_events(
+                lines,
+                bootstrap_servers=kafka.bootstrap_servers,
+                topic=topic or kafka.topics.purchases,
+                rate=rate,
+                on_sent=lambda n: progress.update(task, completed=n),
+            )
+        )
+    console.print(f"published {sent} messages")
+
+
+@app.command()
+def simulate(
+    members: Annotated[int, typer.Option(help="How many members shop")] = 200,
+    days: Annotated[int, typer.Option(help="How many days of trading")] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same traffic")] = 1,
+    start: Annotated[
+        datetime | None, typer.Option(help="First day (UTC); default: DAYS ago")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write JSON lines here instead of publishing")
+    ] = None,
+    rate: Annotated[float | None, typer.Option(help="Messages per second when publishing")] = None,
+) -> None:
+    """Synthetic grocery traffic: to a file, or straight onto `purchases`."""
+    first = (start or datetime.now(UTC) - timedelta(days=days)).replace(tzinfo=UTC)
+    events = grocery_traffic(TrafficPlan(members=members, days=days, seed=seed, start=first))
+    lines = [e.to_bytes() for e in events]
+    if out is not None:
+        out.write_bytes(b"".join(line + b"\n" for line in lines))
+        console.print(f"wrote {len(lines)} events to {out}")
+        return
+    kafka = KafkaSettings()
+    sent = asyncio.run(
+        publish_events(
+            lines,
+            bootstrap_servers=kafka.bootstrap_servers,
+            topic=kafka.topics.purchases,
+            rate=rate,
+        )
+    )
+    console.print(f"published {sent} events")
+
+
+def _demo_plan() -> TrafficPlan:
+    return TrafficPlan(members=150, days=45, seed=7, start=datetime.now(UTC) - timedelta(days=45))
+
+
+def _print_welcome(bootstrap: str, member: str | None) -> None:
+    console.rule("[bold green]loyalty platform is up")
+    for spec in SERVICES:
+        base = f"http://127.0.0.1:{spec.port}"
+        console.print(f"{spec.name:<8} {base}/docs   {base}/readyz   {base}/metrics")
+    console.print(f"broker   {bootstrap}   (topics: purchases, points.events, purchases.dlq, ...)")
+    if member:
+        console.print(f"\ntry:  curl -s http://127.0.0.1:8001/v1/members/{member}/balance")
+        console.print(f"      curl -s 'http://127.0.0.1:8001/v1/members/{member}/ledger?limit=5'")
+    console.print("\nCtrl-C stops everything.\n")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(app())

@@ -1,0 +1,20 @@
+"""The services the platform runs, as the CLI starts and migrates them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from loyalty_points.migrations import MIGRATIONS_DIR as POINTS_MIGRATIONS
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    env_prefix: str
+    port: int
+    migrations: Path
+
+
+SERVICES = (ServiceSpec("points", "loyalty_points", "POINTS_", 8001, POINTS_MIGRATIONS),)

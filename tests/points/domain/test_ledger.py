@@ -1,0 +1,148 @@
+"""The ledger's rules, with no database: earning, clawback, duplicates, refusals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loyalty_points.domain.commands import RecordPurchase, RecordRefund
+from loyalty_points.domain.errors import (
+    ConflictingDuplicate,
+    MemberMismatch,
+    RefundBeforePurchase,
+    RefundExceedsPurchase,
+    UnknownPurchase,
+    WrongCurrency,
+)
+from loyalty_points.domain.ledger import EntryKind, Ledger
+from loyalty_shared.programme import EarningRule, Programme, TierPolicy
+
+T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
+TIERS = TierPolicy(Programme().tiers)
+EARN = EarningRule(Decimal(1))
+
+
+def ledger(member: str = "m-1") -> Ledger:
+    return Ledger(member, 0, {}, "USD")
+
+
+def buy(pid: str, amount: str, at: datetime = T0, member: str = "m-1", currency: str = "USD"):
+    return RecordPurchase(pid, member, "store-1", Decimal(amount), currency, at, f"e-{pid}")
+
+
+def give_back(rid: str, pid: str, amount: str, at: datetime = T0, member: str = "m-1"):
+    return RecordRefund(rid, pid, member, Decimal(amount), "USD", at, f"e-{rid}")
+
+
+def test_earning_uses_the_tier_held_just_before_the_purchase():
+    lg = ledger()
+    first = lg.earn(buy("p1", "120.00"), TIERS, EARN)
+    second = lg.earn(buy("p2", "10.00", T0 + timedelta(days=1)), TIERS, EARN)
+    assert (first.delta, first.tier) == (120, "opal")
+    assert (second.delta, second.tier) == (20, "diamond")
+    assert lg.balance == 140 == second.balance_after
+
+
+def test_a_redelivered_purchase_earns_nothing_more():
+    lg = ledger()
+    lg.earn(buy("p1", "50.00"), TIERS, EARN)
+    assert lg.earn(buy("p1", "50.00", T0 + timedelta(hours=1)), TIERS, EARN) is None
+    assert lg.balance == 50
+    assert len(lg.new_entries) == 1
+
+
+def test_a_purchase_id_reused_with_other_facts_is_refused():
+    lg = ledger()
+    lg.earn(buy("p1", "50.00"), TIERS, EARN)
+    with pytest.raises(ConflictingDuplicate):
+        lg.earn(buy("p1", "51.00"), TIERS, EARN)
+
+
+def test_partial_refunds_claw_back_the_floored_share_and_a_full_refund_all_of_it():
+    lg = ledger()
+    lg.earn(buy("p1", "10.79"), TIERS, EARN)  # 10 points
+    a = lg.claw_back(give_back("r1", "p1", "5.00"), EARN)  # floor(10 * 5 / 10.79) = 4
+    b = lg.claw_back(give_back("r2", "p1", "5.79"), EARN)  # the rest: 10 - 4
+    assert (a.delta, b.delta) == (-4, -6)
+    assert lg.balance == 0
+    assert b.kind is EntryKind.CLAWED_BACK
+
+
+def test_a_clawback_can_take_the_balance_below_zero():
+    lg = Ledger("m-1", 0, {}, "USD")
+    lg.earn(buy("p1", "100.00"), TIERS, EARN)
+    lg.balance -= 80  # spent on a reward meanwhile
+    lg.claw_back(give_back("r1", "p1", "100.00"), EARN)
+    assert lg.balance == -80
+
+
+def test_a_redelivered_refund_takes_nothing_more_and_a_conflicting_one_is_refused():
+    lg = ledger()
+    lg.earn(buy("p1", "40.00"), TIERS, EARN)
+    lg.claw_back(give_back("r1", "p1", "10.00"), EARN)
+    assert lg.claw_back(give_back("r1", "p1", "10.00"), EARN) is None
+    with pytest.raises(ConflictingDuplicate):
+        lg.claw_back(give_back("r1", "p1", "11.00"), EARN)
+    assert lg.balance == 30
+
+
+@pytest.mark.parametrize(
+    ("refund", "error"),
+    [
+        (give_back("r1", "nope", "1.00"), UnknownPurchase),
+        (give_back("r1", "p1", "40.01"), RefundExceedsPurchase),
+        (give_back("r1", "p1", "1.00", member="m-2"), MemberMismatch),
+        (give_back("r1", "p1", "1.00", at=T0 - timedelta(seconds=1)), RefundBeforePurchase),
+    ],
+)
+def test_refunds_that_cannot_be_applied_are_refused_and_change_nothing(refund, error):
+    lg = ledger()
+    lg.earn(buy("p1", "40.00"), TIERS, EARN)
+    with pytest.raises(error):
+        lg.claw_back(refund, EARN)
+    assert lg.balance == 40
+    assert lg.purchases["p1"].refunds == []
+
+
+def test_a_purchase_in_another_currency_is_refused():
+    with pytest.raises(WrongCurrency):
+        ledger().earn(buy("p1", "10.00", currency="EUR"), TIERS, EARN)
+
+
+def test_a_refund_at_the_purchase_moment_counts_for_the_next_purchase_tier():
+    lg = ledger()
+    lg.earn(buy("p1", "100.00"), TIERS, EARN)
+    lg.claw_back(give_back("r1", "p1", "100.00", T0 + timedelta(hours=1)), EARN)
+    later = lg.earn(buy("p2", "10.00", T0 + timedelta(hours=2)), TIERS, EARN)
+    assert later.tier == "opal"
+
+
+operations = st.lists(
+    st.tuples(st.booleans(), st.integers(0, 30), st.integers(1, 20_000), st.integers(0, 48)),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(operations)
+def test_the_balance_always_equals_the_sum_of_the_entries(ops):
+    lg = ledger()
+    at = T0
+    for is_purchase, n, cents, hours in ops:
+        at += timedelta(hours=hours)
+        amount = str(Decimal(cents) / 100)
+        try:
+            if is_purchase:
+                lg.earn(buy(f"p{n}", amount, at), TIERS, EARN)
+            else:
+                lg.claw_back(give_back(f"r{len(lg.new_refunds)}", f"p{n}", amount, at), EARN)
+        except (UnknownPurchase, RefundExceedsPurchase, ConflictingDuplicate):
+            pass
+        assert lg.balance == sum(e.delta for e in lg.new_entries)
+        for p in lg.purchases.values():
+            assert 0 <= p.clawed_back <= p.points_earned
+            assert p.refunded <= p.amount
