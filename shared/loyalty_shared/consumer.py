@@ -49,6 +49,10 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OSError | TimeoutError | KafkaError)
 
 
+class SystemicFailure(Exception):
+    """Every message fails the handler: a bug or a broken dependency, not bad input."""
+
+
 class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, runner: ConsumerRunner) -> None:
         self._runner = runner
@@ -82,6 +86,7 @@ class ConsumerRunner:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_progress = time.monotonic()
+        self._applied_since_poison = True
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -120,10 +125,11 @@ class ConsumerRunner:
 
     async def _run(self) -> None:
         assert self._consumer is not None
+        pause = 1.0
         while not self._stopping:
             records = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_size)
-            self._last_progress = time.monotonic()
             if not records:
+                self._last_progress = time.monotonic()
                 continue
             batch = [
                 InboundMessage(m.topic, m.partition, m.offset, m.key, m.value or b"", m.timestamp)
@@ -134,17 +140,22 @@ class ConsumerRunner:
                 with self._metrics.batch_seconds.time():
                     await self._apply(batch)
             except Exception:
-                # Rewind so the batch is fetched again rather than skipped by the next commit.
-                log.exception("%s: batch failed; fetching it again", self.name)
+                # Rewind so the batch is fetched again rather than skipped by the next commit;
+                # readiness turns red once this lasts longer than the stall limit.
+                log.exception("%s: batch failed; fetching it again in %.0fs", self.name, pause)
                 for tp, msgs in records.items():
                     self._consumer.seek(tp, msgs[0].offset)
-                await asyncio.sleep(1)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
                 continue
+            pause = 1.0
             await self._commit({tp: msgs[-1].offset + 1 for tp, msgs in records.items()})
+            self._last_progress = time.monotonic()
 
     async def _apply(self, batch: list[InboundMessage]) -> None:
         try:
             await self._retrying(lambda: self._handler.handle(batch))
+            self._applied_since_poison = True
         except Exception as exc:
             if is_transient(exc):  # only when stopping: leave the batch for the next owner
                 raise
@@ -165,13 +176,21 @@ class ConsumerRunner:
                 delay = min(delay * 2, 10.0)
 
     async def _isolate(self, batch: list[InboundMessage], exc: Exception) -> None:
-        """Apply one by one so a single poisonous message cannot hold up the rest."""
+        """Apply one by one so a single poisonous message cannot hold up the rest.
+
+        A message is dead-lettered only if something was applied since the last one:
+        when nothing can be applied the fault is ours or a dependency's, not the
+        messages', so the runner stops and retries instead of dead-lettering traffic.
+        """
         if len(batch) == 1:
+            if not self._applied_since_poison:
+                raise SystemicFailure("consecutive messages break the handler") from exc
             log.error(
                 "%s: dead-lettering a message that broke the handler", self.name, exc_info=exc
             )
             rejection = Rejection("processing_error", f"{type(exc).__name__}: {exc}"[:1000])
             await self._retrying(lambda: self._handler.dead_letter(batch[0], rejection))
+            self._applied_since_poison = False
             return
         for message in batch:
             await self._apply([message])

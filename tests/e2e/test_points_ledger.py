@@ -142,13 +142,13 @@ async def test_balances_match_an_independent_computation(points_database, kafka)
 
         async with service.sessions() as session:
             rows = await session.execute(select(BalanceRow.member_id, BalanceRow.balance))
-            balances = dict(rows)
+            balances = dict(rows.all())
             rows = await session.execute(
                 select(LedgerEntryRow.member_id, func.sum(LedgerEntryRow.delta)).group_by(
                     LedgerEntryRow.member_id
                 )
             )
-            sums = dict(rows)
+            sums = dict(rows.all())
             entries = await session.scalar(select(func.count()).select_from(LedgerEntryRow))
             tiers = set(await session.scalars(select(LedgerEntryRow.tier).distinct()))
         # Earning ran at every tier's multiplier, so the comparison covers the tier rule.

@@ -42,7 +42,7 @@ class LedgerRepository:
             .order_by(BalanceRow.member_id)
             .with_for_update()
         )
-        return dict(rows)
+        return dict(rows.all())
 
     async def _purchases(
         self, members: list[str], references: Mapping[str, set[str]], since: datetime | None
