@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
@@ -34,9 +34,6 @@ class BatchHandler(Protocol):
     async def dead_letter(self, message: InboundMessage, rejection: Rejection) -> None:
         """Record a message that cannot be processed, in its own transaction."""
 
-    async def log_restarted(self, end_offsets: dict[tuple[str, int], int]) -> None:
-        """The partitions just assigned end at these offsets."""
-
 
 def is_transient(exc: BaseException) -> bool:
     """Failures of the infrastructure, worth retrying, as opposed to a bad message."""
@@ -51,17 +48,6 @@ def is_transient(exc: BaseException) -> bool:
 
 class SystemicFailure(Exception):
     """Every message fails the handler: a bug or a broken dependency, not bad input."""
-
-
-class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, runner: ConsumerRunner) -> None:
-        self._runner = runner
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        pass
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self._runner.on_assigned(assigned)
 
 
 class ConsumerRunner:
@@ -96,7 +82,7 @@ class ConsumerRunner:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        self._consumer.subscribe(self._topics, listener=_Assignments(self))
+        self._consumer.subscribe(self._topics)
         await self._consumer.start()
         self._last_progress = time.monotonic()
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.name}")
@@ -117,12 +103,6 @@ class ConsumerRunner:
         alive = self._task is not None and not self._task.done()
         return alive and time.monotonic() - self._last_progress < self._stall
 
-    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
-        if not assigned or self._consumer is None:
-            return
-        ends = await self._consumer.end_offsets(list(assigned))
-        await self._handler.log_restarted({(tp.topic, tp.partition): o for tp, o in ends.items()})
-
     async def _run(self) -> None:
         assert self._consumer is not None
         pause = 1.0
@@ -132,8 +112,16 @@ class ConsumerRunner:
                 self._last_progress = time.monotonic()
                 continue
             batch = [
-                InboundMessage(m.topic, m.partition, m.offset, m.key, m.value or b"", m.timestamp)
-                for msgs in records.values()
+                InboundMessage(
+                    m.topic,
+                    m.partition,
+                    m.offset,
+                    m.key,
+                    m.value or b"",
+                    m.timestamp,
+                    self._consumer.highwater(tp),
+                )
+                for tp, msgs in records.items()
                 for m in msgs
             ]
             try:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -12,9 +11,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loyalty_shared.metrics import ServiceMetrics
-
-ReadinessCheck = Callable[[], Awaitable[bool]]
-ReadinessChecks = Mapping[str, ReadinessCheck]
 
 
 class ApiError(Exception):
@@ -57,8 +53,19 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def health_router(checks: ReadinessChecks, metrics: ServiceMetrics) -> APIRouter:
-    """`/healthz` (alive), `/readyz` (every check passes), `/metrics` (Prometheus)."""
+class Operated(Protocol):
+    """What the operations routes need from a running service."""
+
+    metrics: ServiceMetrics
+
+    async def readiness(self) -> dict[str, bool]: ...
+
+
+def health_router() -> APIRouter:
+    """`/healthz` (alive), `/readyz` (every check passes), `/metrics` (Prometheus).
+
+    The running service is looked up on `app.state.service`, set by the lifespan.
+    """
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz")
@@ -66,8 +73,9 @@ def health_router(checks: ReadinessChecks, metrics: ServiceMetrics) -> APIRouter
         return {"status": "ok"}
 
     @router.get("/readyz")
-    async def readyz() -> JSONResponse:
-        results = {name: await check() for name, check in checks.items()}
+    async def readyz(request: Request) -> JSONResponse:
+        service: Operated = request.app.state.service
+        results = await service.readiness()
         ready = all(results.values())
         return JSONResponse(
             {"status": "ready" if ready else "not_ready", "checks": results},
@@ -75,8 +83,9 @@ def health_router(checks: ReadinessChecks, metrics: ServiceMetrics) -> APIRouter
         )
 
     @router.get("/metrics")
-    async def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    async def prometheus(request: Request) -> Response:
+        service: Operated = request.app.state.service
+        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
 

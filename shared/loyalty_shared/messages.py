@@ -19,6 +19,7 @@ class InboundMessage:
     key: bytes | None
     value: bytes
     timestamp_ms: int
+    log_end: int | None = None  # the partition's high watermark when the message was fetched
 
     @property
     def position(self) -> tuple[str, int]:

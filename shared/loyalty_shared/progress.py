@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import BigInteger, Integer, String, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty_shared.messages import InboundMessage
@@ -60,6 +60,12 @@ class ConsumerProgress:
             .with_for_update()
         )
         next_offsets = {(r.topic, r.partition): r.next_offset for r in rows}
+        for m in batch:
+            if m.log_end is not None and m.log_end < next_offsets[m.position]:
+                # The log is shorter than what we applied: the broker lost it (the embedded
+                # one keeps it in memory) and counts from 0 again. Skip nothing new.
+                log.warning("%s[%d] restarted below the applied position", *m.position)
+                next_offsets[m.position] = 0
         self._pending = {}
         fresh = [m for m in batch if m.offset >= next_offsets[m.position]]
         for m in batch:
@@ -75,25 +81,3 @@ class ConsumerProgress:
                 .where(t.next_offset < offset)
                 .values(next_offset=offset)
             )
-
-
-async def forget_lost_log(
-    sessions: async_sessionmaker[AsyncSession],
-    table: type[ConsumerProgressColumns],
-    group: str,
-    end_offsets: dict[Position, int],
-) -> None:
-    """A broker that lost its log (the embedded one keeps it in memory) starts offsets
-    again at 0; positions beyond the end of the log are reset so nothing new is skipped."""
-    async with sessions() as session, session.begin():
-        for (topic, partition), end in end_offsets.items():
-            result = await session.execute(
-                update(table)
-                .where(table.consumer_group == group, table.topic == topic)
-                .where(table.partition == partition, table.next_offset > end)
-                .values(next_offset=0)
-            )
-            if result.rowcount:  # type: ignore[attr-defined]
-                log.warning(
-                    "log of %s[%d] is shorter than applied; position reset", topic, partition
-                )

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from loyalty_points.adapters.orm import ConsumerProgressRow, OutboxRow
+from loyalty_points.adapters.orm import OutboxRow
 from loyalty_points.entrypoints.consumer import PurchaseTopicConsumer
 from loyalty_points.service_layer.handlers import CONSUMER, PurchaseHandler
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
@@ -20,7 +20,6 @@ from loyalty_shared.db import create_engine, session_factory
 from loyalty_shared.kafka import broker_reachable, make_producer
 from loyalty_shared.metrics import ServiceMetrics
 from loyalty_shared.outbox import OutboxRelay
-from loyalty_shared.progress import forget_lost_log
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +35,12 @@ class PointsService:
     relay: OutboxRelay
     runner: ConsumerRunner
     metrics: ServiceMetrics
+    consuming: bool = False
     _relay_task: asyncio.Task[None] | None = field(default=None)
 
     async def start(self, *, consume: bool = True) -> None:
         await self.producer.start()
+        self.consuming = consume
         self._relay_task = asyncio.create_task(self.relay.run(), name="outbox-relay:points")
         if consume:
             await self.runner.start()
@@ -51,6 +52,13 @@ class PointsService:
             await self._relay_task
         await self.producer.stop()
         await self.engine.dispose()
+        log.info("points service stopped cleanly")
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"database": await self.database_ready(), "broker": await self.broker_ready()}
+        if self.consuming:
+            checks["consumer"] = self.runner.is_healthy()
+        return checks
 
     async def database_ready(self) -> bool:
         try:
@@ -63,9 +71,6 @@ class PointsService:
 
     async def broker_ready(self) -> bool:
         return await broker_reachable(self.producer)
-
-    async def consumer_ready(self) -> bool:
-        return self.runner.is_healthy()
 
 
 def build(settings: PointsSettings) -> PointsService:
@@ -81,11 +86,8 @@ def build(settings: PointsSettings) -> PointsService:
             sessions, currency=settings.programme.currency, consumer_group=group
         )
 
-    async def on_log_restarted(ends: dict[tuple[str, int], int]) -> None:
-        await forget_lost_log(sessions, ConsumerProgressRow, group, ends)
-
     handler = PurchaseHandler(uow, settings.programme, settings.kafka.topics)
-    topic_consumer = PurchaseTopicConsumer(handler, metrics, relay.wake, on_log_restarted)
+    topic_consumer = PurchaseTopicConsumer(handler, metrics, relay.wake)
     runner = ConsumerRunner(
         name=CONSUMER,
         topics=[settings.kafka.topics.purchases],

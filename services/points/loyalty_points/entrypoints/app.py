@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from loyalty_points.bootstrap import PointsService, build
+from loyalty_points.bootstrap import build
 from loyalty_points.entrypoints.routes import router
 from loyalty_points.settings import PointsSettings
 from loyalty_shared.http import health_router, install_error_handlers
@@ -15,11 +15,13 @@ from loyalty_shared.http import health_router, install_error_handlers
 
 def create_app(settings: PointsSettings | None = None, *, consume: bool = True) -> FastAPI:
     settings = settings or PointsSettings()
-    service: PointsService = build(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Built here: the Kafka clients belong to the running event loop.
+        service = build(settings)
         await service.start(consume=consume)
+        app.state.service = service
         try:
             yield
         finally:
@@ -31,11 +33,7 @@ def create_app(settings: PointsSettings | None = None, *, consume: bool = True) 
         description="The points ledger: balances, ledger history, purchase and refund ingest.",
         lifespan=lifespan,
     )
-    app.state.service = service
     install_error_handlers(app)
     app.include_router(router)
-    checks = {"database": service.database_ready, "broker": service.broker_ready}
-    if consume:
-        checks["consumer"] = service.consumer_ready
-    app.include_router(health_router(checks, service.metrics))
+    app.include_router(health_router())
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
@@ -54,10 +54,8 @@ class PurchaseTopicConsumer:
         handler: PurchaseHandler,
         metrics: ServiceMetrics,
         on_commit: Callable[[], None],
-        on_log_restarted: Callable[[dict[tuple[str, int], int]], Awaitable[None]],
     ) -> None:
-        self._handler, self._metrics = handler, metrics
-        self._on_commit, self._on_log_restarted = on_commit, on_log_restarted
+        self._handler, self._metrics, self._on_commit = handler, metrics, on_commit
 
     async def handle(self, batch: Sequence[InboundMessage]) -> None:
         outcome = await self._handler.apply([Inbound(m, translate(m)) for m in batch])
@@ -74,6 +72,3 @@ class PurchaseTopicConsumer:
         await self._handler.reject(message, rejection)
         self._metrics.dead_letters(rejection.reason).inc()
         self._on_commit()
-
-    async def log_restarted(self, end_offsets: dict[tuple[str, int], int]) -> None:
-        await self._on_log_restarted(end_offsets)

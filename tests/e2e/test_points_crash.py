@@ -1,0 +1,128 @@
+"""SIGKILL the points process mid-stream, twice, and start it again: nothing is lost,
+nothing is counted twice, and every ledger entry is published."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from loyalty_cli.stack import free_port
+from loyalty_points.adapters.orm import BalanceRow, ConsumerProgressRow, LedgerEntryRow
+from loyalty_shared.db import create_engine
+from loyalty_shared.settings import KafkaSettings, asyncpg_url
+from tests.support.events import encode, purchase, refund
+from tests.support.kafka import payloads, publish, read_topic
+from tests.support.programme import ReferenceLedger
+
+START = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+def spawn(database_url: str, kafka: KafkaSettings, log_path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "POINTS_DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        "POINTS_PORT": str(free_port()),
+        "POINTS_BATCH_SIZE": "300",
+    }
+    log = open(log_path, "ab")  # noqa: SIM115 - the child writes to it
+    return subprocess.Popen(
+        [sys.executable, "-m", "loyalty_points"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def traffic(members: int, per_member: int) -> tuple[list[tuple[bytes, bytes]], dict[str, int]]:
+    reference = ReferenceLedger()
+    messages = []
+    for n in range(per_member):
+        for m in range(members):
+            member = f"c{m}"
+            at = START + timedelta(hours=n * 13 + m % 7)
+            amount = Decimal(500 + (m * 37 + n * 91) % 9000) / 100
+            pid = f"{member}-p{n}"
+            messages.append((member.encode(), encode(purchase(member, pid, amount, at))))
+            reference.purchase(member, pid, amount, at)
+            if n % 5 == 4:
+                back = (amount / 3).quantize(Decimal("0.01"))
+                at_r = at + timedelta(minutes=5)
+                messages.append(
+                    (member.encode(), encode(refund(member, f"{pid}-r", pid, back, at_r)))
+                )
+                reference.refund(member, pid, back, at_r)
+    return messages, reference.balances
+
+
+async def counts(engine) -> tuple[int, int]:
+    async with engine.connect() as conn:
+        entries = await conn.scalar(select(func.count()).select_from(LedgerEntryRow))
+        applied = await conn.scalar(
+            select(func.coalesce(func.sum(ConsumerProgressRow.next_offset), 0))
+        )
+    return entries, applied
+
+
+async def wait_until(engine, predicate, timeout: float, process) -> tuple[int, int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the points process died on its own; see points.log"
+        state = await counts(engine)
+        if predicate(*state):
+            return state
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out; entries, applied = {await counts(engine)}")
+
+
+async def test_sigkill_mid_batch_loses_nothing_and_counts_nothing_twice(
+    points_database, kafka, tmp_path
+):
+    messages, expected = traffic(members=400, per_member=40)
+    total = len(messages)
+    await publish(kafka, kafka.topics.purchases, messages)
+    engine = create_engine(asyncpg_url(points_database))
+    log_path = tmp_path / "points.log"
+    try:
+        for kill_at in (0.2, 0.55):
+            process = spawn(points_database, kafka, log_path)
+            try:
+                _, applied = await wait_until(
+                    engine, lambda e, a, k=kill_at: a >= total * k, 120, process
+                )
+            finally:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+            assert applied < total, "the run finished before the kill; nothing was tested"
+
+        process = spawn(points_database, kafka, log_path)
+        try:
+            await wait_until(engine, lambda e, a: a == total, 180, process)
+            async with engine.connect() as conn:
+                balances = dict(
+                    (await conn.execute(select(BalanceRow.member_id, BalanceRow.balance))).all()
+                )
+                references = (
+                    await conn.execute(select(LedgerEntryRow.kind, LedgerEntryRow.reference))
+                ).all()
+            assert balances == expected
+            assert len(references) == len(set(references))
+            published = payloads(
+                await read_topic(
+                    kafka, kafka.topics.points_events, expect=len(references), timeout=60
+                )
+            )
+            assert {e["data"]["reference"] for e in published} == {r for _, r in references}
+        finally:
+            process.send_signal(signal.SIGTERM)
+            # uvicorn re-raises the signal once it has shut down gracefully.
+            assert process.wait(30) in (0, -signal.SIGTERM)
+            assert "points service stopped cleanly" in log_path.read_text()
+    finally:
+        await engine.dispose()
