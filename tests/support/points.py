@@ -14,7 +14,9 @@ from loyalty_shared.settings import KafkaSettings
 
 
 def points_settings(database_url: str, kafka: KafkaSettings, **overrides: object) -> PointsSettings:
-    return PointsSettings(database_url=database_url, kafka=kafka, **overrides)
+    """A consumer group of the test's own: the broker need not rebalance other tests away."""
+    fields: dict[str, object] = {"consumer_group": f"points-{kafka.topic_prefix}"}
+    return PointsSettings(database_url=database_url, kafka=kafka, **(fields | overrides))
 
 
 async def started(settings: PointsSettings) -> PointsService:
