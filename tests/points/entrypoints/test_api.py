@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from loyalty_shared.settings import KafkaSettings
 
 from loyalty_points.entrypoints.app import create_app
+from loyalty_shared.settings import KafkaSettings
 from tests.support.kafka import payloads, read_topic
 from tests.support.points import points_settings
 
@@ -114,7 +114,8 @@ async def test_the_ledger_pages_newest_first_with_a_cursor(client):
         await client.get(f"/v1/members/member-1/ledger?limit=2&cursor={second['next_cursor']}")
     ).json()
     ids = [e["id"] for page in (first, second, third) for e in page["entries"]]
-    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 5
+    assert ids == sorted(ids, reverse=True)
+    assert len(set(ids)) == 5
     assert third["next_cursor"] is None
     # Spend climbs through pearl (x1.25), ruby (x1.5) and diamond (x2) within the week.
     assert first["entries"][0]["balance_after"] == 10 + 20 + 37 + 60 + 100

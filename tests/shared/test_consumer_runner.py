@@ -1,0 +1,117 @@
+"""The consumer runner on the real broker, with a recording handler in place of a service."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+
+from loyalty_shared.consumer import ConsumerRunner
+from loyalty_shared.messages import InboundMessage, Rejection
+from loyalty_shared.metrics import ServiceMetrics
+from loyalty_shared.settings import KafkaSettings
+from tests.support.kafka import publish
+
+
+class RecordingHandler:
+    """Remembers what it applied by position, as a service's database does."""
+
+    def __init__(self, *, poison: set[bytes] = frozenset(), transient_failures: int = 0):
+        self.applied: list[bytes] = []
+        self.dead: list[tuple[bytes, str]] = []
+        self.poison = set(poison)
+        self.transient_failures = transient_failures
+        self.broken = False
+        self.done: set[tuple[int, int]] = set()
+
+    async def handle(self, batch: Sequence[InboundMessage]) -> None:
+        if self.transient_failures:
+            self.transient_failures -= 1
+            raise ConnectionResetError("database went away")
+        if self.broken or any(m.value in self.poison for m in batch):
+            raise ValueError("cannot apply")
+        fresh = [m for m in batch if (m.partition, m.offset) not in self.done]
+        self.applied.extend(m.value for m in fresh)
+        self.done.update((m.partition, m.offset) for m in fresh)
+
+    async def dead_letter(self, message: InboundMessage, rejection: Rejection) -> None:
+        if (message.partition, message.offset) not in self.done:
+            self.dead.append((message.value, rejection.reason))
+            self.done.add((message.partition, message.offset))
+
+
+def runner(kafka: KafkaSettings, handler, group: str, **options) -> ConsumerRunner:
+    return ConsumerRunner(
+        name="test", topics=[kafka.topics.purchases], group_id=group, kafka=kafka,
+        handler=handler, metrics=ServiceMetrics("test"), **options,
+    )  # fmt: skip
+
+
+async def until(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+def values(n: int, prefix: str = "m") -> list[tuple[bytes, bytes]]:
+    return [(f"k{i % 7}".encode(), f"{prefix}{i}".encode()) for i in range(n)]
+
+
+async def test_offsets_are_committed_after_handling_so_a_restart_resumes_after_them(kafka):
+    group = f"g-{uuid.uuid4().hex}"
+    await publish(kafka, kafka.topics.purchases, values(50))
+    first = RecordingHandler()
+    r = runner(kafka, first, group)
+    await r.start()
+    await until(lambda: len(first.applied) == 50)
+    await r.stop()
+
+    await publish(kafka, kafka.topics.purchases, values(5, prefix="late"))
+    second = RecordingHandler()
+    r = runner(kafka, second, group)
+    await r.start()
+    await until(lambda: len(second.applied) == 5)
+    await asyncio.sleep(0.5)
+    await r.stop()
+    assert sorted(second.applied) == sorted(v for _, v in values(5, prefix="late"))
+
+
+async def test_a_poisonous_message_is_dead_lettered_and_the_rest_applied(kafka):
+    handler = RecordingHandler(poison={b"m13"})
+    await publish(kafka, kafka.topics.purchases, values(40))
+    r = runner(kafka, handler, f"g-{uuid.uuid4().hex}")
+    await r.start()
+    await until(lambda: len(handler.applied) == 39)
+    await r.stop()
+    assert handler.dead == [(b"m13", "processing_error")]
+    assert b"m13" not in handler.applied
+
+
+async def test_transient_failures_are_retried_without_dead_letters(kafka):
+    handler = RecordingHandler(transient_failures=3)
+    await publish(kafka, kafka.topics.purchases, values(20))
+    r = runner(kafka, handler, f"g-{uuid.uuid4().hex}")
+    await r.start()
+    await until(lambda: len(handler.applied) == 20)
+    await r.stop()
+    assert handler.dead == []
+
+
+async def test_when_nothing_can_be_applied_it_stops_instead_of_dead_lettering(kafka):
+    handler = RecordingHandler()
+    handler.broken = True
+    await publish(kafka, kafka.topics.purchases, values(30))
+    r = runner(kafka, handler, f"g-{uuid.uuid4().hex}", stall_seconds=1.5)
+    await r.start()
+    await until(lambda: not r.is_healthy(), timeout=30)
+    assert len(handler.dead) <= 1, "valid traffic was dead-lettered"
+
+    handler.broken = False  # the fix is deployed
+    await until(lambda: len(handler.applied) + len(handler.dead) == 30, timeout=60)
+    await until(r.is_healthy)
+    await r.stop()
+    assert sorted(handler.applied + [v for v, _ in handler.dead]) == sorted(
+        v for _, v in values(30)
+    )
