@@ -61,7 +61,7 @@ START = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
 GAPS_HOURS = (3, 20, 30, 70, 160, 400)  # between one member's purchases: tiers come and go
 WARMUP = 200  # latency run: purchases that prove the service joined its group
 POLL = 0.05  # seconds between completion checks; bounds the error of the end time
-APPLIED_SQL = "select coalesce(sum(next_offset), 0) from points.consumer_progress"
+APPLIED_SQL = "select coalesce(sum(next_offset), 0)::bigint from points.consumer_progress"
 
 
 def say(message: str) -> None:
@@ -349,6 +349,7 @@ async def wait_complete(
     ledger_at = events_at = None
     applied = published = 0
     deadline = time.monotonic() + timeout
+    next_note = time.monotonic() + 5
     while (ledger_at is None or events_at is None) and time.monotonic() < deadline:
         check_alive(proc)
         now = time.time()
@@ -359,6 +360,9 @@ async def wait_complete(
         if events_at is None:
             published = await size(run.kafka.topics.points_events)
             events_at = now if published >= n else None
+        if time.monotonic() >= next_note:
+            say(f"  {applied:,} applied, {published:,} published")
+            next_note += 5
         await asyncio.sleep(POLL)
     return Completion(ledger_at, events_at, applied, published)
 
