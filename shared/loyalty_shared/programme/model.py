@@ -57,14 +57,6 @@ class EarningSettings(_Frozen):
     points_per_unit: Annotated[Decimal, Field(gt=0, le=1000)] = Decimal("1")
 
 
-class ChurnSettings(_Frozen):
-    lapsed_days: Annotated[int, Field(gt=0)] = 180
-    overdue_gap_factor: Annotated[Decimal, Field(gt=0)] = Decimal("2")
-    overdue_min_purchases: Annotated[int, Field(ge=2)] = 3
-    migration_period_days: Annotated[int, Field(gt=0)] = 90
-    migration_ratio: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.5")
-
-
 class Programme(_Frozen):
     """Everything a retailer tunes without touching code."""
 
@@ -72,7 +64,6 @@ class Programme(_Frozen):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     earning: EarningSettings = EarningSettings()
     tiers: TierSettings = TierSettings()
-    churn: ChurnSettings = ChurnSettings()
 
     @property
     def history_needed(self) -> timedelta:

@@ -36,7 +36,3 @@ class ConflictingDuplicate(PointsRuleBroken):
     """A purchase or refund id seen before, now with other facts."""
 
     reason = "conflicting_duplicate"
-
-
-class InsufficientPoints(Exception):
-    """A redemption asked for more points than the balance holds."""

@@ -22,8 +22,6 @@ from loyalty_shared.programme import EarningRule, QualifyingPurchase, TierLevel,
 class EntryKind(StrEnum):
     EARNED = "earned"
     CLAWED_BACK = "clawed_back"
-    REDEEMED = "redeemed"
-    RESTORED = "restored"
 
 
 @dataclass(frozen=True)
