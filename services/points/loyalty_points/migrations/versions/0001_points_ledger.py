@@ -37,6 +37,7 @@ def upgrade() -> None:
     sa.Column('topic', sa.String(length=255), nullable=False),
     sa.Column('partition', sa.Integer(), nullable=False),
     sa.Column('next_offset', sa.BigInteger(), nullable=False),
+    sa.Column('log_id', sa.String(length=128), nullable=True),
     sa.PrimaryKeyConstraint('consumer_group', 'topic', 'partition', name=op.f('pk_consumer_progress')),
     schema='points'
     )

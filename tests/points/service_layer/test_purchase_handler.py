@@ -1,0 +1,99 @@
+"""The batch handler on the real database: one transaction per batch, positions, dead letters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from loyalty_points.adapters.orm import BalanceRow, LedgerEntryRow, OutboxRow
+from loyalty_points.entrypoints.consumer import translate
+from loyalty_points.service_layer.handlers import Inbound, PurchaseHandler
+from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
+from loyalty_shared.db import create_engine, session_factory
+from loyalty_shared.messages import InboundMessage
+from loyalty_shared.programme import Programme
+from loyalty_shared.settings import TopicNames, asyncpg_url
+from tests.support.events import encode, purchase
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
+TOPICS = TopicNames()
+
+
+@pytest.fixture
+async def handler(points_database):
+    engine = create_engine(asyncpg_url(points_database))
+    sessions = session_factory(engine)
+    yield PurchaseHandler(
+        lambda: PointsUnitOfWork(sessions, currency="USD", consumer_group="points"),
+        Programme(),
+        TOPICS,
+    )
+    await engine.dispose()
+
+
+def messages(n: int, *, first_offset=0, log_id="cluster-a", log_end=None, tag="p", start=T0):
+    out = []
+    for i in range(n):
+        # Eight days apart: the window never holds two, so every purchase earns at opal.
+        value = encode(purchase("m-1", f"{tag}{i}", "10.00", start + timedelta(days=8 * i)))
+        message = InboundMessage(TOPICS.purchases, 0, first_offset + i, b"m-1", value, 0,
+                                 log_end, log_id)  # fmt: skip
+        out.append(Inbound(message, translate(message)))
+    return out
+
+
+async def balance(handler: PurchaseHandler) -> int:
+    async with handler.uow() as uow:
+        row = await uow.session.get(BalanceRow, "m-1")
+        return row.balance if row else 0
+
+
+async def count(handler: PurchaseHandler, table) -> int:
+    async with handler.uow() as uow:
+        return await uow.session.scalar(select(func.count()).select_from(table))
+
+
+async def test_a_batch_applies_in_one_go_and_a_redelivered_batch_is_skipped(handler):
+    batch = messages(5)
+    first = await handler.apply(batch)
+    again = await handler.apply(batch)
+    assert (first.applied, first.entries) == (5, 5)
+    assert (again.applied, again.skipped) == (0, 5)
+    assert await balance(handler) == 50
+    assert await count(handler, OutboxRow) == 5
+
+
+async def test_a_rejected_message_is_dead_lettered_once_even_when_redelivered(handler):
+    bad = InboundMessage(TOPICS.purchases, 0, 0, b"m-1", b"{oops", 0)
+    batch = [Inbound(bad, translate(bad))]
+    outcome = await handler.apply(batch)
+    await handler.apply(batch)
+    assert [r.reason for r in outcome.rejections] == ["invalid_json"]
+    async with handler.uow() as uow:
+        rows = (await uow.session.execute(select(OutboxRow.topic))).scalars().all()
+    assert rows == [TOPICS.purchases_dlq]
+
+
+async def test_a_new_broker_log_is_applied_from_its_start(handler):
+    await handler.apply(messages(5, log_id="cluster-a"))
+    # The embedded broker restarted: new cluster id, offsets from 0, other purchases.
+    outcome = await handler.apply(messages(3, log_id="cluster-b", tag="q", start=T0 + 365 * DAY))
+    assert outcome.applied == 3
+    assert await balance(handler) == 80
+
+
+async def test_a_log_shorter_than_the_applied_position_is_applied_from_its_start(handler):
+    await handler.apply(messages(5, log_id=None))
+    outcome = await handler.apply(
+        messages(2, log_id=None, log_end=2, tag="q", start=T0 + 365 * DAY)
+    )
+    assert outcome.applied == 2
+    # and the position now follows the new log: its next message is not skipped either
+    outcome = await handler.apply(
+        messages(1, first_offset=2, log_id=None, log_end=3, tag="r", start=T0 + 730 * DAY)
+    )
+    assert outcome.applied == 1
+    assert await count(handler, LedgerEntryRow) == 8
