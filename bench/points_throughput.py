@@ -94,11 +94,8 @@ def make_purchases(n: int, members: int, *, tag: str, seed: int) -> list[Purchas
         cents = rng.randint(100, 9_000)  # >= 1.00, so every purchase earns a ledger entry
         amount = f"{cents // 100}.{cents % 100:02d}"
         pid = f"{tag}-p{i}"
-        out.append(
-            Purchase(
-                pid, member, Decimal(amount), at, member.encode(), _event(pid, member, amount, at)
-            )
-        )
+        value = _event(pid, member, amount, at)
+        out.append(Purchase(pid, member, Decimal(amount), at, member.encode(), value))
     return out
 
 
@@ -360,6 +357,38 @@ class Completion:
     events_at: float | None  # ... and when points.events held N messages
     applied: int
     published: int
+    cpu_share: float | None  # of one core, used by the service process while it worked
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU a process has used so far (Linux /proc); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """The share of one core a process used from `mark()` to `share()`.
+
+    Python runs the service on one thread: a share near 1.0 means it is CPU-bound
+    and a faster database or broker would not make it go faster.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self._pid, self._start = pid, None
+
+    def mark(self) -> None:
+        cpu = cpu_seconds(self._pid)
+        if self._start is None and cpu is not None:
+            self._start = (time.monotonic(), cpu)
+
+    def share(self) -> float | None:
+        cpu = cpu_seconds(self._pid)
+        if self._start is None or cpu is None or time.monotonic() <= self._start[0]:
+            return None
+        return (cpu - self._start[1]) / (time.monotonic() - self._start[0])
 
 
 async def wait_complete(
@@ -370,6 +399,7 @@ async def wait_complete(
     applied = published = 0
     deadline = time.monotonic() + timeout
     next_note = time.monotonic() + 5
+    meter = CpuMeter(proc.pid)
     while (ledger_at is None or events_at is None) and time.monotonic() < deadline:
         check_alive(proc)
         now = time.time()
@@ -377,6 +407,8 @@ async def wait_complete(
             # The position moves in the transaction that writes the entries: cheaper than count(*).
             applied = await run.conn.fetchval(APPLIED_SQL)
             ledger_at = now if applied >= n else None
+            if applied:
+                meter.mark()
         if events_at is None:
             published = size(run.kafka.topics.points_events)
             events_at = now if published >= n else None
@@ -384,7 +416,7 @@ async def wait_complete(
             say(f"  {applied:,} applied, {published:,} published")
             next_note += 5
         await asyncio.sleep(POLL)
-    return Completion(ledger_at, events_at, applied, published)
+    return Completion(ledger_at, events_at, applied, published, meter.share())
 
 
 async def service_throughput(stack: Stack, run: Run, n: int) -> dict[str, Any]:
@@ -415,6 +447,7 @@ async def service_throughput(stack: Stack, run: Run, n: int) -> dict[str, Any]:
         "ledger_entries": await run.conn.fetchval("select count(*) from points.ledger_entries"),
         "events_published": done.published,
         "dead_letters": dead_letters,
+        "service_cpu_share": done.cpu_share,
     }
 
 
@@ -569,6 +602,10 @@ def summarize_latency(
 # --------------------------------------------------------------------------- report
 
 
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
 def _ratio_of_target(value: float, target: float) -> str:
     return f"{value / target:.2f}x target"
 
@@ -586,7 +623,8 @@ def throughput_lines(t: dict[str, Any], n: int) -> list[str]:
         f"  {'   points service: ledger entries only':44}{s['ledger_rate']:>12,.0f}",
         f"  {'   bench producer (reference)':44}{t['produce_rate']:>12,.0f}",
         f"  S took {s['seconds']:.2f}s; {s['ledger_entries']:,} entries, "
-        f"{s['events_published']:,} events, {s['dead_letters']:,} dead letters",
+        f"{s['events_published']:,} events, {s['dead_letters']:,} dead letters; "
+        f"service process CPU {_share(s['service_cpu_share'])} of one core",
         f"  target {TARGET_RATE:,}/s sustained: {verdict} ({_ratio_of_target(s['rate'], TARGET_RATE)})",
     ]
 
@@ -612,6 +650,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     lines = [
         f"points service benchmark: {c['members']:,} members, batch {c['batch_size']:,}, "
         f"{c['partitions']} partitions, {c['cpus']} CPUs, {c['machine']}",
+        f"  1-minute load average before/after: {c['load_average_1m_before']:.2f} / "
+        f"{c['load_average_1m_after']:.2f} (above ~0.3 before: other work shares the cores)",
         *throughput_lines(results["throughput"], c["purchases"]),
     ]
     if "latency" in results:
@@ -634,12 +674,19 @@ async def run_all(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
             "partitions": stack.partitions,
             "cpus": os.cpu_count(),
             "machine": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
+            # Others' work on the same cores skews every figure: look at this first.
+            "load_average_1m_before": _load(),
         },
         "throughput": await throughput_phase(args, stack),
     }
     if not args.skip_latency:
         results["latency"] = await latency_phase(args, stack)
+    results["config"]["load_average_1m_after"] = _load()
     return results
+
+
+def _load() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
 
 
 def start_database(stack: ExitStack, root: Path) -> str:
@@ -687,9 +734,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    # Interrupted or terminated (even when started in the background, where SIGINT is
+    # ignored), the bench still stops the service, broker and database it started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     root = Path(tempfile.mkdtemp(prefix="lpb"))  # short: the PostgreSQL socket lives under it
     try:
         results = run_on_stack(args, root)
+    except KeyboardInterrupt:
+        say("interrupted; stopped everything the bench started")
+        raise SystemExit(130) from None
     except Exception:
         show_log_tail(root / "service.log")
         raise

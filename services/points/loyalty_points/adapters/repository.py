@@ -11,8 +11,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
-from loyalty_points.adapters.orm import BalanceRow, LedgerEntryRow, PurchaseRow, RefundRow
-from loyalty_points.domain.ledger import Ledger, Purchase, Refund
+from loyalty_points.adapters.orm import BalanceRow, Base, LedgerEntryRow, PurchaseRow, RefundRow
+from loyalty_points.domain.ledger import Ledger, LedgerEntry, Purchase, Refund
 
 
 class LedgerRepository:
@@ -77,59 +77,22 @@ class LedgerRepository:
     async def save(self, ledgers: Iterable[Ledger]) -> None:
         """Append what the ledgers recorded and move the balances, as a few bulk statements."""
         ledgers = [lg for lg in ledgers if lg.new_entries or lg.new_purchases or lg.new_refunds]
-        purchases = [p for lg in ledgers for p in lg.new_purchases]
-        refunds = [r for lg in ledgers for r in lg.new_refunds]
-        entries = [e for lg in ledgers for e in lg.new_entries]
-        if purchases:
-            await self._session.execute(
-                insert(PurchaseRow),
-                [
-                    {
-                        "purchase_id": p.purchase_id,
-                        "member_id": p.member_id,
-                        "amount": p.amount,
-                        "occurred_at": p.occurred_at,
-                        "points_earned": p.points_earned,
-                    }
-                    for p in purchases
-                ],
-            )
-        if refunds:
-            await self._session.execute(
-                insert(RefundRow),
-                [
-                    {
-                        "refund_id": r.refund_id,
-                        "purchase_id": r.purchase_id,
-                        "amount": r.amount,
-                        "occurred_at": r.occurred_at,
-                        "points_clawed_back": r.points_clawed_back,
-                    }
-                    for r in refunds
-                ],
-            )
-        if entries:
-            await self._session.execute(
-                insert(LedgerEntryRow),
-                [
-                    {
-                        "member_id": e.member_id,
-                        "kind": e.kind.value,
-                        "delta": e.delta,
-                        "balance_after": e.balance_after,
-                        "reference": e.reference,
-                        "purchase_id": e.purchase_id,
-                        "tier": e.tier,
-                        "occurred_at": e.occurred_at,
-                    }
-                    for e in entries
-                ],
-            )
-            await self._save_balances(
-                {lg.member_id: lg.balance for lg in ledgers if lg.new_entries}
-            )
+        await self._insert(
+            PurchaseRow, [_purchase_row(p) for lg in ledgers for p in lg.new_purchases]
+        )
+        await self._insert(RefundRow, [_refund_row(r) for lg in ledgers for r in lg.new_refunds])
+        await self._insert(
+            LedgerEntryRow, [_entry_row(e) for lg in ledgers for e in lg.new_entries]
+        )
+        moved = {lg.member_id: lg.balance for lg in ledgers if lg.new_entries}
+        if moved:
+            await self._save_balances(moved)
         for lg in ledgers:
             lg.new_entries, lg.new_purchases, lg.new_refunds = [], [], []
+
+    async def _insert(self, table: type[Base], rows: list[dict[str, object]]) -> None:
+        if rows:
+            await self._session.execute(insert(table), rows)
 
     async def _save_balances(self, balances: dict[str, int]) -> None:
         stmt = insert(BalanceRow).values(
@@ -141,3 +104,19 @@ class LedgerRepository:
                 set_={"balance": stmt.excluded.balance, "updated_at": func.now()},
             )
         )
+
+
+def _purchase_row(p: Purchase) -> dict[str, object]:
+    return {"purchase_id": p.purchase_id, "member_id": p.member_id, "amount": p.amount,
+            "occurred_at": p.occurred_at, "points_earned": p.points_earned}  # fmt: skip
+
+
+def _refund_row(r: Refund) -> dict[str, object]:
+    return {"refund_id": r.refund_id, "purchase_id": r.purchase_id, "amount": r.amount,
+            "occurred_at": r.occurred_at, "points_clawed_back": r.points_clawed_back}  # fmt: skip
+
+
+def _entry_row(e: LedgerEntry) -> dict[str, object]:
+    return {"member_id": e.member_id, "kind": e.kind.value, "delta": e.delta,
+            "balance_after": e.balance_after, "reference": e.reference,
+            "purchase_id": e.purchase_id, "tier": e.tier, "occurred_at": e.occurred_at}  # fmt: skip

@@ -64,33 +64,30 @@ async def get_ledger(
 @router.post("/purchases", status_code=202, response_model=Accepted)
 async def post_purchase(body: PurchaseSubmission, request: Request) -> Accepted:
     """Validate a till's purchase and put it on the `purchases` topic."""
-    data = body.model_dump(mode="json", exclude={"occurred_at"}, exclude_none=True)
-    event = CloudEvent(
-        specversion="1.0",
-        id=derived_event_id("rest", PURCHASE_COMPLETED, body.purchase_id),
-        source=f"pos-api/{body.store_id}",
-        type=PURCHASE_COMPLETED,
-        time=body.occurred_at,
-        subject=body.member_id,
-        data=data,
-    )
+    event = _till_event(body, PURCHASE_COMPLETED, body.purchase_id, f"pos-api/{body.store_id}")
     return await _publish(request, event, body.member_id, body.currency)
 
 
 @router.post("/refunds", status_code=202, response_model=Accepted)
 async def post_refund(body: RefundSubmission, request: Request) -> Accepted:
     """Validate a till's refund and put it on the `purchases` topic."""
-    data = body.model_dump(mode="json", exclude={"occurred_at"}, exclude_none=True)
-    event = CloudEvent(
+    event = _till_event(body, PURCHASE_REFUNDED, body.refund_id, "pos-api/refunds")
+    return await _publish(request, event, body.member_id, body.currency)
+
+
+def _till_event(
+    body: PurchaseSubmission | RefundSubmission, type: str, business_id: str, source: str
+) -> CloudEvent:
+    """The event a till would have sent; a retried post gets the same event id."""
+    return CloudEvent(
         specversion="1.0",
-        id=derived_event_id("rest", PURCHASE_REFUNDED, body.refund_id),
-        source="pos-api/refunds",
-        type=PURCHASE_REFUNDED,
+        id=derived_event_id("rest", type, business_id),
+        source=source,
+        type=type,
         time=body.occurred_at,
         subject=body.member_id,
-        data=data,
+        data=body.model_dump(mode="json", exclude={"occurred_at"}, exclude_none=True),
     )
-    return await _publish(request, event, body.member_id, body.currency)
 
 
 async def _publish(request: Request, event: CloudEvent, member_id: str, currency: str) -> Accepted:
