@@ -377,7 +377,8 @@ class CpuMeter:
     """
 
     def __init__(self, pid: int) -> None:
-        self._pid, self._start = pid, None
+        self._pid = pid
+        self._start: tuple[float, float] | None = None
 
     def mark(self) -> None:
         cpu = cpu_seconds(self._pid)

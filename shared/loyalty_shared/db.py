@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -35,6 +35,17 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under `session`, for bulk statements SQLAlchemy would
+    compile row by row (COPY, array parameters), inside the session's transaction."""
+    connection = await session.connection()
+    raw: Any = (await connection.get_raw_connection()).driver_connection
+    if not raw.is_in_transaction():
+        # SQLAlchemy begins lazily, at its first statement: make that happen now.
+        await connection.execute(text("select 1"))
+    return raw
+
+
 class UnitOfWork:
     """One transaction around one handled request or batch; `commit()` is the only commit.
 
@@ -48,6 +59,7 @@ class UnitOfWork:
 
     async def __aenter__(self) -> Self:
         self.session = self._sessions()
+        self._committed = False
         self._open(self.session)
         return self
 
@@ -61,9 +73,11 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            await self.session.rollback()
+            if not self._committed:
+                await self.session.rollback()
         finally:
             await self.session.close()
 
     async def commit(self) -> None:
         await self.session.commit()
+        self._committed = True

@@ -12,11 +12,14 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     DateTime,
     Identity,
     LargeBinary,
     String,
+    any_,
+    bindparam,
     delete,
     func,
     select,
@@ -25,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from loyalty_shared.db import driver_connection
 from loyalty_shared.events import CloudEvent
 
 log = logging.getLogger(__name__)
@@ -45,16 +49,19 @@ class Outbox:
 
     def __init__(self, session: AsyncSession, table: type[OutboxColumns]) -> None:
         self._session, self._table = session, table
-        self._staged: list[dict[str, object]] = []
+        self._staged: list[tuple[str, bytes | None, bytes]] = []
 
     def add(self, topic: str, key: str | None, event: CloudEvent) -> None:
-        self._staged.append(
-            {"topic": topic, "key": key.encode() if key else None, "value": event.to_bytes()}
-        )
+        self._staged.append((topic, key.encode() if key else None, event.to_bytes()))
 
     async def flush(self) -> None:
         if self._staged:
-            await self._session.execute(self._table.__table__.insert(), self._staged)  # type: ignore[attr-defined]
+            table = self._table.__table__  # type: ignore[attr-defined]
+            db = await driver_connection(self._session)
+            await db.copy_records_to_table(
+                table.name, schema_name=table.schema, columns=["topic", "key", "value"],
+                records=self._staged,
+            )  # fmt: skip
             self._staged = []
 
 
@@ -120,6 +127,10 @@ class OutboxRelay:
                 return 0
             sends = [await self._producer.send(r.topic, r.value, key=r.key) for r in rows]
             await asyncio.gather(*sends)
-            await session.execute(delete(t).where(t.id.in_([r.id for r in rows])))
+            await session.execute(
+                delete(t).where(
+                    t.id == any_(bindparam("ids", [r.id for r in rows], ARRAY(BigInteger)))
+                )
+            )
         self.published_total += len(rows)
         return len(rows)

@@ -11,7 +11,12 @@ from loyalty_points.settings import PointsSettings
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Our own loggers at INFO; libraries at WARNING (SQLAlchemy at INFO logs every statement).
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    for name in ("loyalty_points", "loyalty_shared"):
+        logging.getLogger(name).setLevel(logging.INFO)
     settings = PointsSettings()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
 

@@ -64,8 +64,3 @@ class Programme(_Frozen):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     earning: EarningSettings = EarningSettings()
     tiers: TierSettings = TierSettings()
-
-    @property
-    def history_needed(self) -> timedelta:
-        """How far back a member's purchases can still affect the tier held now."""
-        return self.tiers.window + self.tiers.hold

@@ -38,6 +38,8 @@ class TierPolicy:
         self.settings = settings
         self.levels: Sequence[TierLevel] = settings.levels
         self._by_name = {level.name: level for level in settings.levels}
+        # How far back a purchase can still affect the tier held now.
+        self.reach = settings.window + settings.hold
 
     @property
     def lowest(self) -> TierLevel:

@@ -1,18 +1,56 @@
-"""Loading and saving members' ledgers, in bulk, one batch at a time."""
+"""Loading and saving members' ledgers, in bulk, one batch at a time.
+
+This is the consumer's hot path, so it talks to asyncpg directly inside the unit of
+work's transaction: array parameters instead of long IN lists, COPY for the
+append-only tables, statements asyncpg prepares once and reuses.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import ColumnElement
 
-from loyalty_points.adapters.orm import BalanceRow, Base, LedgerEntryRow, PurchaseRow, RefundRow
-from loyalty_points.domain.ledger import Ledger, LedgerEntry, Purchase, Refund
+from loyalty_points.adapters.orm import SCHEMA
+from loyalty_points.domain.ledger import Ledger, Purchase, Refund
+from loyalty_shared.db import driver_connection
+
+_LOCK_BALANCES = f"""
+    select member_id, balance from {SCHEMA}.balances
+    where member_id = any($1::text[]) order by member_id for update"""
+
+# Purchases named by id, and each member's purchases since their own lookback start
+# (lateral with `offset 0`, which keeps the planner from flattening it into a hash join
+# over the whole table: each member stays one index range scan).
+_PURCHASES = f"""
+    select purchase_id, member_id, amount, occurred_at, points_earned
+    from {SCHEMA}.purchases where purchase_id = any($1::text[])
+    union
+    select p.purchase_id, p.member_id, p.amount, p.occurred_at, p.points_earned
+    from unnest($2::text[], $3::timestamptz[]) as lookback(member_id, since)
+    cross join lateral (
+        select * from {SCHEMA}.purchases
+        where member_id = lookback.member_id and occurred_at > lookback.since
+        offset 0
+    ) as p"""
+
+_REFUNDS = f"""
+    select refund_id, purchase_id, amount, occurred_at, points_clawed_back
+    from {SCHEMA}.refunds where purchase_id = any($1::text[])
+    order by occurred_at, refund_id"""
+
+_SAVE_BALANCES = f"""
+    insert into {SCHEMA}.balances (member_id, balance)
+    select * from unnest($1::text[], $2::bigint[])
+    on conflict (member_id) do update set balance = excluded.balance, updated_at = now()"""
+
+_PURCHASE_COLUMNS = ["purchase_id", "member_id", "amount", "occurred_at", "points_earned"]
+_REFUND_COLUMNS = ["refund_id", "purchase_id", "amount", "occurred_at", "points_clawed_back"]
+_ENTRY_COLUMNS = ["member_id", "kind", "delta", "balance_after", "reference", "purchase_id",
+                  "tier", "occurred_at"]  # fmt: skip
 
 
 class LedgerRepository:
@@ -20,103 +58,57 @@ class LedgerRepository:
         self._session, self._currency = session, currency
 
     async def for_members(
-        self, references: Mapping[str, set[str]], since: datetime | None
+        self, references: Mapping[str, set[str]], lookback: Mapping[str, datetime]
     ) -> dict[str, Ledger]:
-        """Each member's ledger, balance row locked, holding their purchases since `since`
-        and every purchase their events refer to by id (`references`)."""
+        """Each member's ledger, balance row locked, holding their purchases since their
+        `lookback` start and every purchase their events refer to (`references`)."""
+        db = await driver_connection(self._session)
         members = sorted(references)
-        balances = await self._locked_balances(members)
-        purchases = await self._purchases(members, references, since)
+        balances = dict(await db.fetch(_LOCK_BALANCES, members))
+        purchases = await self._purchases(db, references, lookback)
         by_member: dict[str, dict[str, Purchase]] = defaultdict(dict)
         for p in purchases.values():
-            if p.member_id in references and (since is None or p.occurred_at > since):
+            if p.member_id in lookback and p.occurred_at > lookback[p.member_id]:
                 by_member[p.member_id][p.purchase_id] = p
         for member, ids in references.items():
             by_member[member].update({i: purchases[i] for i in ids if i in purchases})
         return {m: Ledger(m, balances.get(m, 0), by_member[m], self._currency) for m in members}
 
-    async def _locked_balances(self, members: list[str]) -> dict[str, int]:
-        rows = await self._session.execute(
-            select(BalanceRow.member_id, BalanceRow.balance)
-            .where(BalanceRow.member_id.in_(members))
-            .order_by(BalanceRow.member_id)
-            .with_for_update()
-        )
-        return dict(rows.all())
-
     async def _purchases(
-        self, members: list[str], references: Mapping[str, set[str]], since: datetime | None
+        self, db: Any, references: Mapping[str, set[str]], lookback: Mapping[str, datetime]
     ) -> dict[str, Purchase]:
-        referenced = set().union(*references.values()) if references else set()
-        recent: list[ColumnElement[bool]] = [PurchaseRow.member_id.in_(members)]
-        if since is not None:
-            recent.append(PurchaseRow.occurred_at > since)
-        rows = await self._session.execute(
-            select(PurchaseRow).where(or_(PurchaseRow.purchase_id.in_(referenced), and_(*recent)))
-        )
-        purchases = {
-            r.purchase_id: Purchase(
-                r.purchase_id, r.member_id, r.amount, r.occurred_at, r.points_earned
-            )
-            for r in rows.scalars()
-        }
+        referenced = list(set().union(*references.values())) if references else []
+        rows = await db.fetch(_PURCHASES, referenced, list(lookback), list(lookback.values()))
+        purchases = {r[0]: Purchase(*r) for r in rows}
         if purchases:
-            refunds = await self._session.execute(
-                select(RefundRow)
-                .where(RefundRow.purchase_id.in_(list(purchases)))
-                .order_by(RefundRow.occurred_at, RefundRow.refund_id)
-            )
-            for r in refunds.scalars():
-                purchases[r.purchase_id].refunds.append(
-                    Refund(
-                        r.refund_id, r.purchase_id, r.amount, r.occurred_at, r.points_clawed_back
-                    )
-                )
+            for r in await db.fetch(_REFUNDS, list(purchases)):
+                purchases[r[1]].refunds.append(Refund(*r))
         return purchases
 
     async def save(self, ledgers: Iterable[Ledger]) -> None:
-        """Append what the ledgers recorded and move the balances, as a few bulk statements."""
+        """Append what the ledgers recorded and move the balances: three COPYs, one upsert."""
         ledgers = [lg for lg in ledgers if lg.new_entries or lg.new_purchases or lg.new_refunds]
-        await self._insert(
-            PurchaseRow, [_purchase_row(p) for lg in ledgers for p in lg.new_purchases]
-        )
-        await self._insert(RefundRow, [_refund_row(r) for lg in ledgers for r in lg.new_refunds])
-        await self._insert(
-            LedgerEntryRow, [_entry_row(e) for lg in ledgers for e in lg.new_entries]
-        )
-        moved = {lg.member_id: lg.balance for lg in ledgers if lg.new_entries}
+        db = await driver_connection(self._session)
+        await _copy(db, "purchases", _PURCHASE_COLUMNS, [
+            (p.purchase_id, p.member_id, p.amount, p.occurred_at, p.points_earned)
+            for lg in ledgers for p in lg.new_purchases
+        ])  # fmt: skip
+        await _copy(db, "refunds", _REFUND_COLUMNS, [
+            (r.refund_id, r.purchase_id, r.amount, r.occurred_at, r.points_clawed_back)
+            for lg in ledgers for r in lg.new_refunds
+        ])  # fmt: skip
+        await _copy(db, "ledger_entries", _ENTRY_COLUMNS, [
+            (e.member_id, e.kind.value, e.delta, e.balance_after, e.reference, e.purchase_id,
+             e.tier, e.occurred_at)
+            for lg in ledgers for e in lg.new_entries
+        ])  # fmt: skip
+        moved = sorted((lg.member_id, lg.balance) for lg in ledgers if lg.new_entries)
         if moved:
-            await self._save_balances(moved)
+            await db.execute(_SAVE_BALANCES, [m for m, _ in moved], [b for _, b in moved])
         for lg in ledgers:
             lg.new_entries, lg.new_purchases, lg.new_refunds = [], [], []
 
-    async def _insert(self, table: type[Base], rows: list[dict[str, object]]) -> None:
-        if rows:
-            await self._session.execute(insert(table), rows)
 
-    async def _save_balances(self, balances: dict[str, int]) -> None:
-        stmt = insert(BalanceRow).values(
-            [{"member_id": m, "balance": b} for m, b in sorted(balances.items())]
-        )
-        await self._session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[BalanceRow.member_id],
-                set_={"balance": stmt.excluded.balance, "updated_at": func.now()},
-            )
-        )
-
-
-def _purchase_row(p: Purchase) -> dict[str, object]:
-    return {"purchase_id": p.purchase_id, "member_id": p.member_id, "amount": p.amount,
-            "occurred_at": p.occurred_at, "points_earned": p.points_earned}  # fmt: skip
-
-
-def _refund_row(r: Refund) -> dict[str, object]:
-    return {"refund_id": r.refund_id, "purchase_id": r.purchase_id, "amount": r.amount,
-            "occurred_at": r.occurred_at, "points_clawed_back": r.points_clawed_back}  # fmt: skip
-
-
-def _entry_row(e: LedgerEntry) -> dict[str, object]:
-    return {"member_id": e.member_id, "kind": e.kind.value, "delta": e.delta,
-            "balance_after": e.balance_after, "reference": e.reference,
-            "purchase_id": e.purchase_id, "tier": e.tier, "occurred_at": e.occurred_at}  # fmt: skip
+async def _copy(db: Any, table: str, columns: list[str], records: list[tuple[Any, ...]]) -> None:
+    if records:
+        await db.copy_records_to_table(table, schema_name=SCHEMA, columns=columns, records=records)

@@ -89,19 +89,20 @@ class PurchaseHandler:
             await uow.progress.advance()
             await uow.commit()
 
-    def _scope(self, batch: Sequence[Inbound]) -> tuple[dict[str, set[str]], datetime | None]:
-        """Which members and purchases the batch touches, and how far back the tier rule looks."""
+    def _scope(self, batch: Sequence[Inbound]) -> tuple[dict[str, set[str]], dict[str, datetime]]:
+        """The purchases each member's events name, and how far back each member's
+        history matters to the tier rule (from their earliest purchase in the batch)."""
         references: dict[str, set[str]] = defaultdict(set)
-        earliest: datetime | None = None
+        lookback: dict[str, datetime] = {}
         for item in batch:
             cmd = item.command
             if isinstance(cmd, Rejection):
                 continue
             references[cmd.member_id].add(cmd.purchase_id)
             if isinstance(cmd, RecordPurchase):
-                earliest = cmd.occurred_at if earliest is None else min(earliest, cmd.occurred_at)
-        since = earliest - self.programme.history_needed if earliest else None
-        return references, since
+                start = cmd.occurred_at - self.tiers.reach
+                lookback[cmd.member_id] = min(lookback.get(cmd.member_id, start), start)
+        return references, lookback
 
     def _apply_one(
         self, item: Inbound, ledgers: dict[str, Ledger]
@@ -134,8 +135,10 @@ def points_event(entry: LedgerEntry) -> CloudEvent:
     }
     if entry.tier is not None:
         data["tier"] = entry.tier
-    return CloudEvent(
+    # Built from values the ledger produced, so validation is skipped on this hot path.
+    return CloudEvent.model_construct(
         specversion="1.0",
+        datacontenttype="application/json",
         id=derived_event_id(entry.kind.value, entry.reference),
         source=SOURCE,
         type=_EVENT_TYPES[entry.kind],
