@@ -69,6 +69,7 @@ class EmbeddedBroker:
             ],
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C must not take the broker down before the services
         )
         _wait_for_port(self.port, 15)
 

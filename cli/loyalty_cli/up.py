@@ -81,6 +81,9 @@ def start_services(platform: Platform, log_dir: Path) -> list[subprocess.Popen[b
                 env={**env, f"{spec.env_prefix}PORT": str(spec.port)},
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Their own session: Ctrl-C reaches only us, and we stop them one by one
+                # with SIGTERM (a second signal would cut a service's graceful stop short).
+                start_new_session=True,
             )
         )
     return processes
