@@ -3,9 +3,10 @@
 from loyalty_shared.programme.earning import EarningRule
 from loyalty_shared.programme.loading import ProgrammeFileError, load_programme
 from loyalty_shared.programme.model import Programme, TierLevel
-from loyalty_shared.programme.tiers import QualifyingPurchase, TierPolicy
+from loyalty_shared.programme.tiers import CountedPurchase, QualifyingPurchase, TierPolicy
 
 __all__ = [
+    "CountedPurchase",
     "EarningRule",
     "Programme",
     "ProgrammeFileError",

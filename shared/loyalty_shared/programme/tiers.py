@@ -14,8 +14,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 from loyalty_shared.programme.model import TierLevel, TierSettings
+
+
+class CountedPurchase(Protocol):
+    """What the tier rule needs of a purchase: when, and how much is left of it at a moment."""
+
+    @property
+    def occurred_at(self) -> datetime: ...
+
+    def net_as_of(self, at: datetime) -> Decimal: ...
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,8 @@ class QualifyingPurchase:
 
     def net_as_of(self, at: datetime) -> Decimal:
         """The amount less the refunds known at `at`."""
+        if not self.refunds:
+            return self.amount
         return self.amount - sum((r for t, r in self.refunds if t <= at), Decimal(0))
 
 
@@ -56,12 +68,12 @@ class TierPolicy:
                 reached = level
         return reached
 
-    def window_spend(self, purchases: Iterable[QualifyingPurchase], at: datetime) -> Decimal:
+    def window_spend(self, purchases: Iterable[CountedPurchase], at: datetime) -> Decimal:
         """Net spend in the window (at - window, at], refunds known at `at` applied."""
         start = at - self.settings.window
         return sum((p.net_as_of(at) for p in purchases if start < p.occurred_at <= at), Decimal(0))
 
-    def best_spend(self, purchases: Iterable[QualifyingPurchase], at: datetime) -> Decimal:
+    def best_spend(self, purchases: Iterable[CountedPurchase], at: datetime) -> Decimal:
         """The highest window spend at any moment in [at - hold, at]."""
         window, hold_start = self.settings.window, at - self.settings.hold
         relevant = sorted(
@@ -82,10 +94,10 @@ class TierPolicy:
             best = max(best, total)
         return best
 
-    def tier_as_of(self, purchases: Iterable[QualifyingPurchase], at: datetime) -> TierLevel:
+    def tier_as_of(self, purchases: Iterable[CountedPurchase], at: datetime) -> TierLevel:
         """The tier a member holds at `at`."""
         return self.level_for_spend(self.best_spend(purchases, at))
 
-    def tier_before(self, purchases: Iterable[QualifyingPurchase], at: datetime) -> TierLevel:
+    def tier_before(self, purchases: Iterable[CountedPurchase], at: datetime) -> TierLevel:
         """The tier held just before a purchase at `at`: earlier purchases only."""
         return self.tier_as_of([p for p in purchases if p.occurred_at < at], at)

@@ -16,7 +16,7 @@ from loyalty_points.domain.errors import (
     UnknownPurchase,
     WrongCurrency,
 )
-from loyalty_shared.programme import EarningRule, QualifyingPurchase, TierLevel, TierPolicy
+from loyalty_shared.programme import EarningRule, TierLevel, TierPolicy
 
 
 class EntryKind(StrEnum):
@@ -64,9 +64,12 @@ class Purchase:
     def clawed_back(self) -> int:
         return sum(r.points_clawed_back for r in self.refunds)
 
-    def qualifying(self) -> QualifyingPurchase:
-        return QualifyingPurchase(
-            self.occurred_at, self.amount, tuple((r.occurred_at, r.amount) for r in self.refunds)
+    def net_as_of(self, at: datetime) -> Decimal:
+        """What is left of the purchase once the refunds known at `at` are taken off."""
+        if not self.refunds:
+            return self.amount
+        return self.amount - sum(
+            (r.amount for r in self.refunds if r.occurred_at <= at), Decimal(0)
         )
 
 
@@ -143,7 +146,7 @@ class Ledger:
     def tier_before(self, at: datetime, tiers: TierPolicy) -> TierLevel:
         start = at - tiers.reach
         own = [
-            p.qualifying()
+            p
             for p in self.purchases.values()
             if p.member_id == self.member_id and start < p.occurred_at < at
         ]
