@@ -26,6 +26,10 @@ class InboundMessage:
     def position(self) -> tuple[str, int]:
         return (self.topic, self.partition)
 
+    @property
+    def key_text(self) -> str | None:
+        return self.key.decode("utf-8", "replace") if self.key is not None else None
+
 
 @dataclass(frozen=True)
 class Rejection:
@@ -45,7 +49,7 @@ class Rejected(Exception):
 
 def dead_letter(message: InboundMessage, consumer: str, rejection: Rejection) -> CloudEvent:
     """The dead-letter event: the original bytes untouched, who rejected them and why."""
-    key = message.key.decode("utf-8", "replace") if message.key is not None else None
+    key = message.key_text
     return CloudEvent(
         specversion="1.0",
         id=derived_event_id(consumer, message.topic, str(message.partition), str(message.offset)),

@@ -62,11 +62,7 @@ class PurchaseHandler:
                 outcome = self._apply_one(item, ledgers)
                 if isinstance(outcome, Rejection):
                     rejections.append(outcome)
-                    uow.outbox.add(
-                        self.topics.purchases_dlq,
-                        _key(item.message),
-                        dead_letter(item.message, CONSUMER, outcome),
-                    )
+                    self._dead_letter(uow, item.message, outcome)
                 elif outcome is not None:
                     entries += 1
                     uow.outbox.add(
@@ -81,13 +77,15 @@ class PurchaseHandler:
         """Dead-letter one message on its own, marking it applied."""
         async with self.uow() as uow:
             if await uow.progress.unapplied([message]):
-                uow.outbox.add(
-                    self.topics.purchases_dlq,
-                    _key(message),
-                    dead_letter(message, CONSUMER, rejection),
-                )
+                self._dead_letter(uow, message, rejection)
             await uow.progress.advance()
             await uow.commit()
+
+    def _dead_letter(
+        self, uow: PointsUnitOfWork, message: InboundMessage, rejection: Rejection
+    ) -> None:
+        dead = dead_letter(message, CONSUMER, rejection)
+        uow.outbox.add(self.topics.purchases_dlq, message.key_text, dead)
 
     def _scope(self, batch: Sequence[Inbound]) -> tuple[dict[str, set[str]], dict[str, datetime]]:
         """The purchases each member's events name, and how far back each member's
@@ -146,7 +144,3 @@ def points_event(entry: LedgerEntry) -> CloudEvent:
         subject=entry.member_id,
         data=data,
     )
-
-
-def _key(message: InboundMessage) -> str | None:
-    return message.key.decode("utf-8", "replace") if message.key else None
