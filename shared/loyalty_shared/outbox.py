@@ -12,18 +12,12 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import (
-    ARRAY,
     BigInteger,
     DateTime,
     Identity,
     LargeBinary,
     String,
-    any_,
-    bindparam,
-    delete,
     func,
-    select,
-    text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
@@ -83,7 +77,10 @@ class OutboxRelay:
     ) -> None:
         self._sessions, self._table, self._producer = sessions, table, producer
         self._batch_size, self._idle = batch_size, idle_seconds
-        self._lock_id = zlib.crc32(str(table.__table__).encode())  # type: ignore[attr-defined]
+        name = str(table.__table__)  # type: ignore[attr-defined]
+        self._lock_id = zlib.crc32(name.encode())
+        self._select = f"select id, topic, key, value from {name} order by id limit $1"
+        self._delete = f"delete from {name} where id = any($1::bigint[])"
         self._wake = asyncio.Event()
         self._stopping = False
         self.published_total = 0
@@ -111,26 +108,17 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows; returns how many went out."""
-        t = self._table
         async with self._sessions() as session, session.begin():
-            locked = await session.scalar(
-                text("select pg_try_advisory_xact_lock(:id)"), {"id": self._lock_id}
-            )
-            if not locked:
+            db = await driver_connection(session)
+            if not await db.fetchval("select pg_try_advisory_xact_lock($1)", self._lock_id):
                 return 0
-            rows = (
-                await session.execute(
-                    select(t.id, t.topic, t.key, t.value).order_by(t.id).limit(self._batch_size)
-                )
-            ).all()
+            rows = await db.fetch(self._select, self._batch_size)
             if not rows:
                 return 0
-            sends = [await self._producer.send(r.topic, r.value, key=r.key) for r in rows]
+            sends = [
+                await self._producer.send(topic, value, key=key) for _, topic, key, value in rows
+            ]
             await asyncio.gather(*sends)
-            await session.execute(
-                delete(t).where(
-                    t.id == any_(bindparam("ids", [r.id for r in rows], ARRAY(BigInteger)))
-                )
-            )
+            await db.execute(self._delete, [row[0] for row in rows])
         self.published_total += len(rows)
         return len(rows)

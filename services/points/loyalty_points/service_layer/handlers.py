@@ -133,10 +133,8 @@ def points_event(entry: LedgerEntry) -> CloudEvent:
     }
     if entry.tier is not None:
         data["tier"] = entry.tier
-    # Built from values the ledger produced, so validation is skipped on this hot path.
-    return CloudEvent.model_construct(
+    return CloudEvent(
         specversion="1.0",
-        datacontenttype="application/json",
         id=derived_event_id(entry.kind.value, entry.reference),
         source=SOURCE,
         type=_EVENT_TYPES[entry.kind],
