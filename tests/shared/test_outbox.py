@@ -47,6 +47,11 @@ async def test_rows_are_published_in_order_once_and_then_removed(points_database
         records = await read_topic(kafka, kafka.topics.points_events, expect=300)
         published = payloads(records)
         assert len(published) == 300
+        # The relay batches by partition itself: each key lands where a plain send puts it.
+        for member in range(3):
+            key = f"member-{member}".encode()
+            plain = await producer.send_and_wait(kafka.topics.points_events, b"probe", key=key)
+            assert {r.partition for r in records if r.key == key} == {plain.partition}
         for member in range(3):
             ns = [
                 e["data"]["n"]
