@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
@@ -26,6 +27,8 @@ from loyalty_shared.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
+# connection exceptions; the server shutting down, restarting or not accepting yet
+_RETRYABLE_SQLSTATE_CLASSES = ("08", "57P")
 
 
 class BatchHandler(Protocol):
@@ -41,10 +44,16 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError | InterfaceError | DisconnectionError):
         return True
     if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+        return exc.connection_invalidated or _retryable_sqlstate(exc.orig)
+    # The ledger's bulk statements use asyncpg directly, unwrapped by SQLAlchemy.
+    if isinstance(exc, asyncpg.InterfaceError) or _retryable_sqlstate(exc):
+        return True
     return isinstance(exc, OSError | TimeoutError | KafkaError)
+
+
+def _retryable_sqlstate(exc: BaseException | None) -> bool:
+    state = getattr(exc, "sqlstate", None) or ""
+    return state in _RETRYABLE_SQLSTATES or state.startswith(_RETRYABLE_SQLSTATE_CLASSES)
 
 
 class SystemicFailure(Exception):

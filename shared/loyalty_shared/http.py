@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -90,4 +90,4 @@ def health_router() -> APIRouter:
     return router
 
 
-__all__ = ["ApiError", "HTTPException", "error_body", "health_router", "install_error_handlers"]
+__all__ = ["ApiError", "error_body", "health_router", "install_error_handlers"]

@@ -49,16 +49,12 @@ class TierPolicy:
     def __init__(self, settings: TierSettings) -> None:
         self.settings = settings
         self.levels: Sequence[TierLevel] = settings.levels
-        self._by_name = {level.name: level for level in settings.levels}
         # How far back a purchase can still affect the tier held now.
         self.reach = settings.window + settings.hold
 
     @property
     def lowest(self) -> TierLevel:
         return self.levels[0]
-
-    def level(self, name: str) -> TierLevel:
-        return self._by_name[name]
 
     def level_for_spend(self, spend: Decimal) -> TierLevel:
         """The highest tier whose threshold `spend` meets."""
