@@ -144,13 +144,8 @@ class Ledger:
         )
 
     def tier_before(self, at: datetime, tiers: TierPolicy) -> TierLevel:
-        start = at - tiers.reach
-        own = [
-            p
-            for p in self.purchases.values()
-            if p.member_id == self.member_id and start < p.occurred_at < at
-        ]
-        return tiers.tier_before(own, at) if own else tiers.lowest
+        own = (p for p in self.purchases.values() if p.member_id == self.member_id)
+        return tiers.tier_before(own, at)
 
     def _refunded_purchase(self, cmd: RecordRefund) -> Purchase:
         purchase = self.purchases.get(cmd.purchase_id)
