@@ -69,7 +69,6 @@ class UnitOfWork:
 
     async def __aenter__(self) -> Self:
         self.session = self._sessions()
-        self._committed = False
         self._open(self.session)
         return self
 
@@ -83,11 +82,9 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if not self._committed:
-                await self.session.rollback()
+            await self.session.rollback()  # after a commit there is nothing left: a no-op
         finally:
             await self.session.close()
 
     async def commit(self) -> None:
         await self.session.commit()
-        self._committed = True
