@@ -45,12 +45,11 @@ class ConsumerProgress:
         batch = list(batch)
         latest = {m.position: m for m in batch}  # log id and end are the same per partition
         starts = await self._locked_starts(latest)
-        fresh = [m for m in batch if m.offset >= starts[m.position]]
-        self._next = {
-            pos: (max([starts[pos]] + [m.offset + 1 for m in batch if m.position == pos]), m.log_id)
-            for pos, m in latest.items()
-        }
-        return fresh
+        ends = dict(starts)
+        for m in batch:
+            ends[m.position] = max(ends[m.position], m.offset + 1)
+        self._next = {pos: (ends[pos], m.log_id) for pos, m in latest.items()}
+        return [m for m in batch if m.offset >= starts[m.position]]
 
     async def _locked_starts(self, latest: dict[Position, InboundMessage]) -> dict[Position, int]:
         t = self._table
