@@ -171,7 +171,7 @@ async def fresh_run(stack: Stack, label: str) -> AsyncIterator[Run]:
             topic_partitions=stack.partitions,
             topic_prefix=f"bench-{tag}.",
         )
-        await ensure_topics(kafka, list(kafka.topics.model_dump().values()))
+        await ensure_topics(kafka, kafka.topics.all())
         conn = await asyncpg.connect(plain_url(url))
         try:
             yield Run(tag, url, kafka, conn)

@@ -71,5 +71,5 @@ async def kafka(broker: EmbeddedBroker) -> KafkaSettings:
         topic_partitions=3,
         topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
     )
-    await ensure_topics(settings, list(settings.topics.model_dump().values()))
+    await ensure_topics(settings, settings.topics.all())
     return settings

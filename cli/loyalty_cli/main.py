@@ -19,7 +19,6 @@ from loyalty_cli.replay import publish_events, read_jsonl
 from loyalty_cli.services import SERVICES
 from loyalty_cli.traffic import TrafficPlan, grocery_traffic
 from loyalty_shared.kafka import ensure_topics
-from loyalty_shared.migrations import upgrade
 from loyalty_shared.settings import KafkaSettings
 
 app = typer.Typer(help="The loyalty platform's command-line tool.", no_args_is_help=True)
@@ -73,16 +72,16 @@ def migrate(
     database_url: Annotated[str, typer.Option(envvar="DATABASE_URL", help="PostgreSQL URL")],
 ) -> None:
     """Apply every service's database migrations (a step before the services start)."""
-    for spec in SERVICES:
-        upgrade(spec.migrations, database_url)
-        console.print(f"migrated [bold]{spec.name}[/]")
+    from loyalty_cli.up import migrate_all
+
+    migrate_all(database_url)
 
 
 @topics_app.command("create")
 def create_topics() -> None:
     """Create the platform's topics (KAFKA_BOOTSTRAP_SERVERS, KAFKA_TOPIC_PARTITIONS)."""
     kafka = KafkaSettings()
-    names = list(kafka.topics.model_dump().values())
+    names = kafka.topics.all()
     asyncio.run(ensure_topics(kafka, names))
     console.print(f"topics ready: {', '.join(names)}")
 

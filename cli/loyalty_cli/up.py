@@ -59,10 +59,15 @@ def embedded_parts(var_dir: Path, partitions: int) -> Iterator[Platform]:
 
 def prepare(platform: Platform) -> None:
     """Topics and migrations: the steps before any service starts."""
-    topics = list(platform.kafka.topics.model_dump().values())
-    asyncio.run(ensure_topics(platform.kafka, topics))
+    asyncio.run(ensure_topics(platform.kafka, platform.kafka.topics.all()))
+    migrate_all(platform.database_url)
+
+
+def migrate_all(database_url: str) -> None:
+    """Every service's migrations, in order."""
     for spec in SERVICES:
-        upgrade(spec.migrations, platform.database_url)
+        upgrade(spec.migrations, database_url)
+        console.print(f"migrated [bold]{spec.name}[/]")
 
 
 def start_services(platform: Platform, log_dir: Path) -> list[subprocess.Popen[bytes]]:

@@ -18,6 +18,9 @@ class TopicNames(BaseModel):
     rewards_events: str = "rewards.events"
     churn_alerts: str = "churn.alerts"
 
+    def all(self) -> list[str]:
+        return list(self.model_dump().values())
+
     def prefixed(self, prefix: str) -> TopicNames:
         return TopicNames(**{name: prefix + value for name, value in self})
 
