@@ -11,12 +11,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from loyalty_points.adapters.orm import OutboxRow
-from loyalty_points.entrypoints.consumer import PurchaseTopicConsumer
 from loyalty_points.service_layer.handlers import CONSUMER, PurchaseHandler
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 from loyalty_points.settings import PointsSettings
 from loyalty_shared.consumer import ConsumerRunner
 from loyalty_shared.db import create_engine, session_factory
+from loyalty_shared.intake import PurchaseTopicConsumer
 from loyalty_shared.kafka import broker_reachable, make_producer
 from loyalty_shared.metrics import ServiceMetrics
 from loyalty_shared.outbox import OutboxRelay

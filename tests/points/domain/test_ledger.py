@@ -9,16 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty_points.domain.commands import RecordPurchase, RecordRefund
-from loyalty_points.domain.errors import (
+from loyalty_points.domain.ledger import EntryKind, Ledger
+from loyalty_shared.intake import (
     ConflictingDuplicate,
     MemberMismatch,
+    RecordPurchase,
+    RecordRefund,
     RefundBeforePurchase,
     RefundExceedsPurchase,
     UnknownPurchase,
     WrongCurrency,
 )
-from loyalty_points.domain.ledger import EntryKind, Ledger
 from loyalty_shared.programme import EarningRule, Programme, TierPolicy
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)

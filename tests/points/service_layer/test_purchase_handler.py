@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from loyalty_points.adapters.orm import BalanceRow, LedgerEntryRow, OutboxRow
-from loyalty_points.entrypoints.consumer import translate
-from loyalty_points.service_layer.handlers import Inbound, PurchaseHandler
+from loyalty_points.service_layer.handlers import PurchaseHandler
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 from loyalty_shared.db import create_engine, session_factory
+from loyalty_shared.intake import Inbound, translate
 from loyalty_shared.messages import InboundMessage
 from loyalty_shared.programme import Programme
 from loyalty_shared.settings import TopicNames, asyncpg_url
@@ -60,7 +60,7 @@ async def test_a_batch_applies_in_one_go_and_a_redelivered_batch_is_skipped(hand
     batch = messages(5)
     first = await handler.apply(batch)
     again = await handler.apply(batch)
-    assert (first.applied, first.entries) == (5, 5)
+    assert (first.applied, first.published) == (5, 5)
     assert (again.applied, again.skipped) == (0, 5)
     assert await balance(handler) == 50
     assert await count(handler, OutboxRow) == 5

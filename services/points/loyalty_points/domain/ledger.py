@@ -7,15 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from loyalty_points.domain.commands import RecordPurchase, RecordRefund
-from loyalty_points.domain.errors import (
-    ConflictingDuplicate,
-    MemberMismatch,
-    RefundBeforePurchase,
-    RefundExceedsPurchase,
-    UnknownPurchase,
-    WrongCurrency,
-)
+from loyalty_shared.intake import RecordPurchase, RecordRefund, admit_purchase, admit_refund
 from loyalty_shared.programme import EarningRule, TierLevel, TierPolicy
 
 
@@ -60,6 +52,9 @@ class Purchase:
     def refunded(self) -> Decimal:
         return sum((r.amount for r in self.refunds), Decimal(0))
 
+    def refund_amount(self, refund_id: str) -> Decimal | None:
+        return next((r.amount for r in self.refunds if r.refund_id == refund_id), None)
+
     @property
     def clawed_back(self) -> int:
         return sum(r.points_clawed_back for r in self.refunds)
@@ -94,14 +89,7 @@ class Ledger:
 
         Returns None for a redelivery of a purchase already recorded.
         """
-        self._check_currency(cmd.currency)
-        known = self.purchases.get(cmd.purchase_id)
-        if known is not None:
-            if (known.member_id, known.amount) != (cmd.member_id, cmd.amount):
-                raise ConflictingDuplicate(
-                    f"purchase {cmd.purchase_id} was recorded for {known.member_id} "
-                    f"with amount {known.amount}"
-                )
+        if not admit_purchase(cmd, self.purchases.get(cmd.purchase_id), self.currency):
             return None
         tier = self.tier_before(cmd.occurred_at, tiers)
         points = rule.points_for(cmd.amount, tier.multiplier)
@@ -117,21 +105,9 @@ class Ledger:
 
         Returns None for a redelivery of a refund already recorded.
         """
-        self._check_currency(cmd.currency)
-        purchase = self._refunded_purchase(cmd)
-        known = next((r for r in purchase.refunds if r.refund_id == cmd.refund_id), None)
-        if known is not None:
-            if known.amount != cmd.amount:
-                raise ConflictingDuplicate(
-                    f"refund {cmd.refund_id} was recorded with amount {known.amount}"
-                )
+        purchase = admit_refund(cmd, self.purchases.get(cmd.purchase_id), self.currency)
+        if purchase is None:
             return None
-        remaining = purchase.amount - purchase.refunded
-        if cmd.amount > remaining:
-            raise RefundExceedsPurchase(
-                f"refund of {cmd.amount} exceeds the {remaining} left "
-                f"of purchase {purchase.purchase_id}"
-            )
         total = rule.clawback_total(
             purchase.points_earned, purchase.refunded + cmd.amount, purchase.amount
         )
@@ -146,26 +122,6 @@ class Ledger:
     def tier_before(self, at: datetime, tiers: TierPolicy) -> TierLevel:
         own = (p for p in self.purchases.values() if p.member_id == self.member_id)
         return tiers.tier_before(own, at)
-
-    def _refunded_purchase(self, cmd: RecordRefund) -> Purchase:
-        purchase = self.purchases.get(cmd.purchase_id)
-        if purchase is None:
-            raise UnknownPurchase(f"no purchase {cmd.purchase_id} is known")
-        if purchase.member_id != cmd.member_id:
-            raise MemberMismatch(
-                f"purchase {cmd.purchase_id} belongs to another member, not {cmd.member_id}"
-            )
-        if cmd.occurred_at < purchase.occurred_at:
-            raise RefundBeforePurchase(
-                f"refund at {cmd.occurred_at.isoformat()} precedes purchase {cmd.purchase_id}"
-            )
-        return purchase
-
-    def _check_currency(self, currency: str) -> None:
-        if currency != self.currency:
-            raise WrongCurrency(
-                f"currency {currency} is not the programme currency {self.currency}"
-            )
 
     def _append(
         self,

@@ -7,34 +7,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from loyalty_points.domain.commands import RecordPurchase, RecordRefund
-from loyalty_points.domain.errors import PointsRuleBroken
 from loyalty_points.domain.ledger import EntryKind, Ledger, LedgerEntry
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 from loyalty_shared.events import CloudEvent, derived_event_id
+from loyalty_shared.intake import (
+    BatchOutcome,
+    Inbound,
+    PurchaseRuleBroken,
+    RecordPurchase,
+)
 from loyalty_shared.messages import InboundMessage, Rejection, dead_letter
 from loyalty_shared.programme import EarningRule, Programme, TierPolicy
 from loyalty_shared.settings import TopicNames
 
-LedgerCommand = RecordPurchase | RecordRefund
 SOURCE = "loyalty/points"
 CONSUMER = "points"
-
-
-@dataclass(frozen=True)
-class Inbound:
-    """A consumed message and what it asks: a command, or why it can't be processed."""
-
-    message: InboundMessage
-    command: LedgerCommand | Rejection
-
-
-@dataclass(frozen=True)
-class BatchOutcome:
-    applied: int
-    skipped: int
-    entries: int
-    rejections: list[Rejection]
 
 
 @dataclass
@@ -113,7 +100,7 @@ class PurchaseHandler:
             if isinstance(cmd, RecordPurchase):
                 return ledger.earn(cmd, self.tiers, self.earning)
             return ledger.claw_back(cmd, self.earning)
-        except PointsRuleBroken as broken:
+        except PurchaseRuleBroken as broken:
             return Rejection(broken.reason, str(broken))
 
 

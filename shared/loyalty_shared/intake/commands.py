@@ -1,4 +1,4 @@
-"""What the outside world asks of the ledger, in the retailer's words."""
+"""What a till asks of every service, in the retailer's words."""
 
 from __future__ import annotations
 
@@ -27,3 +27,6 @@ class RecordRefund:
     currency: str
     occurred_at: datetime
     event_id: str
+
+
+IntakeCommand = RecordPurchase | RecordRefund

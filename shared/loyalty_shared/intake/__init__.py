@@ -1,0 +1,39 @@
+"""The `purchases` topic as every consuming service reads it: messages translated
+into commands, and the rules a purchase or refund must keep to be applied."""
+
+from loyalty_shared.intake.commands import IntakeCommand, RecordPurchase, RecordRefund
+from loyalty_shared.intake.rules import (
+    ConflictingDuplicate,
+    MemberMismatch,
+    PurchaseRuleBroken,
+    RefundablePurchase,
+    RefundBeforePurchase,
+    RefundExceedsPurchase,
+    UnknownPurchase,
+    WrongCurrency,
+    admit_purchase,
+    admit_refund,
+)
+from loyalty_shared.intake.topic import BatchOutcome, Inbound, IntakeHandler, PurchaseTopicConsumer
+from loyalty_shared.intake.translation import translate
+
+__all__ = [
+    "BatchOutcome",
+    "ConflictingDuplicate",
+    "Inbound",
+    "IntakeCommand",
+    "IntakeHandler",
+    "MemberMismatch",
+    "PurchaseRuleBroken",
+    "PurchaseTopicConsumer",
+    "RecordPurchase",
+    "RecordRefund",
+    "RefundBeforePurchase",
+    "RefundExceedsPurchase",
+    "RefundablePurchase",
+    "UnknownPurchase",
+    "WrongCurrency",
+    "admit_purchase",
+    "admit_refund",
+    "translate",
+]
