@@ -21,6 +21,7 @@ from loyalty_points.migrations import MIGRATIONS_DIR as POINTS_MIGRATIONS
 from loyalty_shared.kafka import ensure_topics
 from loyalty_shared.migrations import upgrade
 from loyalty_shared.settings import KafkaSettings
+from loyalty_tiers.migrations import MIGRATIONS_DIR as TIERS_MIGRATIONS
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +61,13 @@ async def database_url(database_server: str) -> AsyncIterator[str]:
 async def points_database(database_url: str) -> str:
     """A fresh database migrated for the points service."""
     await asyncio.to_thread(upgrade, POINTS_MIGRATIONS, database_url)
+    return database_url
+
+
+@pytest.fixture
+async def tiers_database(database_url: str) -> str:
+    """A fresh database migrated for the tier service."""
+    await asyncio.to_thread(upgrade, TIERS_MIGRATIONS, database_url)
     return database_url
 
 

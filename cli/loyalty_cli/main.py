@@ -1,4 +1,5 @@
-"""The `loyalty` command: run the platform, migrate, create topics, replay and simulate traffic."""
+"""The `loyalty` command: run the platform, migrate, create topics, replay and simulate
+traffic, report on tiers."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from loyalty_cli.replay import publish_events, read_jsonl
 from loyalty_cli.services import SERVICES
+from loyalty_cli.tiers import tiers_app
 from loyalty_cli.traffic import TrafficPlan, grocery_traffic
 from loyalty_shared.kafka import ensure_topics
 from loyalty_shared.settings import KafkaSettings
@@ -24,6 +26,7 @@ from loyalty_shared.settings import KafkaSettings
 app = typer.Typer(help="The loyalty platform's command-line tool.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
+app.add_typer(tiers_app, name="tiers")
 console = Console()
 
 
@@ -159,6 +162,8 @@ def _print_welcome(bootstrap: str, member: str | None) -> None:
     if member:
         console.print(f"\ntry:  curl -s http://127.0.0.1:8001/v1/members/{member}/balance")
         console.print(f"      curl -s 'http://127.0.0.1:8001/v1/members/{member}/ledger?limit=5'")
+        console.print(f"      curl -s http://127.0.0.1:8002/v1/members/{member}/tier")
+        console.print("      loyalty tiers report --days 30")
     console.print("\nCtrl-C stops everything.\n")
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loyalty_points.migrations import MIGRATIONS_DIR as POINTS_MIGRATIONS
+from loyalty_tiers.migrations import MIGRATIONS_DIR as TIERS_MIGRATIONS
 
 
 @dataclass(frozen=True)
@@ -17,4 +18,7 @@ class ServiceSpec:
     migrations: Path
 
 
-SERVICES = (ServiceSpec("points", "loyalty_points", "POINTS_", 8001, POINTS_MIGRATIONS),)
+SERVICES = (
+    ServiceSpec("points", "loyalty_points", "POINTS_", 8001, POINTS_MIGRATIONS),
+    ServiceSpec("tiers", "loyalty_tiers", "TIERS_", 8002, TIERS_MIGRATIONS),
+)

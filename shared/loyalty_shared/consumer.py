@@ -110,6 +110,12 @@ class ConsumerRunner:
         if self._consumer is not None:
             await self._consumer.stop()
 
+    def assignment(self) -> set[tuple[str, int]]:
+        """The (topic, partition) pairs this group member owns right now."""
+        if self._consumer is None:
+            return set()
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
     def is_healthy(self) -> bool:
         """Running, and polled or applied something within the stall limit."""
         alive = self._task is not None and not self._task.done()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 from typing import Any, Self
 
@@ -12,6 +13,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -39,6 +42,17 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_pre_ping=True,
         connect_args={"server_settings": settings},
     )
+
+
+async def database_reachable(engine: AsyncEngine) -> bool:
+    """For readiness: a round trip to the database works."""
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("select 1"))
+    except Exception:  # any failure means not ready; the reason is in the logs
+        log.exception("database check failed")
+        return False
+    return True
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

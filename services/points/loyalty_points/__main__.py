@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-
-import uvicorn
-
 from loyalty_points.entrypoints.app import create_app
 from loyalty_points.settings import PointsSettings
+from loyalty_shared.serving import serve
 
 
 def main() -> None:
-    # Our own loggers at INFO; libraries at WARNING (SQLAlchemy at INFO logs every statement).
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    for name in ("loyalty_points", "loyalty_shared"):
-        logging.getLogger(name).setLevel(logging.INFO)
     settings = PointsSettings()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    serve(create_app(settings), package="loyalty_points", host=settings.host, port=settings.port)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from loyalty_points.adapters.orm import OutboxRow
@@ -15,7 +14,7 @@ from loyalty_points.service_layer.handlers import CONSUMER, PurchaseHandler
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 from loyalty_points.settings import PointsSettings
 from loyalty_shared.consumer import ConsumerRunner
-from loyalty_shared.db import create_engine, session_factory
+from loyalty_shared.db import create_engine, database_reachable, session_factory
 from loyalty_shared.intake import PurchaseTopicConsumer
 from loyalty_shared.kafka import broker_reachable, make_producer
 from loyalty_shared.metrics import ServiceMetrics
@@ -55,22 +54,13 @@ class PointsService:
         log.info("points service stopped cleanly")
 
     async def readiness(self) -> dict[str, bool]:
-        checks = {"database": await self.database_ready(), "broker": await self.broker_ready()}
+        checks = {
+            "database": await database_reachable(self.engine),
+            "broker": await broker_reachable(self.producer),
+        }
         if self.consuming:
             checks["consumer"] = self.runner.is_healthy()
         return checks
-
-    async def database_ready(self) -> bool:
-        try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("select 1"))
-        except Exception:  # any failure means not ready; the reason is in the logs
-            log.exception("database check failed")
-            return False
-        return True
-
-    async def broker_ready(self) -> bool:
-        return await broker_reachable(self.producer)
 
 
 def build(settings: PointsSettings) -> PointsService:

@@ -14,12 +14,19 @@ from loyalty_shared.intake.rules import (
     admit_purchase,
     admit_refund,
 )
-from loyalty_shared.intake.topic import BatchOutcome, Inbound, IntakeHandler, PurchaseTopicConsumer
+from loyalty_shared.intake.topic import (
+    BatchOutcome,
+    DeadLetters,
+    Inbound,
+    IntakeHandler,
+    PurchaseTopicConsumer,
+)
 from loyalty_shared.intake.translation import translate
 
 __all__ = [
     "BatchOutcome",
     "ConflictingDuplicate",
+    "DeadLetters",
     "Inbound",
     "IntakeCommand",
     "IntakeHandler",

@@ -12,8 +12,9 @@ from typing import Protocol
 
 from loyalty_shared.intake.commands import IntakeCommand
 from loyalty_shared.intake.translation import translate
-from loyalty_shared.messages import InboundMessage, Rejection
+from loyalty_shared.messages import InboundMessage, Rejection, dead_letter
 from loyalty_shared.metrics import ServiceMetrics
+from loyalty_shared.unit_of_work import ConsumingUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,29 @@ class IntakeHandler(Protocol):
 
     async def reject(self, message: InboundMessage, rejection: Rejection) -> None:
         """Dead-letter one message on its own, marking it applied."""
+
+
+@dataclass(frozen=True)
+class DeadLetters:
+    """Where a consumer sends what it cannot process, under its own name."""
+
+    topic: str
+    consumer: str
+
+    def stage(
+        self, uow: ConsumingUnitOfWork, message: InboundMessage, rejection: Rejection
+    ) -> None:
+        uow.outbox.add(self.topic, message.key_text, dead_letter(message, self.consumer, rejection))
+
+    async def send_alone(
+        self, uow: ConsumingUnitOfWork, message: InboundMessage, rejection: Rejection
+    ) -> None:
+        """Dead-letter one message in a unit of work of its own, marking it applied."""
+        async with uow:
+            if await uow.progress.unapplied([message]):
+                self.stage(uow, message, rejection)
+            await uow.progress.advance()
+            await uow.commit()
 
 
 class PurchaseTopicConsumer:

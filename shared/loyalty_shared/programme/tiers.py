@@ -10,6 +10,8 @@ the only moments we need to look at.
 
 from __future__ import annotations
 
+import itertools
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +58,18 @@ class TierPolicy:
     def lowest(self) -> TierLevel:
         return self.levels[0]
 
+    def level_named(self, name: str) -> TierLevel:
+        """The tier of that name; the lowest for a name the programme no longer has."""
+        return next((level for level in self.levels if level.name == name), self.lowest)
+
+    def rank(self, level: TierLevel) -> int:
+        return self.levels.index(level)
+
+    def above(self, level: TierLevel) -> TierLevel | None:
+        """The next tier up, None at the top."""
+        rank = self.rank(level)
+        return self.levels[rank + 1] if rank + 1 < len(self.levels) else None
+
     def level_for_spend(self, spend: Decimal) -> TierLevel:
         """The highest tier whose threshold `spend` meets."""
         reached = self.lowest
@@ -97,3 +111,27 @@ class TierPolicy:
     def tier_before(self, purchases: Iterable[CountedPurchase], at: datetime) -> TierLevel:
         """The tier held just before a purchase at `at`: earlier purchases only."""
         return self.tier_as_of([p for p in purchases if p.occurred_at < at], at)
+
+    def drops_at(self, purchases: Iterable[CountedPurchase], at: datetime) -> datetime | None:
+        """When the tier held at `at` runs out if nothing more is bought or refunded:
+        `hold` after the window spend last met its threshold. None for the lowest tier.
+
+        Every purchase must have happened by `at`. The window spend is a step function,
+        up by a purchase's net amount at its time and down by it `window` later.
+        """
+        purchases = list(purchases)
+        level = self.tier_as_of(purchases, at)
+        if level == self.lowest:
+            return None
+        steps: dict[datetime, Decimal] = defaultdict(Decimal)
+        for p in purchases:
+            net = p.net_as_of(at)
+            steps[p.occurred_at] += net
+            steps[p.occurred_at + self.settings.window] -= net
+        moments = sorted(steps)
+        total, qualified_until = Decimal(0), moments[-1]
+        for moment, following in itertools.pairwise(moments):
+            total += steps[moment]
+            if total >= level.threshold:
+                qualified_until = following
+        return qualified_until + self.settings.hold

@@ -113,3 +113,37 @@ def test_without_new_purchases_a_tier_never_rises_as_time_passes(history, at, ho
              for p in ours]  # fmt: skip
     later = at + timedelta(hours=hours)
     assert POLICY.tier_as_of(known, later).threshold <= POLICY.tier_as_of(known, at).threshold
+
+
+def test_a_tier_drops_hold_days_after_its_last_qualifying_moment():
+    assert POLICY.drops_at([bought(T0, "100")], T0) == T0 + 35 * DAY
+    two_steps = [bought(T0, "50"), bought(T0 + DAY, "50")]
+    assert POLICY.drops_at(two_steps, T0 + DAY) == T0 + 35 * DAY  # diamond, then ruby
+    assert POLICY.drops_at(two_steps, T0 + 35 * DAY) == T0 + 36 * DAY  # ruby, then opal
+    assert POLICY.drops_at([bought(T0, "19.99")], T0) is None
+
+
+def test_a_refund_known_now_moves_the_drop_earlier():
+    partly = bought(T0, "60", (T0 + DAY, "20"))
+    with_later = [partly, bought(T0 + 3 * DAY, "60")]
+    # Known refund: 40 + 60 = 100 from day 3 until the first purchase leaves at day 7.
+    assert POLICY.drops_at(with_later, T0 + 3 * DAY) == T0 + 35 * DAY
+    assert POLICY.drops_at([bought(T0, "60", (T0 + DAY, "45"))], T0 + DAY) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(histories(), moments)
+def test_the_drop_is_the_first_moment_the_reference_tier_falls(history, at):
+    known = [
+        ReferencePurchase(t, a, [x for x in r if x[0] <= at]) for t, a, r in history if t <= at
+    ]
+    ours = [QualifyingPurchase(p.at, p.amount, tuple(p.refunds)) for p in known]
+    held = tier_as_of(known, at)
+    drop = POLICY.drops_at(ours, at)
+    if held == "opal":
+        assert drop is None
+        return
+    assert drop is not None
+    assert drop > at
+    assert tier_as_of(known, drop - timedelta(microseconds=1)) == held
+    assert tier_as_of(known, drop) != held

@@ -12,11 +12,12 @@ from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 from loyalty_shared.events import CloudEvent, derived_event_id
 from loyalty_shared.intake import (
     BatchOutcome,
+    DeadLetters,
     Inbound,
     PurchaseRuleBroken,
     RecordPurchase,
 )
-from loyalty_shared.messages import InboundMessage, Rejection, dead_letter
+from loyalty_shared.messages import InboundMessage, Rejection
 from loyalty_shared.programme import EarningRule, Programme, TierPolicy
 from loyalty_shared.settings import TopicNames
 
@@ -35,6 +36,7 @@ class PurchaseHandler:
     def __post_init__(self) -> None:
         self.tiers = TierPolicy(self.programme.tiers)
         self.earning = EarningRule(self.programme.earning.points_per_unit)
+        self.dead_letters = DeadLetters(self.topics.purchases_dlq, CONSUMER)
 
     async def apply(self, batch: Sequence[Inbound]) -> BatchOutcome:
         """Apply the batch's unapplied messages, commit once, report what happened."""
@@ -49,7 +51,7 @@ class PurchaseHandler:
                 outcome = self._apply_one(item, ledgers)
                 if isinstance(outcome, Rejection):
                     rejections.append(outcome)
-                    self._dead_letter(uow, item.message, outcome)
+                    self.dead_letters.stage(uow, item.message, outcome)
                 elif outcome is not None:
                     entries += 1
                     uow.outbox.add(
@@ -61,18 +63,7 @@ class PurchaseHandler:
         return BatchOutcome(len(fresh), len(batch) - len(fresh), entries, rejections)
 
     async def reject(self, message: InboundMessage, rejection: Rejection) -> None:
-        """Dead-letter one message on its own, marking it applied."""
-        async with self.uow() as uow:
-            if await uow.progress.unapplied([message]):
-                self._dead_letter(uow, message, rejection)
-            await uow.progress.advance()
-            await uow.commit()
-
-    def _dead_letter(
-        self, uow: PointsUnitOfWork, message: InboundMessage, rejection: Rejection
-    ) -> None:
-        dead = dead_letter(message, CONSUMER, rejection)
-        uow.outbox.add(self.topics.purchases_dlq, message.key_text, dead)
+        await self.dead_letters.send_alone(self.uow(), message, rejection)
 
     def _scope(self, batch: Sequence[Inbound]) -> tuple[dict[str, set[str]], dict[str, datetime]]:
         """The purchases each member's events name, and how far back each member's

@@ -1,0 +1,180 @@
+"""Loading and saving tier standings and partition clocks, a batch at a time.
+
+Like the points ledger, this is a consumer's hot path: asyncpg directly inside the
+unit of work's transaction, array parameters, COPY for the append-only tables.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from loyalty_shared.db import driver_connection
+from loyalty_tiers.adapters.orm import SCHEMA
+from loyalty_tiers.domain.standing import TierStanding, TrackedPurchase, TrackedRefund
+
+_ENSURE_CLOCKS = f"""
+    insert into {SCHEMA}.partition_clocks (partition)
+    select * from unnest($1::int[]) on conflict do nothing"""
+_LOCK_CLOCKS = f"""
+    select partition, watermark from {SCHEMA}.partition_clocks
+    where partition = any($1::int[]) order by partition for update"""
+_SAVE_CLOCKS = f"""
+    update {SCHEMA}.partition_clocks c set watermark = n.watermark
+    from unnest($1::int[], $2::timestamptz[]) as n(partition, watermark)
+    where c.partition = n.partition"""
+
+_DUE = f"""
+    select m.member_id from {SCHEMA}.members m
+    join unnest($1::int[], $2::timestamptz[]) as d(partition, watermark)
+      on m.partition = d.partition and m.drops_at <= d.watermark"""
+_MEMBERS = f"""
+    select member_id, partition, tier, since, clock, drops_at, changes_made
+    from {SCHEMA}.members where member_id = any($1::text[]) order by member_id"""
+_CLOCK = f"select watermark from {SCHEMA}.partition_clocks where partition = $1"
+_PURCHASES = f"""
+    select purchase_id, member_id, amount, occurred_at
+    from {SCHEMA}.purchases where purchase_id = any($1::text[])
+    union
+    select purchase_id, member_id, amount, occurred_at
+    from {SCHEMA}.purchases where member_id = any($2::text[]) and occurred_at > $3"""
+_REFUNDS = f"""
+    select refund_id, purchase_id, amount, occurred_at
+    from {SCHEMA}.refunds where purchase_id = any($1::text[]) order by occurred_at, refund_id"""
+_SAVE_MEMBERS = f"""
+    insert into {SCHEMA}.members
+        (member_id, partition, tier, since, clock, drops_at, changes_made, first_seen_at)
+    select u.*, u.since from unnest($1::text[], $2::int[], $3::text[], $4::timestamptz[],
+                                    $5::timestamptz[], $6::timestamptz[], $7::int[])
+        as u(member_id, partition, tier, since, clock, drops_at, changes_made)
+    on conflict (member_id) do update set
+        partition = excluded.partition, tier = excluded.tier, since = excluded.since,
+        clock = excluded.clock, drops_at = excluded.drops_at,
+        changes_made = excluded.changes_made"""
+
+_CHANGE_COLUMNS = ["member_id", "sequence", "from_tier", "to_tier", "direction",
+                   "qualifying_spend", "window_spend", "effective_at", "cause", "reference"]  # fmt: skip
+
+
+@dataclass
+class Loaded:
+    standings: dict[str, TierStanding]
+    partitions: dict[str, int]
+    purchases: dict[str, dict[str, TrackedPurchase]]  # by member, for members not seen yet too
+
+
+class StandingRepository:
+    def __init__(self, session: AsyncSession, currency: str) -> None:
+        self._session, self._currency = session, currency
+
+    async def lock_clocks(self, partitions: Iterable[int]) -> dict[int, datetime | None]:
+        """The partitions' clocks, locked: one writer per partition at a time."""
+        db = await driver_connection(self._session)
+        wanted = sorted(set(partitions))
+        await db.execute(_ENSURE_CLOCKS, wanted)
+        return dict(await db.fetch(_LOCK_CLOCKS, wanted))
+
+    async def watermark(self, partition: int) -> datetime | None:
+        db = await driver_connection(self._session)
+        return await db.fetchval(_CLOCK, partition)  # type: ignore[no-any-return]
+
+    async def save_clocks(self, clocks: Mapping[int, datetime | None]) -> None:
+        moved = [(p, w) for p, w in sorted(clocks.items()) if w is not None]
+        if moved:
+            db = await driver_connection(self._session)
+            await db.execute(_SAVE_CLOCKS, [p for p, _ in moved], [w for _, w in moved])
+
+    async def due(self, watermarks: Mapping[int, datetime]) -> list[str]:
+        """Members of these partitions whose tier drops by the partition's watermark."""
+        if not watermarks:
+            return []
+        db = await driver_connection(self._session)
+        rows = await db.fetch(_DUE, list(watermarks), list(watermarks.values()))
+        return [r[0] for r in rows]
+
+    async def load(
+        self,
+        first_event: Mapping[str, datetime | None],
+        reach: timedelta,
+        references: Mapping[str, set[str]],
+        *,
+        lock: bool = True,
+    ) -> Loaded:
+        """The members' standings (rows locked; absent for members never seen), with
+        every purchase the tier rule may look at from the earlier of each member's
+        first event in the batch and their standing's clock, and the purchases that
+        `references` names. Reads for the API pass `lock=False`."""
+        db = await driver_connection(self._session)
+        rows = await db.fetch(_MEMBERS + (" for update" if lock else ""), sorted(first_event))
+        clocks = {r[0]: r[4] for r in rows}
+        lookback = {}
+        for member, first in first_event.items():
+            starts = [t for t in (first, clocks.get(member)) if t is not None]
+            lookback[member] = min(starts) - reach
+        referenced = list(set().union(*references.values()))
+        purchases = await self._purchases(db, lookback, referenced)
+        own: dict[str, dict[str, TrackedPurchase]] = defaultdict(dict)
+        for p in purchases.values():
+            if p.member_id in lookback and p.occurred_at > lookback[p.member_id]:
+                own[p.member_id][p.purchase_id] = p
+        for member, ids in references.items():  # a refund's purchase, however old
+            own[member].update({i: purchases[i] for i in ids if i in purchases})
+        standings, partitions = {}, {}
+        for member, partition, tier, since, clock, drops_at, changes in rows:
+            standings[member] = TierStanding(
+                member, tier, since, clock, drops_at, changes, own[member], self._currency
+            )
+            partitions[member] = partition
+        return Loaded(standings, partitions, own)
+
+    async def _purchases(
+        self, db: Any, lookback: Mapping[str, datetime], references: list[str]
+    ) -> dict[str, TrackedPurchase]:
+        earliest = min(lookback.values(), default=datetime.max.replace(tzinfo=UTC))
+        rows = await db.fetch(_PURCHASES, references, list(lookback), earliest)
+        purchases = {r[0]: TrackedPurchase(*r) for r in rows}
+        if purchases:
+            for r in await db.fetch(_REFUNDS, list(purchases)):
+                purchases[r[1]].refunds.append(TrackedRefund(*r))
+        return purchases
+
+    async def save(self, standings: Iterable[TierStanding], partitions: Mapping[str, int]) -> None:
+        """Upsert the standings, append what they recorded: one statement, three COPYs."""
+        db = await driver_connection(self._session)
+        touched = sorted(standings, key=lambda s: s.member_id)
+        if touched:
+            await db.execute(
+                _SAVE_MEMBERS,
+                [s.member_id for s in touched],
+                [partitions[s.member_id] for s in touched],
+                [s.tier for s in touched],
+                [s.since for s in touched],
+                [s.clock for s in touched],
+                [s.drops_at for s in touched],
+                [s.changes_made for s in touched],
+            )
+        await _copy(db, "purchases", ["purchase_id", "member_id", "amount", "occurred_at"], [
+            (p.purchase_id, p.member_id, p.amount, p.occurred_at)
+            for s in touched for p in s.new_purchases
+        ])  # fmt: skip
+        await _copy(db, "refunds", ["refund_id", "purchase_id", "amount", "occurred_at"], [
+            (r.refund_id, r.purchase_id, r.amount, r.occurred_at)
+            for s in touched for r in s.new_refunds
+        ])  # fmt: skip
+        await _copy(db, "tier_changes", _CHANGE_COLUMNS, [
+            (c.member_id, c.sequence, c.from_tier, c.to_tier, c.direction.value,
+             c.qualifying_spend, c.window_spend, c.effective_at, c.cause.value, c.reference)
+            for s in touched for c in s.new_changes
+        ])  # fmt: skip
+        for s in touched:
+            s.new_purchases, s.new_refunds, s.new_changes = [], [], []
+
+
+async def _copy(db: Any, table: str, columns: list[str], records: list[tuple[Any, ...]]) -> None:
+    if records:
+        await db.copy_records_to_table(table, schema_name=SCHEMA, columns=columns, records=records)

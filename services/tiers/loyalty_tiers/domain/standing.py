@@ -1,0 +1,158 @@
+"""A member's tier standing: the tier held, the purchases behind it, and its changes.
+
+The standing moves along the member's own timeline. Its clock is the latest moment
+it reflects (its last purchase, refund or tier change) and never goes back: a
+purchase that arrives late is judged at that clock, so a tier is never changed
+retroactively and every change is published at or after the one before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from loyalty_shared.intake import RecordPurchase, RecordRefund, admit_purchase, admit_refund
+from loyalty_shared.programme import TierLevel, TierPolicy
+
+
+class Direction(StrEnum):
+    UP = "up"
+    DOWN = "down"
+
+
+class Cause(StrEnum):
+    PURCHASE = "purchase"
+    REFUND = "refund"
+    HOLD_EXPIRED = "hold_expired"
+
+
+@dataclass(frozen=True)
+class TrackedRefund:
+    refund_id: str
+    purchase_id: str
+    amount: Decimal
+    occurred_at: datetime
+
+
+@dataclass
+class TrackedPurchase:
+    """A purchase as the tier rule counts it: net of the refunds known at a moment."""
+
+    purchase_id: str
+    member_id: str
+    amount: Decimal
+    occurred_at: datetime
+    refunds: list[TrackedRefund] = field(default_factory=list)
+
+    @property
+    def refunded(self) -> Decimal:
+        return sum((r.amount for r in self.refunds), Decimal(0))
+
+    def refund_amount(self, refund_id: str) -> Decimal | None:
+        return next((r.amount for r in self.refunds if r.refund_id == refund_id), None)
+
+    def net_as_of(self, at: datetime) -> Decimal:
+        return self.amount - sum(
+            (r.amount for r in self.refunds if r.occurred_at <= at), Decimal(0)
+        )
+
+
+@dataclass(frozen=True)
+class TierChange:
+    member_id: str
+    sequence: int  # the member's nth change, from 1
+    from_tier: str
+    to_tier: str
+    direction: Direction
+    qualifying_spend: Decimal  # the best window spend of the hold span: what holds to_tier
+    window_spend: Decimal  # the window spend at effective_at
+    effective_at: datetime
+    cause: Cause
+    reference: str | None  # the purchase or refund that caused it
+
+
+@dataclass
+class TierStanding:
+    """One member's tier. `purchases` holds what the caller loaded: the member's
+    purchases within the tier rule's reach, and any older one a refund names."""
+
+    member_id: str
+    tier: str
+    since: datetime
+    clock: datetime
+    drops_at: datetime | None
+    changes_made: int
+    purchases: dict[str, TrackedPurchase]
+    currency: str
+    new_purchases: list[TrackedPurchase] = field(default_factory=list)
+    new_refunds: list[TrackedRefund] = field(default_factory=list)
+    new_changes: list[TierChange] = field(default_factory=list)
+
+    @classmethod
+    def new(
+        cls, member_id: str, lowest: TierLevel, first_seen: datetime, currency: str
+    ) -> TierStanding:
+        return cls(member_id, lowest.name, first_seen, first_seen, None, 0, {}, currency)
+
+    @property
+    def counted(self) -> list[TrackedPurchase]:
+        return [p for p in self.purchases.values() if p.member_id == self.member_id]
+
+    def record_purchase(self, cmd: RecordPurchase, policy: TierPolicy) -> bool:
+        """Count a purchase; False for a redelivery. Raises PurchaseRuleBroken."""
+        if not admit_purchase(cmd, self.purchases.get(cmd.purchase_id), self.currency):
+            return False
+        self.settle(cmd.occurred_at, policy, inclusive=False)
+        purchase = TrackedPurchase(cmd.purchase_id, cmd.member_id, cmd.amount, cmd.occurred_at)
+        self.purchases[cmd.purchase_id] = purchase
+        self.new_purchases.append(purchase)
+        self._reassess(cmd.occurred_at, policy, Cause.PURCHASE, cmd.purchase_id)
+        return True
+
+    def record_refund(self, cmd: RecordRefund, policy: TierPolicy) -> bool:
+        """Take a refund off its purchase; False for a redelivery. Raises PurchaseRuleBroken."""
+        purchase = admit_refund(cmd, self.purchases.get(cmd.purchase_id), self.currency)
+        if purchase is None:
+            return False
+        self.settle(cmd.occurred_at, policy, inclusive=False)
+        refund = TrackedRefund(cmd.refund_id, cmd.purchase_id, cmd.amount, cmd.occurred_at)
+        purchase.refunds.append(refund)
+        self.new_refunds.append(refund)
+        self._reassess(cmd.occurred_at, policy, Cause.REFUND, cmd.refund_id)
+        return True
+
+    def settle(self, until: datetime, policy: TierPolicy, *, inclusive: bool = True) -> None:
+        """Let the holds that run out by `until` (or before it) run out."""
+        while self.drops_at is not None and (
+            self.drops_at <= until if inclusive else self.drops_at < until
+        ):
+            self._reassess(self.drops_at, policy, Cause.HOLD_EXPIRED, None)
+
+    def _reassess(
+        self, at: datetime, policy: TierPolicy, cause: Cause, reference: str | None
+    ) -> None:
+        self.clock = max(self.clock, at)
+        counted = self.counted
+        held = policy.level_named(self.tier)
+        level = policy.tier_as_of(counted, self.clock)
+        if level != held:
+            self.changes_made += 1
+            direction = Direction.UP if policy.rank(level) > policy.rank(held) else Direction.DOWN
+            self.new_changes.append(
+                TierChange(
+                    self.member_id,
+                    self.changes_made,
+                    held.name,
+                    level.name,
+                    direction,
+                    policy.best_spend(counted, self.clock),
+                    policy.window_spend(counted, self.clock),
+                    self.clock,
+                    cause,
+                    reference,
+                )
+            )
+            self.tier, self.since = level.name, self.clock
+        self.drops_at = policy.drops_at(counted, self.clock)
