@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,6 +55,23 @@ async def database_url(database_server: str) -> AsyncIterator[str]:
     url = await create_database(database_server, name)
     yield url
     await drop_database(database_server, name)
+
+
+@pytest.fixture
+async def new_database(database_server: str) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Makes more fresh databases, migrated for the service whose migrations are given."""
+    names: list[str] = []
+
+    async def make(migrations: Path | None = None) -> str:
+        names.append(f"t_{uuid.uuid4().hex[:16]}")
+        url = await create_database(database_server, names[-1])
+        if migrations is not None:
+            await asyncio.to_thread(upgrade, migrations, url)
+        return url
+
+    yield make
+    for name in names:
+        await drop_database(database_server, name)
 
 
 @pytest.fixture

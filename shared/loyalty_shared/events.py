@@ -68,6 +68,16 @@ UnitPrice = Annotated[
     PlainSerializer(lambda d: format(d, "f"), return_type=str),
 ]
 EventTime = Annotated[datetime, BeforeValidator(_rfc3339)]
+CENT = Decimal("0.01")
+
+
+def money_text(amount: Decimal) -> str:
+    """A money amount as published: always two decimals, whatever arithmetic made it."""
+    return format(amount.quantize(CENT), "f")
+
+
+# A computed amount in a response or an event (totals, spend still needed).
+Money = Annotated[Decimal, PlainSerializer(money_text, return_type=str)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 

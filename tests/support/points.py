@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
+from functools import partial
 
-from sqlalchemy import func, select
-
-from loyalty_points.adapters.orm import ConsumerProgressRow
+from loyalty_points.adapters.orm import ConsumerProgressRow, OutboxRow
 from loyalty_points.bootstrap import PointsService, build
 from loyalty_points.settings import PointsSettings
 from loyalty_shared.settings import KafkaSettings
+from tests.support import waiting
 
 
 def points_settings(database_url: str, kafka: KafkaSettings, **overrides: object) -> PointsSettings:
@@ -25,25 +23,5 @@ async def started(settings: PointsSettings) -> PointsService:
     return service
 
 
-async def wait_applied(service: PointsService, total: int, timeout: float = 60.0) -> None:
-    """Wait until the consumer's recorded positions cover `total` messages."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        async with service.sessions() as session:
-            applied = await session.scalar(select(func.sum(ConsumerProgressRow.next_offset)))
-        if applied == total:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"only {applied} of {total} messages applied after {timeout}s")
-
-
-async def wait_outbox_empty(service: PointsService, timeout: float = 30.0) -> None:
-    from loyalty_points.adapters.orm import OutboxRow
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        async with service.sessions() as session:
-            if not await session.scalar(select(func.count()).select_from(OutboxRow)):
-                return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the outbox was not drained")
+wait_applied = partial(waiting.wait_applied, progress_table=ConsumerProgressRow)
+wait_outbox_empty = partial(waiting.wait_outbox_empty, outbox_table=OutboxRow)

@@ -8,14 +8,16 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
+from loyalty_shared.events import Money
+
 
 class NextTier(BaseModel):
     tier: str
-    spend_needed: Decimal  # spent now, it reaches this tier at once
+    spend_needed: Money  # spent now, it reaches this tier at once
 
 
 class KeepTier(BaseModel):
-    spend_needed: Decimal  # spent before `before`, it keeps the tier for a new hold
+    spend_needed: Money  # spent before `before`, it keeps the tier for a new hold
     before: datetime
     otherwise_drops_to: str
 
@@ -26,8 +28,8 @@ class MemberTierOut(BaseModel):
     tier: str
     multiplier: Decimal
     since: datetime
-    qualifying_spend: Decimal  # in the window ending now
-    best_spend_in_hold: Decimal  # the window spend that holds the tier
+    qualifying_spend: Money  # in the window ending now
+    best_spend_in_hold: Money  # the window spend that holds the tier
     window_days: int
     drops_at: datetime | None  # when it drops if nothing more is bought; null for the lowest
     next: NextTier | None  # null at the top tier
@@ -36,7 +38,7 @@ class MemberTierOut(BaseModel):
 
 class TierDefinitionOut(BaseModel):
     name: str
-    threshold: Decimal
+    threshold: Money
     multiplier: Decimal
     members: int
 

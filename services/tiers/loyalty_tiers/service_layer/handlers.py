@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from loyalty_shared.events import CloudEvent, derived_event_id
+from loyalty_shared.events import CloudEvent, derived_event_id, money_text
 from loyalty_shared.intake import (
     BatchOutcome,
     DeadLetters,
@@ -203,8 +203,8 @@ def tier_changed_event(change: TierChange) -> CloudEvent:
             "from_tier": change.from_tier,
             "to_tier": change.to_tier,
             "direction": change.direction.value,
-            "qualifying_spend": str(change.qualifying_spend),
-            "window_spend": str(change.window_spend),
+            "qualifying_spend": money_text(change.qualifying_spend),
+            "window_spend": money_text(change.window_spend),
             "effective_at": change.effective_at,
             "cause": change.cause.value,
             "reference": change.reference,
