@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
@@ -11,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from loyalty_shared.intake import Inbound, translate
+from loyalty_shared.messages import InboundMessage
 from loyalty_shared.settings import KafkaSettings
 from loyalty_tiers.adapters.orm import ConsumerProgressRow, MemberRow, OutboxRow, TierChangeRow
 from loyalty_tiers.bootstrap import TiersService, build
@@ -71,3 +74,27 @@ async def snapshot(uow: Callable[[], TiersUnitOfWork]) -> tuple[list[Any], list[
             select(OutboxRow.value).where(OutboxRow.topic.like("%tiers.events"))
         ))  # fmt: skip
     return [tuple(c) for c in changes], [tuple(m) for m in members], events
+
+
+PARTITIONS = 3
+
+
+def partition_of(key: bytes | None) -> int:
+    return zlib.crc32(key or b"") % PARTITIONS
+
+
+def as_inbound(
+    messages: list[tuple[bytes | None, bytes]],
+    topic: str = "purchases",
+    offsets: dict[int, int] | None = None,
+) -> list[Inbound]:
+    """Messages as the consumer would hand them over: partitioned by key, offsets in
+    order, continuing from `offsets` (which it moves on) when given."""
+    offsets = offsets if offsets is not None else defaultdict(int)
+    out = []
+    for key, value in messages:
+        p = partition_of(key)
+        message = InboundMessage(topic, p, offsets[p], key, value, 0, None, "log-1")
+        offsets[p] += 1
+        out.append(Inbound(message, translate(message)))
+    return out

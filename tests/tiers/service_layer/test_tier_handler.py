@@ -5,14 +5,11 @@ the wall clock downgrades each member once."""
 from __future__ import annotations
 
 import random
-import zlib
-from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
 from loyalty_shared.db import create_engine, session_factory
-from loyalty_shared.intake import Inbound, translate
-from loyalty_shared.messages import InboundMessage
+from loyalty_shared.intake import Inbound
 from loyalty_shared.programme import Programme
 from loyalty_shared.settings import TopicNames, asyncpg_url
 from loyalty_tiers.adapters.orm import MemberRow
@@ -21,26 +18,10 @@ from loyalty_tiers.service_layer.handlers import TierHandler
 from loyalty_tiers.service_layer.unit_of_work import TiersUnitOfWork
 from tests.support.events import encode, purchase
 from tests.support.histories import START, bad_messages, good_traffic, with_redeliveries
-from tests.support.tiers import expected_tiers, snapshot
+from tests.support.tiers import as_inbound, expected_tiers, partition_of, snapshot
 
 TOPICS = TopicNames()
-PARTITIONS = 3
 DAY = timedelta(days=1)
-
-
-def partition_of(key: bytes | None) -> int:
-    return zlib.crc32(key or b"") % PARTITIONS
-
-
-def as_inbound(messages: list[tuple[bytes | None, bytes]]) -> list[Inbound]:
-    offsets: dict[int, int] = defaultdict(int)
-    out = []
-    for key, value in messages:
-        p = partition_of(key)
-        message = InboundMessage(TOPICS.purchases, p, offsets[p], key, value, 0, None, "log-1")
-        offsets[p] += 1
-        out.append(Inbound(message, translate(message)))
-    return out
 
 
 async def make_handler(url: str) -> tuple[TierHandler, Any]:

@@ -115,7 +115,8 @@ class StandingRepository:
         lookback = {}
         for member, first in first_event.items():
             starts = [t for t in (first, clocks.get(member)) if t is not None]
-            lookback[member] = min(starts) - reach
+            if starts:  # else a member never seen, with nothing to load
+                lookback[member] = min(starts) - reach
         referenced = list(set().union(*references.values()))
         purchases = await self._purchases(db, lookback, referenced)
         own: dict[str, dict[str, TrackedPurchase]] = defaultdict(dict)

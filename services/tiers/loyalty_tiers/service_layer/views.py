@@ -38,7 +38,7 @@ async def member_outlook(
 
 async def tier_counts(session: AsyncSession) -> Counter[str]:
     rows = await session.execute(select(MemberRow.tier, func.count()).group_by(MemberRow.tier))
-    return Counter(dict(rows.tuples()))
+    return Counter(dict(rows.all()))
 
 
 @dataclass(frozen=True)
