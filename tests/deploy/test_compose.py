@@ -12,14 +12,16 @@ import yaml
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
+from loyalty_cli.services import SERVICES
 from loyalty_points.settings import PointsSettings
-from loyalty_shared.settings import ProgrammeSettings
+from loyalty_shared.settings import ProgrammeSettings, ServiceSettings
+from loyalty_tiers.settings import TiersSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-# What the points process reads: its own settings (with the nested KAFKA_* ones)
-# and the programme file path its default factory loads.
-POINTS_SETTINGS: tuple[type[BaseSettings], ...] = (PointsSettings, ProgrammeSettings)
+# Each service's settings; what its process reads is those (with the nested KAFKA_*
+# ones) and the programme file path their default factory loads.
+SETTINGS: dict[str, type[ServiceSettings]] = {"points": PointsSettings, "tiers": TiersSettings}
 INTERPOLATION = re.compile(r"\$\$|\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
 VERSION_TAG = re.compile(r"v?\d+(\.\d+)+\S*")
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
@@ -71,8 +73,8 @@ def env_names(settings: type[BaseSettings]) -> set[str]:
     return names
 
 
-def accepted_points_env() -> set[str]:
-    return set().union(*(env_names(settings) for settings in POINTS_SETTINGS))
+def accepted_env(service: str) -> set[str]:
+    return env_names(SETTINGS[service]) | env_names(ProgrammeSettings)
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
@@ -109,21 +111,32 @@ def image_is_pinned(image: str) -> bool:
     return bool(colon) and "/" not in tag and VERSION_TAG.fullmatch(tag) is not None
 
 
-def test_points_sets_only_variables_its_settings_read(compose: Compose) -> None:
-    accepted = accepted_points_env()
-    unknown = set(environment(compose["services"]["points"])) - accepted
-    assert not unknown, f"points sets variables nothing reads: {sorted(unknown)}"
+def test_every_service_the_platform_runs_is_deployed() -> None:
+    assert {spec.name for spec in SERVICES} == set(SETTINGS)
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    for spec in SERVICES:
+        assert compose["services"][spec.name]["command"] == ["python", "-m", spec.module]
 
 
-def test_points_listens_on_the_published_and_health_checked_port(compose: Compose) -> None:
-    points = compose["services"]["points"]
-    env = environment(points)
-    fields = PointsSettings.model_fields
-    port = int(env.get("POINTS_PORT", fields["port"].default))
+@pytest.mark.parametrize("name", SETTINGS)
+def test_a_service_sets_only_variables_its_settings_read(compose: Compose, name: str) -> None:
+    unknown = set(environment(compose["services"][name])) - accepted_env(name)
+    assert not unknown, f"{name} sets variables nothing reads: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_a_service_listens_on_the_published_and_health_checked_port(
+    compose: Compose, name: str
+) -> None:
+    service = compose["services"][name]
+    env = environment(service)
+    prefix = SETTINGS[name].model_config.get("env_prefix", "")
+    fields = SETTINGS[name].model_fields
+    port = int(env.get(f"{prefix}PORT", fields["port"].default))
     # Bound to loopback, the published port would reach nothing.
-    assert env.get("POINTS_HOST", fields["host"].default) in {"0.0.0.0", "::"}
-    assert port in {container_port(entry) for entry in points.get("ports", [])}
-    url = healthcheck_url(points)
+    assert env.get(f"{prefix}HOST", fields["host"].default) in {"0.0.0.0", "::"}
+    assert port in {container_port(entry) for entry in service.get("ports", [])}
+    url = healthcheck_url(service)
     assert (url.port, url.path) == (port, "/healthz")
 
 
@@ -146,12 +159,14 @@ def test_kafka_bootstrap_servers_are_advertised_listeners(compose: Compose) -> N
             assert bound[names[0]].rpartition(":")[2] == server.rpartition(":")[2]
 
 
+@pytest.mark.parametrize("name", SETTINGS)
 def test_database_url_names_the_postgres_service(
-    compose: Compose, monkeypatch: pytest.MonkeyPatch
+    compose: Compose, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     services = compose["services"]
-    env = environment(services["points"])
-    url = urlsplit(env.get("POINTS_DATABASE_URL") or env["DATABASE_URL"])
+    env = environment(services[name])
+    prefix = SETTINGS[name].model_config.get("env_prefix", "")
+    url = urlsplit(env.get(f"{prefix}DATABASE_URL") or env["DATABASE_URL"])
     assert url.hostname in services, f"{url.hostname} is not a compose service"
     assert services[url.hostname]["image"].startswith("postgres:")
     postgres = environment(services[url.hostname])
@@ -160,11 +175,11 @@ def test_database_url_names_the_postgres_service(
     assert (url.username, url.password, url.path.lstrip("/")) == expected
     assert (url.port or POSTGRES_PORT) == POSTGRES_PORT
 
-    for name in accepted_points_env():
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    settings = PointsSettings()
+    for variable in accepted_env(name):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    settings = SETTINGS[name]()
     assert urlsplit(settings.database_url).hostname == url.hostname
     assert settings.kafka.bootstrap_servers == env["KAFKA_BOOTSTRAP_SERVERS"]
 
@@ -192,9 +207,10 @@ def test_every_dependency_waits_on_a_condition(compose: Compose) -> None:
     assert not problems
 
 
-def test_points_starts_after_the_one_shot_steps(compose: Compose) -> None:
+@pytest.mark.parametrize("name", SETTINGS)
+def test_a_service_starts_after_the_one_shot_steps(compose: Compose, name: str) -> None:
     services = compose["services"]
-    depends_on = services["points"]["depends_on"]
+    depends_on = services[name]["depends_on"]
     steps = {"migrate": ["loyalty", "migrate"], "topics": ["loyalty", "topics", "create"]}
     for step, command in steps.items():
         assert depends_on[step]["condition"] == "service_completed_successfully"
