@@ -160,12 +160,14 @@ def plain_url(url: str) -> str:
 
 
 @asynccontextmanager
-async def fresh_run(stack: Stack, label: str) -> AsyncIterator[Run]:
+async def fresh_run(
+    stack: Stack, label: str, migrations: Path = MIGRATIONS_DIR
+) -> AsyncIterator[Run]:
     tag = f"{label}{uuid.uuid4().hex[:8]}"
     name = f"bench_{tag}"
     url = await create_database(stack.server_url, name)
     try:
-        await asyncio.to_thread(upgrade, MIGRATIONS_DIR, url)  # upgrade() runs its own loop
+        await asyncio.to_thread(upgrade, migrations, url)  # upgrade() runs its own loop
         kafka = KafkaSettings(
             bootstrap_servers=stack.bootstrap,
             topic_partitions=stack.partitions,
