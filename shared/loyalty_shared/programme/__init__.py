@@ -2,7 +2,7 @@
 
 from loyalty_shared.programme.earning import EarningRule
 from loyalty_shared.programme.loading import ProgrammeFileError, load_programme
-from loyalty_shared.programme.model import Programme, TierLevel
+from loyalty_shared.programme.model import Programme, TierLevel, TierSettings
 from loyalty_shared.programme.tiers import CountedPurchase, QualifyingPurchase, TierPolicy
 
 __all__ = [
@@ -13,5 +13,6 @@ __all__ = [
     "QualifyingPurchase",
     "TierLevel",
     "TierPolicy",
+    "TierSettings",
     "load_programme",
 ]

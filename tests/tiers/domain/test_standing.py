@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty_shared.intake import RecordPurchase, RecordRefund, RefundExceedsPurchase
-from loyalty_shared.programme import Programme, TierPolicy
+from loyalty_shared.programme import Programme, TierLevel, TierPolicy, TierSettings
 from loyalty_tiers.domain.outlook import outlook
 from loyalty_tiers.domain.standing import Cause, Direction, TierStanding
 from tests.support.programme import ReferencePurchase, tier_as_of
@@ -175,3 +175,32 @@ def test_every_change_matches_the_reference_tier_at_its_moment(history, tail_hou
     for moment in [*times, end]:
         held = [c.to_tier for c in s.new_changes if c.effective_at <= moment]
         assert (held[-1] if held else "opal") == tier_as_of(known_at(moment), moment)
+
+
+def test_a_hold_running_out_at_a_purchase_that_does_not_requalify_is_the_cause():
+    s = member()
+    buy(s, "p1", "100", T0)
+    buy(s, "p2", "10", T0 + 35 * DAY)
+    assert moves(s)[-1] == ("diamond", "opal", T0 + 35 * DAY, Cause.HOLD_EXPIRED)
+
+
+def test_a_twelve_month_programme_needs_only_other_settings():
+    yearly = TierPolicy(
+        TierSettings(
+            window_days=365,
+            hold_days=90,
+            levels=(
+                TierLevel(name="member", threshold=Decimal(0), multiplier=Decimal(1)),
+                TierLevel(name="gold", threshold=Decimal(1000), multiplier=Decimal(2)),
+            ),
+        )
+    )
+    s = TierStanding.new("m-1", yearly.lowest, T0, "USD")
+    for month in range(10):
+        cmd = RecordPurchase(
+            f"p{month}", "m-1", "s", Decimal(100), "USD", T0 + month * 30 * DAY, f"e{month}"
+        )
+        s.record_purchase(cmd, yearly)
+    assert (s.tier, s.since) == ("gold", T0 + 270 * DAY)
+    # The first purchase leaves the year's window at T0 + 365 days; gold holds 90 more.
+    assert s.drops_at == T0 + 455 * DAY

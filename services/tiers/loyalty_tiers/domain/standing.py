@@ -140,6 +140,9 @@ class TierStanding:
         if level != held:
             self.changes_made += 1
             direction = Direction.UP if policy.rank(level) > policy.rank(held) else Direction.DOWN
+            if direction is Direction.DOWN and cause is Cause.PURCHASE:
+                # A purchase never lowers a tier: a hold ran out at its very moment.
+                cause = Cause.HOLD_EXPIRED
             self.new_changes.append(
                 TierChange(
                     self.member_id,
