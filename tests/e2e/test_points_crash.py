@@ -4,20 +4,18 @@ nothing is counted twice, and every ledger entry is published."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from loyalty_cli.stack import free_port
 from loyalty_points.adapters.orm import BalanceRow, ConsumerProgressRow, LedgerEntryRow
 from loyalty_shared.db import create_engine
 from loyalty_shared.settings import KafkaSettings, asyncpg_url
+from tests.support import processes
 from tests.support.events import encode, purchase, refund
 from tests.support.kafka import payloads, publish, read_topic
 from tests.support.programme import ReferenceLedger
@@ -26,17 +24,8 @@ START = datetime(2026, 10, 1, tzinfo=UTC)
 
 
 def spawn(database_url: str, kafka: KafkaSettings, log_path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "POINTS_DATABASE_URL": database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-        "POINTS_PORT": str(free_port()),
-        "POINTS_BATCH_SIZE": "300",
-    }
-    log = open(log_path, "ab")  # noqa: SIM115 - the child writes to it
-    return subprocess.Popen(
-        [sys.executable, "-m", "loyalty_points"], env=env, stdout=log, stderr=subprocess.STDOUT
+    return processes.spawn(
+        "loyalty_points", "POINTS_", database_url, kafka, log_path, batch_size="300"
     )
 
 

@@ -53,6 +53,8 @@ class TierPolicy:
         self.levels: Sequence[TierLevel] = settings.levels
         # How far back a purchase can still affect the tier held now.
         self.reach = settings.window + settings.hold
+        # Tiers are told apart by name: comparing the models field by field is slow.
+        self._ranks = {level.name: rank for rank, level in enumerate(self.levels)}
 
     @property
     def lowest(self) -> TierLevel:
@@ -60,10 +62,10 @@ class TierPolicy:
 
     def level_named(self, name: str) -> TierLevel:
         """The tier of that name; the lowest for a name the programme no longer has."""
-        return next((level for level in self.levels if level.name == name), self.lowest)
+        return self.levels[self._ranks.get(name, 0)]
 
     def rank(self, level: TierLevel) -> int:
-        return self.levels.index(level)
+        return self._ranks[level.name]
 
     def above(self, level: TierLevel) -> TierLevel | None:
         """The next tier up, None at the top."""
@@ -112,16 +114,19 @@ class TierPolicy:
         """The tier held just before a purchase at `at`: earlier purchases only."""
         return self.tier_as_of([p for p in purchases if p.occurred_at < at], at)
 
-    def drops_at(self, purchases: Iterable[CountedPurchase], at: datetime) -> datetime | None:
-        """When the tier held at `at` runs out if nothing more is bought or refunded:
-        `hold` after the window spend last met its threshold. None for the lowest tier.
+    def drops_at(
+        self, purchases: Iterable[CountedPurchase], at: datetime, held: TierLevel | None = None
+    ) -> datetime | None:
+        """When the tier held at `at` (`held`, if the caller knows it) runs out if nothing
+        more is bought or refunded: `hold` after the window spend last met its threshold.
+        None for the lowest tier.
 
         Every purchase must have happened by `at`. The window spend is a step function,
         up by a purchase's net amount at its time and down by it `window` later.
         """
         purchases = list(purchases)
-        level = self.tier_as_of(purchases, at)
-        if level == self.lowest:
+        level = held or self.tier_as_of(purchases, at)
+        if self.rank(level) == 0:
             return None
         steps: dict[datetime, Decimal] = defaultdict(Decimal)
         for p in purchases:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,15 +22,16 @@ _LOCK_BALANCES = f"""
     select member_id, balance from {SCHEMA}.balances
     where member_id = any($1::text[]) order by member_id for update"""
 
-# Purchases named by id, and the batch's members' purchases since the earliest lookback
-# start (each member's own start is applied on the way out). Two plain index lookups:
-# they keep one good plan however the table's statistics stand.
+# Purchases named by id, and each member's purchases since their own lookback start:
+# members' clocks can be far apart, and one early start would load everyone's whole
+# history. Index lookups both: one good plan however the table's statistics stand.
 _PURCHASES = f"""
     select purchase_id, member_id, amount, occurred_at, points_earned
     from {SCHEMA}.purchases where purchase_id = any($1::text[])
     union
-    select purchase_id, member_id, amount, occurred_at, points_earned
-    from {SCHEMA}.purchases where member_id = any($2::text[]) and occurred_at > $3"""
+    select p.purchase_id, p.member_id, p.amount, p.occurred_at, p.points_earned
+    from unnest($2::text[], $3::timestamptz[]) as l(member_id, since)
+    join {SCHEMA}.purchases p on p.member_id = l.member_id and p.occurred_at > l.since"""
 
 _REFUNDS = f"""
     select refund_id, purchase_id, amount, occurred_at, points_clawed_back
@@ -73,8 +74,7 @@ class LedgerRepository:
         self, db: Any, references: Mapping[str, set[str]], lookback: Mapping[str, datetime]
     ) -> dict[str, Purchase]:
         referenced = list(set().union(*references.values())) if references else []
-        earliest = min(lookback.values(), default=datetime.max.replace(tzinfo=UTC))
-        rows = await db.fetch(_PURCHASES, referenced, list(lookback), earliest)
+        rows = await db.fetch(_PURCHASES, referenced, list(lookback), list(lookback.values()))
         purchases = {r[0]: Purchase(*r) for r in rows}
         if purchases:
             for r in await db.fetch(_REFUNDS, list(purchases)):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,12 +37,15 @@ _MEMBERS = f"""
     select member_id, partition, tier, since, clock, drops_at, changes_made
     from {SCHEMA}.members where member_id = any($1::text[]) order by member_id"""
 _CLOCK = f"select watermark from {SCHEMA}.partition_clocks where partition = $1"
+# Purchases named by id, and each member's since their own lookback start: members'
+# clocks can be far apart, and one early start would load everyone's whole history.
 _PURCHASES = f"""
     select purchase_id, member_id, amount, occurred_at
     from {SCHEMA}.purchases where purchase_id = any($1::text[])
     union
-    select purchase_id, member_id, amount, occurred_at
-    from {SCHEMA}.purchases where member_id = any($2::text[]) and occurred_at > $3"""
+    select p.purchase_id, p.member_id, p.amount, p.occurred_at
+    from unnest($2::text[], $3::timestamptz[]) as l(member_id, since)
+    join {SCHEMA}.purchases p on p.member_id = l.member_id and p.occurred_at > l.since"""
 _REFUNDS = f"""
     select refund_id, purchase_id, amount, occurred_at
     from {SCHEMA}.refunds where purchase_id = any($1::text[]) order by occurred_at, refund_id"""
@@ -121,7 +124,7 @@ class StandingRepository:
         purchases = await self._purchases(db, lookback, referenced)
         own: dict[str, dict[str, TrackedPurchase]] = defaultdict(dict)
         for p in purchases.values():
-            if p.member_id in lookback and p.occurred_at > lookback[p.member_id]:
+            if p.member_id in lookback:
                 own[p.member_id][p.purchase_id] = p
         for member, ids in references.items():  # a refund's purchase, however old
             own[member].update({i: purchases[i] for i in ids if i in purchases})
@@ -136,8 +139,7 @@ class StandingRepository:
     async def _purchases(
         self, db: Any, lookback: Mapping[str, datetime], references: list[str]
     ) -> dict[str, TrackedPurchase]:
-        earliest = min(lookback.values(), default=datetime.max.replace(tzinfo=UTC))
-        rows = await db.fetch(_PURCHASES, references, list(lookback), earliest)
+        rows = await db.fetch(_PURCHASES, references, list(lookback), list(lookback.values()))
         purchases = {r[0]: TrackedPurchase(*r) for r in rows}
         if purchases:
             for r in await db.fetch(_REFUNDS, list(purchases)):

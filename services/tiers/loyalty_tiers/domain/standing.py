@@ -136,8 +136,9 @@ class TierStanding:
         self.clock = max(self.clock, at)
         counted = self.counted
         held = policy.level_named(self.tier)
-        level = policy.tier_as_of(counted, self.clock)
-        if level != held:
+        best = policy.best_spend(counted, self.clock)
+        level = policy.level_for_spend(best)
+        if level.name != held.name:
             self.changes_made += 1
             direction = Direction.UP if policy.rank(level) > policy.rank(held) else Direction.DOWN
             if direction is Direction.DOWN and cause is Cause.PURCHASE:
@@ -150,7 +151,7 @@ class TierStanding:
                     held.name,
                     level.name,
                     direction,
-                    policy.best_spend(counted, self.clock),
+                    best,
                     policy.window_spend(counted, self.clock),
                     self.clock,
                     cause,
@@ -158,4 +159,4 @@ class TierStanding:
                 )
             )
             self.tier, self.since = level.name, self.clock
-        self.drops_at = policy.drops_at(counted, self.clock)
+        self.drops_at = policy.drops_at(counted, self.clock, level)
