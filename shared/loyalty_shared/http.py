@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -91,3 +93,37 @@ def health_router() -> APIRouter:
 
 
 __all__ = ["ApiError", "error_body", "health_router", "install_error_handlers"]
+
+
+class Startable(Protocol):
+    async def start(self, *, consume: bool = True) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def service_app(
+    *,
+    title: str,
+    description: str,
+    build: Callable[[], Startable],
+    router: APIRouter,
+    consume: bool = True,
+) -> FastAPI:
+    """A service's FastAPI app: its routes, health and metrics, error bodies, and the
+    service itself (consumer, relay, background work) running for the app's lifetime."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Built here: the Kafka clients belong to the running event loop.
+        service = build()
+        await service.start(consume=consume)
+        app.state.service = service
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(title=title, version="1.0", description=description, lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(router)
+    app.include_router(health_router())
+    return app

@@ -21,7 +21,7 @@ async def test_the_sweeper_downgrades_by_the_wall_clock(tiers_database, kafka):
             [(b"m-live", encode(purchase("m-live", "p-live", "100.00", bought)))],
         )
         events = payloads(await read_topic(kafka, kafka.topics.tiers_events, expect=2, timeout=40))
-        assert (await service.readiness())["sweeper"]
+        assert (await service.readiness())["background"]
     finally:
         await service.stop()
     assert [(e["data"]["from_tier"], e["data"]["to_tier"]) for e in events] == [

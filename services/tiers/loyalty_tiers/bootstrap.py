@@ -5,19 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from aiokafka import AIOKafkaProducer
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
-from loyalty_shared.consumer import ConsumerRunner, is_transient
-from loyalty_shared.db import create_engine, database_reachable, session_factory
-from loyalty_shared.intake import PurchaseTopicConsumer
-from loyalty_shared.kafka import broker_reachable, make_producer
-from loyalty_shared.metrics import ServiceMetrics
-from loyalty_shared.outbox import OutboxRelay
+from loyalty_shared.consumer import is_transient
 from loyalty_shared.programme import TierPolicy
+from loyalty_shared.service import Plumbing, RunningService
 from loyalty_tiers.adapters.orm import OutboxRow
 from loyalty_tiers.service_layer.handlers import CONSUMER, TierHandler
 from loyalty_tiers.service_layer.unit_of_work import TiersUnitOfWork
@@ -31,21 +26,11 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
-class TiersService:
-    """Everything the running service holds; started and stopped as one."""
-
+@dataclass(kw_only=True)
+class TiersService(RunningService):
     settings: TiersSettings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    producer: AIOKafkaProducer
-    relay: OutboxRelay
-    runner: ConsumerRunner
     handler: TierHandler
-    metrics: ServiceMetrics
-    consuming: bool = False
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _stop_sweeping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def policy(self) -> TierPolicy:
@@ -55,29 +40,16 @@ class TiersService:
     def wall_clock(self) -> WallClock:
         return wall_clock if self.settings.clock == "wall" else None
 
-    async def start(self, *, consume: bool = True) -> None:
-        await self.producer.start()
-        self.consuming = consume
-        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay:tiers"))
-        if consume:
-            await self.runner.start()
-            if self.settings.clock == "wall":
-                self._tasks.append(asyncio.create_task(self._sweep(), name="sweeper:tiers"))
+    def background(self) -> dict[str, Coroutine[Any, Any, None]]:
+        return {"sweeper": self._sweep()} if self.settings.clock == "wall" else {}
 
-    async def stop(self) -> None:
-        self._stopping.set()
-        await self.runner.stop()
-        self.relay.stop()
-        for task in self._tasks:
-            await task
-        await self.producer.stop()
-        await self.engine.dispose()
-        log.info("tier service stopped cleanly")
+    def _stopping(self) -> None:
+        self._stop_sweeping.set()
 
     async def _sweep(self) -> None:
         """Live mode: let holds run out by the wall clock on the partitions we own."""
         topic = self.settings.kafka.topics.purchases
-        while not self._stopping.is_set():
+        while not self._stop_sweeping.is_set():
             partitions = sorted(p for t, p in self.runner.assignment() if t == topic)
             if partitions:
                 try:
@@ -88,39 +60,19 @@ class TiersService:
                         raise
                     log.warning("sweep failed, retrying: %s", exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.settings.sweep_seconds)
-
-    async def readiness(self) -> dict[str, bool]:
-        checks = {
-            "database": await database_reachable(self.engine),
-            "broker": await broker_reachable(self.producer),
-        }
-        if self.consuming:
-            checks["consumer"] = self.runner.is_healthy()
-            checks["sweeper"] = all(not t.done() for t in self._tasks)
-        return checks
+                await asyncio.wait_for(self._stop_sweeping.wait(), self.settings.sweep_seconds)
 
 
 def build(settings: TiersSettings) -> TiersService:
-    engine = create_engine(settings.database_url)
-    sessions = session_factory(engine)
-    metrics = ServiceMetrics("tiers")
-    producer = make_producer(settings.kafka)
-    relay = OutboxRelay(sessions, OutboxRow, producer)
-    group = settings.consumer_group
+    plumbing = Plumbing.build(CONSUMER, settings, OutboxRow)
 
     def uow() -> TiersUnitOfWork:
-        return TiersUnitOfWork(sessions, currency=settings.programme.currency, consumer_group=group)
+        return TiersUnitOfWork(
+            plumbing.sessions,
+            currency=settings.programme.currency,
+            consumer_group=settings.consumer_group,
+        )
 
     handler = TierHandler(uow, settings.programme, settings.kafka.topics)
-    runner = ConsumerRunner(
-        name=CONSUMER,
-        topics=[settings.kafka.topics.purchases],
-        group_id=group,
-        kafka=settings.kafka,
-        handler=PurchaseTopicConsumer(handler, metrics, relay.wake),
-        metrics=metrics,
-        batch_size=settings.batch_size,
-        stall_seconds=settings.stall_seconds,
-    )
-    return TiersService(settings, engine, sessions, producer, relay, runner, handler, metrics)
+    runner = plumbing.purchases_runner(settings, handler)
+    return TiersService(plumbing=plumbing, runner=runner, settings=settings, handler=handler)

@@ -9,6 +9,7 @@ from loyalty_shared.intake.rules import (
     RefundablePurchase,
     RefundBeforePurchase,
     RefundExceedsPurchase,
+    RefundTally,
     UnknownPurchase,
     WrongCurrency,
     admit_purchase,
@@ -20,6 +21,7 @@ from loyalty_shared.intake.topic import (
     Inbound,
     IntakeHandler,
     PurchaseTopicConsumer,
+    unapplied,
 )
 from loyalty_shared.intake.translation import translate
 
@@ -37,10 +39,12 @@ __all__ = [
     "RecordRefund",
     "RefundBeforePurchase",
     "RefundExceedsPurchase",
+    "RefundTally",
     "RefundablePurchase",
     "UnknownPurchase",
     "WrongCurrency",
     "admit_purchase",
     "admit_refund",
     "translate",
+    "unapplied",
 ]

@@ -14,6 +14,7 @@ from loyalty_shared.intake.commands import IntakeCommand
 from loyalty_shared.intake.translation import translate
 from loyalty_shared.messages import InboundMessage, Rejection, dead_letter
 from loyalty_shared.metrics import ServiceMetrics
+from loyalty_shared.progress import ConsumerProgress
 from loyalty_shared.unit_of_work import ConsumingUnitOfWork
 
 
@@ -31,6 +32,12 @@ class BatchOutcome:
     skipped: int
     published: int  # events staged in the outbox, dead letters not included
     rejections: list[Rejection]
+
+
+async def unapplied(progress: ConsumerProgress, batch: Sequence[Inbound]) -> list[Inbound]:
+    """The batch's items not applied before; locks their partitions' positions."""
+    fresh = {id(m) for m in await progress.unapplied(i.message for i in batch)}
+    return [i for i in batch if id(i.message) in fresh]
 
 
 class IntakeHandler(Protocol):

@@ -168,7 +168,12 @@ async def test_operations_endpoints(client):
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": True, "broker": True, "consumer": True}
+    assert ready.json()["checks"] == {
+        "database": True,
+        "broker": True,
+        "consumer": True,
+        "background": True,
+    }
     metrics = (await client.get("/metrics")).text
     assert "loyalty_batch_seconds" in metrics
     spec = (await client.get("/openapi.json")).json()

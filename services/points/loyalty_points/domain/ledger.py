@@ -7,7 +7,13 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from loyalty_shared.intake import RecordPurchase, RecordRefund, admit_purchase, admit_refund
+from loyalty_shared.intake import (
+    RecordPurchase,
+    RecordRefund,
+    RefundTally,
+    admit_purchase,
+    admit_refund,
+)
 from loyalty_shared.programme import EarningRule, TierLevel, TierPolicy
 
 
@@ -38,7 +44,7 @@ class Refund:
 
 
 @dataclass
-class Purchase:
+class Purchase(RefundTally):
     """A purchase as the ledger remembers it, with the refunds made against it."""
 
     purchase_id: str
@@ -49,23 +55,8 @@ class Purchase:
     refunds: list[Refund] = field(default_factory=list)
 
     @property
-    def refunded(self) -> Decimal:
-        return sum((r.amount for r in self.refunds), Decimal(0))
-
-    def refund_amount(self, refund_id: str) -> Decimal | None:
-        return next((r.amount for r in self.refunds if r.refund_id == refund_id), None)
-
-    @property
     def clawed_back(self) -> int:
         return sum(r.points_clawed_back for r in self.refunds)
-
-    def net_as_of(self, at: datetime) -> Decimal:
-        """What is left of the purchase once the refunds known at `at` are taken off."""
-        if not self.refunds:
-            return self.amount
-        return self.amount - sum(
-            (r.amount for r in self.refunds if r.occurred_at <= at), Decimal(0)
-        )
 
 
 @dataclass

@@ -16,6 +16,7 @@ from loyalty_shared.intake import (
     Inbound,
     PurchaseRuleBroken,
     RecordPurchase,
+    unapplied,
 )
 from loyalty_shared.messages import InboundMessage, Rejection
 from loyalty_shared.programme import EarningRule, Programme, TierPolicy
@@ -41,9 +42,7 @@ class PurchaseHandler:
     async def apply(self, batch: Sequence[Inbound]) -> BatchOutcome:
         """Apply the batch's unapplied messages, commit once, report what happened."""
         async with self.uow() as uow:
-            fresh_messages = await uow.progress.unapplied(i.message for i in batch)
-            fresh_ids = {id(m) for m in fresh_messages}
-            fresh = [i for i in batch if id(i.message) in fresh_ids]
+            fresh = await unapplied(uow.progress, batch)
             ledgers = await uow.ledgers.for_members(*self._scope(fresh))
             rejections: list[Rejection] = []
             entries = 0

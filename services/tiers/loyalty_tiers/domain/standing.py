@@ -13,7 +13,13 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from loyalty_shared.intake import RecordPurchase, RecordRefund, admit_purchase, admit_refund
+from loyalty_shared.intake import (
+    RecordPurchase,
+    RecordRefund,
+    RefundTally,
+    admit_purchase,
+    admit_refund,
+)
 from loyalty_shared.programme import TierLevel, TierPolicy
 
 
@@ -37,7 +43,7 @@ class TrackedRefund:
 
 
 @dataclass
-class TrackedPurchase:
+class TrackedPurchase(RefundTally):
     """A purchase as the tier rule counts it: net of the refunds known at a moment."""
 
     purchase_id: str
@@ -45,18 +51,6 @@ class TrackedPurchase:
     amount: Decimal
     occurred_at: datetime
     refunds: list[TrackedRefund] = field(default_factory=list)
-
-    @property
-    def refunded(self) -> Decimal:
-        return sum((r.amount for r in self.refunds), Decimal(0))
-
-    def refund_amount(self, refund_id: str) -> Decimal | None:
-        return next((r.amount for r in self.refunds if r.refund_id == refund_id), None)
-
-    def net_as_of(self, at: datetime) -> Decimal:
-        return self.amount - sum(
-            (r.amount for r in self.refunds if r.occurred_at <= at), Decimal(0)
-        )
 
 
 @dataclass(frozen=True)

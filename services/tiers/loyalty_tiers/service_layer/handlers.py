@@ -28,6 +28,7 @@ from loyalty_shared.intake import (
     Inbound,
     PurchaseRuleBroken,
     RecordPurchase,
+    unapplied,
 )
 from loyalty_shared.messages import InboundMessage, Rejection
 from loyalty_shared.programme import Programme, TierPolicy
@@ -94,9 +95,7 @@ class TierHandler:
     async def apply(self, batch: Sequence[Inbound]) -> BatchOutcome:
         """Apply the batch's unapplied messages in log order, commit once."""
         async with self.uow() as uow:
-            fresh_messages = await uow.progress.unapplied(i.message for i in batch)
-            fresh_ids = {id(m) for m in fresh_messages}
-            fresh = [i for i in batch if id(i.message) in fresh_ids]
+            fresh = await unapplied(uow.progress, batch)
             state = await self._load(uow, fresh)
             rejections: list[Rejection] = []
             for item in fresh:

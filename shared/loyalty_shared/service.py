@@ -1,0 +1,126 @@
+"""What every consuming service runs: database, producer, outbox relay, the consumer of
+`purchases`, its metrics; started and stopped as one, and asked whether it is ready."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from loyalty_shared.consumer import ConsumerRunner
+from loyalty_shared.db import create_engine, database_reachable, session_factory
+from loyalty_shared.intake import IntakeHandler, PurchaseTopicConsumer
+from loyalty_shared.kafka import broker_reachable, make_producer
+from loyalty_shared.metrics import ServiceMetrics
+from loyalty_shared.outbox import OutboxColumns, OutboxRelay
+from loyalty_shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Plumbing:
+    """The parts a service is built from, before its own handler exists."""
+
+    name: str
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    producer: AIOKafkaProducer
+    relay: OutboxRelay
+    metrics: ServiceMetrics
+
+    @classmethod
+    def build(
+        cls, name: str, settings: ServiceSettings, outbox_table: type[OutboxColumns]
+    ) -> Plumbing:
+        engine = create_engine(settings.database_url)
+        sessions = session_factory(engine)
+        producer = make_producer(settings.kafka)
+        relay = OutboxRelay(sessions, outbox_table, producer)
+        return cls(name, engine, sessions, producer, relay, ServiceMetrics(name))
+
+    def purchases_runner(self, settings: ServiceSettings, handler: IntakeHandler) -> ConsumerRunner:
+        """The consumer of `purchases`, applying batches with `handler`."""
+        return ConsumerRunner(
+            name=self.name,
+            topics=[settings.kafka.topics.purchases],
+            group_id=settings.consumer_group,
+            kafka=settings.kafka,
+            handler=PurchaseTopicConsumer(handler, self.metrics, self.relay.wake),
+            metrics=self.metrics,
+            batch_size=settings.batch_size,
+            stall_seconds=settings.stall_seconds,
+        )
+
+
+@dataclass(kw_only=True)
+class RunningService:
+    """A service's running parts. Subclasses add their handler and any background work."""
+
+    plumbing: Plumbing
+    runner: ConsumerRunner
+    consuming: bool = False
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.plumbing.engine
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self.plumbing.sessions
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        return self.plumbing.producer
+
+    @property
+    def relay(self) -> OutboxRelay:
+        return self.plumbing.relay
+
+    @property
+    def metrics(self) -> ServiceMetrics:
+        return self.plumbing.metrics
+
+    def background(self) -> dict[str, Coroutine[Any, Any, None]]:
+        """Work that runs beside the consumer while it consumes, by name."""
+        return {}
+
+    async def start(self, *, consume: bool = True) -> None:
+        await self.producer.start()
+        self.consuming = consume
+        name = self.plumbing.name
+        self._tasks.append(asyncio.create_task(self.relay.run(), name=f"outbox-relay:{name}"))
+        if consume:
+            await self.runner.start()
+            for task, work in self.background().items():
+                self._tasks.append(asyncio.create_task(work, name=f"{task}:{name}"))
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, stop the background work, publish what is staged."""
+        await self.runner.stop()
+        self.relay.stop()
+        self._stopping()
+        for task in self._tasks:
+            await task
+        await self.producer.stop()
+        await self.engine.dispose()
+        log.info("%s service stopped cleanly", self.plumbing.name)
+
+    def _stopping(self) -> None:
+        """Subclasses tell their background work to finish here."""
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {
+            "database": await database_reachable(self.engine),
+            "broker": await broker_reachable(self.producer),
+        }
+        if self.consuming:
+            checks["consumer"] = self.runner.is_healthy()
+            checks["background"] = all(not task.done() for task in self._tasks)
+        return checks
