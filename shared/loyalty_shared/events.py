@@ -24,12 +24,12 @@ from pydantic import (
 )
 
 MAX_AMOUNT = Decimal("1000000")
-_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
 _AMOUNT_PATTERN = re.compile(r"^\d{1,7}(\.\d{1,2})?$")
 # RFC 3339 demands a zone; pydantic alone would also take numbers and naive times.
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+\-]\d{2}:\d{2})$")
 
-Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
+Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
 def _money_from_string(value: Any) -> Decimal:

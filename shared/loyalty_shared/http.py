@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from loyalty_shared.events import ID_PATTERN
 from loyalty_shared.metrics import ServiceMetrics
+
+# A member id in a path, as the events define ids: a bad one is a 422 before any lookup.
+MemberId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 
 class ApiError(Exception):

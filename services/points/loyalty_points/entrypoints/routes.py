@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from loyalty_points.bootstrap import PointsService
 from loyalty_points.entrypoints.schemas import (
@@ -22,11 +22,10 @@ from loyalty_shared.events import (
     CloudEvent,
     derived_event_id,
 )
-from loyalty_shared.http import ApiError
+from loyalty_shared.http import ApiError, MemberId
 from loyalty_shared.kafka import member_key
 
 router = APIRouter(prefix="/v1")
-MemberId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:\-]{1,128}$")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "The member has no points account"}
 }

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from loyalty_shared.http import ApiError
+from loyalty_shared.http import ApiError, MemberId
 from loyalty_tiers.bootstrap import TiersService
 from loyalty_tiers.entrypoints.schemas import (
     KeepTier,
@@ -22,7 +22,6 @@ from loyalty_tiers.entrypoints.schemas import (
 from loyalty_tiers.service_layer import views
 
 router = APIRouter(prefix="/v1")
-MemberId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:\-]{1,128}$")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No purchase of the member's has reached the tier service"}
 }
