@@ -70,6 +70,14 @@ async def driver_connection(session: AsyncSession) -> Any:
     return raw
 
 
+async def copy_rows(
+    db: Any, schema: str, table: str, columns: list[str], records: list[tuple[Any, ...]]
+) -> None:
+    """Append rows with COPY on an asyncpg connection (from `driver_connection`)."""
+    if records:
+        await db.copy_records_to_table(table, schema_name=schema, columns=columns, records=records)
+
+
 class UnitOfWork:
     """One transaction around one handled request or batch; `commit()` is the only commit.
 

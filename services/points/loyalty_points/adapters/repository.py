@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty_points.adapters.orm import SCHEMA
 from loyalty_points.domain.ledger import Ledger, Purchase, Refund
-from loyalty_shared.db import driver_connection
+from loyalty_shared.db import copy_rows, driver_connection
 
 _LOCK_BALANCES = f"""
     select member_id, balance from {SCHEMA}.balances
@@ -85,15 +85,15 @@ class LedgerRepository:
         """Append what the ledgers recorded and move the balances: three COPYs, one upsert."""
         ledgers = [lg for lg in ledgers if lg.new_entries or lg.new_purchases or lg.new_refunds]
         db = await driver_connection(self._session)
-        await _copy(db, "purchases", _PURCHASE_COLUMNS, [
+        await copy_rows(db, SCHEMA, "purchases", _PURCHASE_COLUMNS, [
             (p.purchase_id, p.member_id, p.amount, p.occurred_at, p.points_earned)
             for lg in ledgers for p in lg.new_purchases
         ])  # fmt: skip
-        await _copy(db, "refunds", _REFUND_COLUMNS, [
+        await copy_rows(db, SCHEMA, "refunds", _REFUND_COLUMNS, [
             (r.refund_id, r.purchase_id, r.amount, r.occurred_at, r.points_clawed_back)
             for lg in ledgers for r in lg.new_refunds
         ])  # fmt: skip
-        await _copy(db, "ledger_entries", _ENTRY_COLUMNS, [
+        await copy_rows(db, SCHEMA, "ledger_entries", _ENTRY_COLUMNS, [
             (e.member_id, e.kind.value, e.delta, e.balance_after, e.reference, e.purchase_id,
              e.tier, e.occurred_at)
             for lg in ledgers for e in lg.new_entries
@@ -103,8 +103,3 @@ class LedgerRepository:
             await db.execute(_SAVE_BALANCES, [m for m, _ in moved], [b for _, b in moved])
         for lg in ledgers:
             lg.new_entries, lg.new_purchases, lg.new_refunds = [], [], []
-
-
-async def _copy(db: Any, table: str, columns: list[str], records: list[tuple[Any, ...]]) -> None:
-    if records:
-        await db.copy_records_to_table(table, schema_name=SCHEMA, columns=columns, records=records)

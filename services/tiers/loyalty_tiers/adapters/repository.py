@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty_shared.db import driver_connection
+from loyalty_shared.db import copy_rows, driver_connection
 from loyalty_tiers.adapters.orm import SCHEMA
 from loyalty_tiers.domain.standing import TierStanding, TrackedPurchase, TrackedRefund
 
@@ -161,23 +161,18 @@ class StandingRepository:
                 [s.drops_at for s in touched],
                 [s.changes_made for s in touched],
             )
-        await _copy(db, "purchases", ["purchase_id", "member_id", "amount", "occurred_at"], [
+        await copy_rows(db, SCHEMA, "purchases", ["purchase_id", "member_id", "amount", "occurred_at"], [
             (p.purchase_id, p.member_id, p.amount, p.occurred_at)
             for s in touched for p in s.new_purchases
         ])  # fmt: skip
-        await _copy(db, "refunds", ["refund_id", "purchase_id", "amount", "occurred_at"], [
+        await copy_rows(db, SCHEMA, "refunds", ["refund_id", "purchase_id", "amount", "occurred_at"], [
             (r.refund_id, r.purchase_id, r.amount, r.occurred_at)
             for s in touched for r in s.new_refunds
         ])  # fmt: skip
-        await _copy(db, "tier_changes", _CHANGE_COLUMNS, [
+        await copy_rows(db, SCHEMA, "tier_changes", _CHANGE_COLUMNS, [
             (c.member_id, c.sequence, c.from_tier, c.to_tier, c.direction.value,
              c.qualifying_spend, c.window_spend, c.effective_at, c.cause.value, c.reference)
             for s in touched for c in s.new_changes
         ])  # fmt: skip
         for s in touched:
             s.new_purchases, s.new_refunds, s.new_changes = [], [], []
-
-
-async def _copy(db: Any, table: str, columns: list[str], records: list[tuple[Any, ...]]) -> None:
-    if records:
-        await db.copy_records_to_table(table, schema_name=SCHEMA, columns=columns, records=records)
