@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from loyalty_points.adapters.orm import OutboxRow
 from loyalty_points.service_layer.handlers import CONSUMER, PurchaseHandler
+from loyalty_points.service_layer.spending import Spending
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 from loyalty_points.settings import PointsSettings
 from loyalty_shared.service import Plumbing, RunningService
@@ -15,6 +16,7 @@ from loyalty_shared.service import Plumbing, RunningService
 class PointsService(RunningService):
     settings: PointsSettings
     handler: PurchaseHandler
+    spending: Spending
 
 
 def build(settings: PointsSettings) -> PointsService:
@@ -29,4 +31,7 @@ def build(settings: PointsSettings) -> PointsService:
 
     handler = PurchaseHandler(uow, settings.programme, settings.kafka.topics)
     runner = plumbing.purchases_runner(settings, handler)
-    return PointsService(plumbing=plumbing, runner=runner, settings=settings, handler=handler)
+    spending = Spending(uow, settings.kafka.topics)
+    return PointsService(
+        plumbing=plumbing, runner=runner, settings=settings, handler=handler, spending=spending
+    )

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty_points.domain.ledger import EntryKind, Ledger
+from loyalty_points.domain.ledger import DebitRefused, EntryKind, Ledger
 from loyalty_shared.intake import (
     ConflictingDuplicate,
     MemberMismatch,
@@ -147,3 +147,26 @@ def test_the_balance_always_equals_the_sum_of_the_entries(ops):
         for p in lg.purchases.values():
             assert 0 <= p.clawed_back <= p.points_earned
             assert p.refunded <= p.amount
+
+
+def test_a_debit_never_goes_below_zero_and_a_restore_puts_it_back():
+    lg = ledger()
+    lg.earn(buy("p1", "100.00"), TIERS, EARN)
+    with pytest.raises(DebitRefused) as refused:
+        lg.debit("d0", 101, "r0", T0)
+    assert refused.value.reason == "insufficient_points"
+    debit = lg.debit("d1", 100, "r1", T0)
+    assert (debit.balance_after, lg.balance) == (0, 0)
+    restored = lg.restore(debit, T0 + timedelta(hours=1))
+    assert (restored.restored_at, lg.balance) == (T0 + timedelta(hours=1), 100)
+    assert [e.kind for e in lg.new_entries] == [
+        EntryKind.EARNED, EntryKind.REDEEMED, EntryKind.RESTORED
+    ]  # fmt: skip
+
+
+def test_nothing_can_be_spent_while_the_balance_is_negative():
+    lg = Ledger("m-1", -5, {}, "USD")
+    with pytest.raises(DebitRefused) as refused:
+        lg.debit("d1", 1, "r1", T0)
+    assert refused.value.reason == "negative_balance"
+    assert lg.new_entries == []

@@ -86,6 +86,21 @@ class RefundRow(Base):
     points_clawed_back: Mapped[int] = mapped_column(Integer)
 
 
+class DebitRow(Base):
+    """Points spent on redemptions, one row per debit id; `restored_at` once put back."""
+
+    __tablename__ = "debits"
+    __table_args__ = (Index("ix_debits_member", "member_id"),)
+
+    debit_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(128))
+    points: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str] = mapped_column(String(128))
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    restored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class OutboxRow(OutboxColumns, Base):
     __tablename__ = "outbox"
 

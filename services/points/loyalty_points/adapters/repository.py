@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty_points.adapters.orm import SCHEMA
-from loyalty_points.domain.ledger import Ledger, Purchase, Refund
+from loyalty_points.domain.ledger import Debit, Ledger, Purchase, Refund
 from loyalty_shared.db import copy_rows, driver_connection
 
 _LOCK_BALANCES = f"""
@@ -37,6 +37,16 @@ _REFUNDS = f"""
     select refund_id, purchase_id, amount, occurred_at, points_clawed_back
     from {SCHEMA}.refunds where purchase_id = any($1::text[])
     order by occurred_at, refund_id"""
+
+_LOCK_BALANCE = f"select balance from {SCHEMA}.balances where member_id = $1 for update"
+_DEBIT = f"""
+    select debit_id, member_id, points, reference, created_at, balance_after, restored_at
+    from {SCHEMA}.debits where debit_id = $1"""
+_ADD_DEBIT = f"""
+    insert into {SCHEMA}.debits
+        (debit_id, member_id, points, reference, created_at, balance_after, restored_at)
+    values ($1, $2, $3, $4, $5, $6, $7)"""
+_RESTORED = f"update {SCHEMA}.debits set restored_at = $2 where debit_id = $1"
 
 _SAVE_BALANCES = f"""
     insert into {SCHEMA}.balances (member_id, balance)
@@ -80,6 +90,29 @@ class LedgerRepository:
             for r in await db.fetch(_REFUNDS, list(purchases)):
                 purchases[r[1]].refunds.append(Refund(*r))
         return purchases
+
+    async def for_spending(self, member_id: str) -> Ledger:
+        """The member's ledger with its balance row locked (no purchases loaded): the
+        lock every spend and restore of that member waits on."""
+        db = await driver_connection(self._session)
+        balance = await db.fetchval(_LOCK_BALANCE, member_id)
+        return Ledger(member_id, balance or 0, {}, self._currency)
+
+    async def debit(self, debit_id: str, *, lock: bool = False) -> Debit | None:
+        db = await driver_connection(self._session)
+        row = await db.fetchrow(_DEBIT + (" for update" if lock else ""), debit_id)
+        return None if row is None else Debit(*row)
+
+    async def add_debit(self, debit: Debit) -> None:
+        db = await driver_connection(self._session)
+        await db.execute(
+            _ADD_DEBIT, debit.debit_id, debit.member_id, debit.points, debit.reference,
+            debit.created_at, debit.balance_after, debit.restored_at,
+        )  # fmt: skip
+
+    async def mark_restored(self, debit: Debit) -> None:
+        db = await driver_connection(self._session)
+        await db.execute(_RESTORED, debit.debit_id, debit.restored_at)
 
     async def save(self, ledgers: Iterable[Ledger]) -> None:
         """Append what the ledgers recorded and move the balances: three COPYs, one upsert."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -20,6 +20,29 @@ from loyalty_shared.programme import EarningRule, TierLevel, TierPolicy
 class EntryKind(StrEnum):
     EARNED = "earned"
     CLAWED_BACK = "clawed_back"
+    REDEEMED = "redeemed"
+    RESTORED = "restored"
+
+
+class DebitRefused(Exception):
+    """Points a member cannot spend; `reason` is the API's error code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Debit:
+    """Points taken off a balance for a redemption, and put back if it is cancelled."""
+
+    debit_id: str
+    member_id: str
+    points: int
+    reference: str  # what the points paid for, e.g. the redemption's id
+    created_at: datetime
+    balance_after: int
+    restored_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +133,24 @@ class Ledger:
             EntryKind.CLAWED_BACK, -points, cmd.refund_id, purchase.purchase_id, cmd.occurred_at
         )
 
+    def debit(self, debit_id: str, points: int, reference: str, at: datetime) -> Debit:
+        """Spend points. Never below zero, and nothing while the balance is negative."""
+        if self.balance < 0:
+            raise DebitRefused(
+                "negative_balance", f"the balance is {self.balance}: nothing can be redeemed"
+            )
+        if points > self.balance:
+            raise DebitRefused(
+                "insufficient_points", f"{points} points asked, {self.balance} available"
+            )
+        self._append(EntryKind.REDEEMED, -points, debit_id, None, at)
+        return Debit(debit_id, self.member_id, points, reference, at, self.balance)
+
+    def restore(self, debit: Debit, at: datetime) -> Debit:
+        """Put a debit's points back (a cancelled redemption)."""
+        self._append(EntryKind.RESTORED, debit.points, debit.debit_id, None, at)
+        return replace(debit, restored_at=at)
+
     def tier_before(self, at: datetime, tiers: TierPolicy) -> TierLevel:
         own = (p for p in self.purchases.values() if p.member_id == self.member_id)
         return tiers.tier_before(own, at)
@@ -119,7 +160,7 @@ class Ledger:
         kind: EntryKind,
         delta: int,
         reference: str,
-        purchase_id: str,
+        purchase_id: str | None,
         at: datetime,
         tier: str | None = None,
     ) -> LedgerEntry | None:

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from loyalty_points.bootstrap import PointsService
+from loyalty_points.domain.ledger import DebitRefused
 from loyalty_points.entrypoints.schemas import (
     Accepted,
     BalanceOut,
+    DebitOut,
+    DebitRequest,
     LedgerEntryOut,
     LedgerPage,
     PurchaseSubmission,
     RefundSubmission,
 )
 from loyalty_points.service_layer import views
+from loyalty_points.service_layer.spending import DebitConflict, SpendPoints, UnknownDebit
 from loyalty_shared.events import (
+    ID_PATTERN,
     PURCHASE_COMPLETED,
     PURCHASE_REFUNDED,
     CloudEvent,
@@ -26,6 +32,7 @@ from loyalty_shared.http import ApiError, MemberId
 from loyalty_shared.kafka import member_key
 
 router = APIRouter(prefix="/v1")
+DebitId = Annotated[str, Path(pattern=ID_PATTERN)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "The member has no points account"}
 }
@@ -102,3 +109,47 @@ async def _publish(request: Request, event: CloudEvent, member_id: str, currency
     topic = service.settings.kafka.topics.purchases
     sent = await service.producer.send_and_wait(topic, event.to_bytes(), key=member_key(member_id))
     return Accepted(event_id=event.id, topic=topic, partition=sent.partition, offset=sent.offset)
+
+
+SPEND_REFUSALS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Not enough points, or a negative balance: nothing was taken"},
+    422: {"description": "A bad body, or a debit id used before for other facts"},
+}
+
+
+@router.post(
+    "/members/{member_id}/debits",
+    status_code=201,
+    response_model=DebitOut,
+    responses=SPEND_REFUSALS,
+)
+async def post_debit(
+    member_id: MemberId, body: DebitRequest, request: Request, response: Response
+) -> DebitOut:
+    """Spend a member's points (the rewards service, for a redemption). Never below
+    zero, nothing while the balance is negative. Asked again with the same debit id
+    and facts, the same debit is the answer (200)."""
+    cmd = SpendPoints(body.debit_id, member_id, body.points, body.reference)
+    try:
+        debit, created = await _service(request).spending.spend(cmd, datetime.now(UTC))
+    except DebitRefused as refused:
+        raise ApiError(409, refused.reason, str(refused)) from refused
+    except DebitConflict as conflict:
+        raise ApiError(422, "conflicting_debit", str(conflict)) from conflict
+    if not created:
+        response.status_code = 200
+    return DebitOut.model_validate(debit, from_attributes=True)
+
+
+@router.post(
+    "/debits/{debit_id}/restore",
+    response_model=DebitOut,
+    responses={404: {"description": "No such debit"}},
+)
+async def post_restore(debit_id: DebitId, request: Request) -> DebitOut:
+    """Put a debit's points back (a cancelled redemption); once, however often asked."""
+    try:
+        debit = await _service(request).spending.restore(debit_id, datetime.now(UTC))
+    except UnknownDebit as unknown:
+        raise ApiError(404, "unknown_debit", str(unknown)) from unknown
+    return DebitOut.model_validate(debit, from_attributes=True)

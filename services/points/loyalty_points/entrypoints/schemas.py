@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from loyalty_shared.events import EventTime, PurchaseData, RefundData
+from loyalty_shared.events import EventTime, Identifier, PurchaseData, RefundData
 
 
 class PurchaseSubmission(PurchaseData):
@@ -54,3 +55,23 @@ class LedgerPage(BaseModel):
     member_id: str
     entries: list[LedgerEntryOut]
     next_cursor: str | None
+
+
+class DebitRequest(BaseModel):
+    """Points to spend, from the rewards service. `debit_id` makes the call idempotent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    debit_id: Identifier
+    points: Annotated[StrictInt, Field(ge=1, le=1_000_000_000)]
+    reference: Identifier  # what the points pay for, e.g. the redemption's id
+
+
+class DebitOut(BaseModel):
+    debit_id: str
+    member_id: str
+    points: int
+    reference: str
+    balance_after: int  # right after the debit
+    created_at: datetime
+    restored_at: datetime | None

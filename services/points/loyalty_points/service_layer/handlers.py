@@ -97,6 +97,8 @@ class PurchaseHandler:
 _EVENT_TYPES = {
     EntryKind.EARNED: "loyalty.points.earned.v1",
     EntryKind.CLAWED_BACK: "loyalty.points.clawed_back.v1",
+    EntryKind.REDEEMED: "loyalty.points.redeemed.v1",
+    EntryKind.RESTORED: "loyalty.points.restored.v1",
 }
 
 

@@ -1,0 +1,85 @@
+"""Spending points on redemptions and putting them back: the points side of the
+rewards service's redemption protocol. The balance stays owned here.
+
+Each call is one unit of work holding the member's balance row locked, so concurrent
+spends of one member queue, and none can take the balance below zero. A debit id
+makes a spend idempotent: asked again with the same facts, the first debit is the
+answer; with other facts, it is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from loyalty_points.domain.ledger import Debit, Ledger
+from loyalty_points.service_layer.handlers import points_event
+from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
+from loyalty_shared.settings import TopicNames
+
+
+@dataclass(frozen=True)
+class SpendPoints:
+    debit_id: str
+    member_id: str
+    points: int
+    reference: str
+
+
+class DebitConflict(Exception):
+    """The debit id was used before, for other facts."""
+
+
+class UnknownDebit(Exception):
+    pass
+
+
+@dataclass
+class Spending:
+    uow: Callable[[], PointsUnitOfWork]
+    topics: TopicNames
+
+    async def spend(self, cmd: SpendPoints, now: datetime) -> tuple[Debit, bool]:
+        """The debit, and whether this call made it (False: asked before)."""
+        try:
+            async with self.uow() as uow:
+                ledger = await uow.ledgers.for_spending(cmd.member_id)
+                known = await uow.ledgers.debit(cmd.debit_id)
+                if known is not None:
+                    if (known.member_id, known.points, known.reference) != (
+                        cmd.member_id, cmd.points, cmd.reference,
+                    ):  # fmt: skip
+                        raise DebitConflict(f"debit {cmd.debit_id} was made with other facts")
+                    return known, False
+                debit = ledger.debit(cmd.debit_id, cmd.points, cmd.reference, now)
+                await self._record(uow, ledger)
+                await uow.ledgers.add_debit(debit)
+                await uow.commit()
+                return debit, True
+        except asyncpg.UniqueViolationError as exc:
+            # The same id for another member, at the same time (their locks differ).
+            raise DebitConflict(f"debit {cmd.debit_id} was made with other facts") from exc
+
+    async def restore(self, debit_id: str, now: datetime) -> Debit:
+        """Put a debit's points back, once; asked again, the same answer."""
+        async with self.uow() as uow:
+            debit = await uow.ledgers.debit(debit_id, lock=True)
+            if debit is None:
+                raise UnknownDebit(f"no debit {debit_id}")
+            if debit.restored_at is not None:
+                return debit
+            ledger = await uow.ledgers.for_spending(debit.member_id)
+            restored = ledger.restore(debit, now)
+            await self._record(uow, ledger)
+            await uow.ledgers.mark_restored(restored)
+            await uow.commit()
+            return restored
+
+    async def _record(self, uow: PointsUnitOfWork, ledger: Ledger) -> None:
+        """The ledger's new entry, its balance, and its event in the outbox."""
+        for entry in ledger.new_entries:
+            uow.outbox.add(self.topics.points_events, entry.member_id, points_event(entry))
+        await uow.ledgers.save([ledger])
