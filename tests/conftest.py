@@ -18,6 +18,7 @@ import pytest
 
 from loyalty_cli.stack import EmbeddedBroker, EmbeddedDatabase, create_database, drop_database
 from loyalty_points.migrations import MIGRATIONS_DIR as POINTS_MIGRATIONS
+from loyalty_rewards.migrations import MIGRATIONS_DIR as REWARDS_MIGRATIONS
 from loyalty_shared.kafka import ensure_topics
 from loyalty_shared.migrations import upgrade
 from loyalty_shared.settings import KafkaSettings
@@ -85,6 +86,14 @@ async def points_database(database_url: str) -> str:
 async def tiers_database(database_url: str) -> str:
     """A fresh database migrated for the tier service."""
     await asyncio.to_thread(upgrade, TIERS_MIGRATIONS, database_url)
+    return database_url
+
+
+@pytest.fixture
+async def platform_database(database_url: str) -> str:
+    """A fresh database migrated for the points, tier and rewards services together."""
+    for migrations in (POINTS_MIGRATIONS, TIERS_MIGRATIONS, REWARDS_MIGRATIONS):
+        await asyncio.to_thread(upgrade, migrations, database_url)
     return database_url
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loyalty_points.migrations import MIGRATIONS_DIR as POINTS_MIGRATIONS
+from loyalty_rewards.migrations import MIGRATIONS_DIR as REWARDS_MIGRATIONS
 from loyalty_tiers.migrations import MIGRATIONS_DIR as TIERS_MIGRATIONS
 
 
@@ -21,4 +22,5 @@ class ServiceSpec:
 SERVICES = (
     ServiceSpec("points", "loyalty_points", "POINTS_", 8001, POINTS_MIGRATIONS),
     ServiceSpec("tiers", "loyalty_tiers", "TIERS_", 8002, TIERS_MIGRATIONS),
+    ServiceSpec("rewards", "loyalty_rewards", "REWARDS_", 8003, REWARDS_MIGRATIONS),
 )

@@ -63,7 +63,7 @@ class RunningService:
     """A service's running parts. Subclasses add their handler and any background work."""
 
     plumbing: Plumbing
-    runner: ConsumerRunner
+    runner: ConsumerRunner | None = None  # None: a service that consumes no topic
     consuming: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -97,13 +97,15 @@ class RunningService:
         name = self.plumbing.name
         self._tasks.append(asyncio.create_task(self.relay.run(), name=f"outbox-relay:{name}"))
         if consume:
-            await self.runner.start()
+            if self.runner is not None:
+                await self.runner.start()
             for task, work in self.background().items():
                 self._tasks.append(asyncio.create_task(work, name=f"{task}:{name}"))
 
     async def stop(self) -> None:
         """Finish the batch in hand, stop the background work, publish what is staged."""
-        await self.runner.stop()
+        if self.runner is not None:
+            await self.runner.stop()
         self.relay.stop()
         self._stopping()
         for task in self._tasks:
@@ -121,6 +123,7 @@ class RunningService:
             "broker": await broker_reachable(self.producer),
         }
         if self.consuming:
-            checks["consumer"] = self.runner.is_healthy()
+            if self.runner is not None:
+                checks["consumer"] = self.runner.is_healthy()
             checks["background"] = all(not task.done() for task in self._tasks)
         return checks

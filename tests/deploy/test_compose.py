@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings
 
 from loyalty_cli.services import SERVICES
 from loyalty_points.settings import PointsSettings
+from loyalty_rewards.settings import RewardsSettings
 from loyalty_shared.settings import ProgrammeSettings, ServiceSettings
 from loyalty_tiers.settings import TiersSettings
 
@@ -21,7 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 # Each service's settings; what its process reads is those (with the nested KAFKA_*
 # ones) and the programme file path their default factory loads.
-SETTINGS: dict[str, type[ServiceSettings]] = {"points": PointsSettings, "tiers": TiersSettings}
+SETTINGS: dict[str, type[ServiceSettings]] = {
+    "points": PointsSettings,
+    "tiers": TiersSettings,
+    "rewards": RewardsSettings,
+}
 INTERPOLATION = re.compile(r"\$\$|\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
 VERSION_TAG = re.compile(r"v?\d+(\.\d+)+\S*")
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
@@ -225,3 +230,12 @@ def test_builds_name_a_dockerfile_that_exists(compose: Compose) -> None:
         spec = {"context": build} if isinstance(build, str) else build
         dockerfile = ROOT / spec.get("context", ".") / spec.get("dockerfile", "Dockerfile")
         assert dockerfile.is_file(), f"{dockerfile} does not exist"
+
+
+def test_rewards_calls_points_and_tiers_where_compose_serves_them(compose: Compose) -> None:
+    services = compose["services"]
+    env = environment(services["rewards"])
+    for variable, target in (("REWARDS_POINTS_URL", "points"), ("REWARDS_TIERS_URL", "tiers")):
+        url = urlsplit(env[variable])
+        assert url.hostname == target
+        assert str(url.port) == environment(services[target])[f"{target.upper()}_PORT"]

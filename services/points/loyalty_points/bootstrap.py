@@ -9,11 +9,13 @@ from loyalty_points.service_layer.handlers import CONSUMER, PurchaseHandler
 from loyalty_points.service_layer.spending import Spending
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 from loyalty_points.settings import PointsSettings
+from loyalty_shared.consumer import ConsumerRunner
 from loyalty_shared.service import Plumbing, RunningService
 
 
 @dataclass(kw_only=True)
 class PointsService(RunningService):
+    runner: ConsumerRunner
     settings: PointsSettings
     handler: PurchaseHandler
     spending: Spending

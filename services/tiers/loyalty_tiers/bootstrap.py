@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from loyalty_shared.consumer import is_transient
+from loyalty_shared.consumer import ConsumerRunner, is_transient
 from loyalty_shared.programme import TierPolicy
 from loyalty_shared.service import Plumbing, RunningService
 from loyalty_tiers.adapters.orm import OutboxRow
@@ -28,6 +28,7 @@ def wall_clock() -> datetime:
 
 @dataclass(kw_only=True)
 class TiersService(RunningService):
+    runner: ConsumerRunner
     settings: TiersSettings
     handler: TierHandler
     _stop_sweeping: asyncio.Event = field(default_factory=asyncio.Event)

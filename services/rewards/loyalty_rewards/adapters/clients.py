@@ -1,0 +1,81 @@
+"""The points and tier services, as the rewards service calls them over HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+class Unavailable(Exception):
+    """The other service did not answer clearly: the outcome is unknown, retry later."""
+
+
+@dataclass(frozen=True)
+class DebitAnswer:
+    taken: bool
+    refusal: str | None = None  # the points service's reason code when nothing was taken
+    message: str = ""
+
+
+class PointsClient:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def balance(self, member_id: str) -> int:
+        response = await self._call("GET", f"/v1/members/{member_id}/balance")
+        if response.status_code == 404:
+            return 0
+        return int(self._json(response, 200)["balance"])
+
+    async def debit(
+        self, debit_id: str, member_id: str, points: int, reference: str
+    ) -> DebitAnswer:
+        """Take points; asked again with the same id, the same answer (the points
+        service keeps the debit), so a retry after any failure is safe."""
+        body = {"debit_id": debit_id, "points": points, "reference": reference}
+        response = await self._call("POST", f"/v1/members/{member_id}/debits", json=body)
+        if response.status_code in (200, 201):
+            return DebitAnswer(True)
+        if response.status_code == 409:
+            error = response.json()["error"]
+            return DebitAnswer(False, error["code"], error["message"])
+        raise Unavailable(f"points answered {response.status_code}: {response.text[:200]}")
+
+    async def restore(self, debit_id: str) -> bool:
+        """Give a debit's points back; False if the points service never took them."""
+        response = await self._call("POST", f"/v1/debits/{debit_id}/restore")
+        if response.status_code == 404:
+            return False
+        self._json(response, 200)
+        return True
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"points service: {exc!r}") from exc
+
+    @staticmethod
+    def _json(response: httpx.Response, expected: int) -> Any:
+        if response.status_code != expected:
+            raise Unavailable(f"answered {response.status_code}: {response.text[:200]}")
+        return response.json()
+
+
+class TiersClient:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def tier(self, member_id: str) -> str | None:
+        """The member's tier now; None for a member the tier service has not seen."""
+        try:
+            response = await self._client.get(f"/v1/members/{member_id}/tier")
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"tier service: {exc!r}") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise Unavailable(f"tier service answered {response.status_code}")
+        return str(response.json()["tier"])

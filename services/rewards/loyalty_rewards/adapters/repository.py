@@ -1,0 +1,167 @@
+"""The catalog, redemptions and idempotency keys, inside a unit of work's session."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from loyalty_rewards.adapters.orm import IdempotencyRow, RedemptionRow, RewardRow
+from loyalty_rewards.domain.catalog import Reward, RewardKind
+from loyalty_rewards.domain.redemption import LIVE, Redemption, Status
+
+_REWARD_FIELDS = list(Reward.__dataclass_fields__)
+
+
+def _reward(row: RewardRow) -> Reward:
+    values = {name: getattr(row, name) for name in _REWARD_FIELDS}
+    values["kind"] = RewardKind(values["kind"])
+    return Reward(**values)
+
+
+def _redemption(row: RedemptionRow) -> Redemption:
+    return Redemption(row.redemption_id, row.member_id, row.reward_id, row.points,
+                      Status(row.status), row.created_at, row.coupon_code, row.failure)  # fmt: skip
+
+
+class CatalogRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def all(self) -> list[Reward]:
+        rows = await self._session.scalars(select(RewardRow).order_by(RewardRow.points_cost))
+        return [_reward(r) for r in rows]
+
+    async def get(self, reward_id: str) -> Reward | None:
+        row = await self._session.get(RewardRow, reward_id)
+        return None if row is None else _reward(row)
+
+    async def add(self, reward: Reward) -> bool:
+        """Add a reward; False if its id exists (that one is kept as it is)."""
+        values = asdict(reward) | {"kind": reward.kind.value}
+        statement = insert(RewardRow).values(values).on_conflict_do_nothing()
+        result: Any = await self._session.execute(statement)
+        return bool(result.rowcount)
+
+    async def change(self, reward_id: str, **changes: Any) -> Reward | None:
+        result = await self._session.execute(
+            update(RewardRow).where(RewardRow.reward_id == reward_id).values(**changes)
+            .returning(RewardRow)
+        )  # fmt: skip
+        row = result.scalar_one_or_none()
+        return None if row is None else _reward(row)
+
+    async def take_one(self, reward_id: str) -> bool:
+        """Take one from the stock, atomically; True also when stock is not counted."""
+        result: Any = await self._session.execute(
+            update(RewardRow)
+            .where(RewardRow.reward_id == reward_id)
+            .where((RewardRow.stock.is_(None)) | (RewardRow.stock > 0))
+            .values(stock=RewardRow.stock - 1)
+        )
+        return bool(result.rowcount)
+
+    async def give_back_one(self, reward_id: str) -> None:
+        await self._session.execute(
+            update(RewardRow).where(RewardRow.reward_id == reward_id, RewardRow.stock.is_not(None))
+            .values(stock=RewardRow.stock + 1)
+        )  # fmt: skip
+
+
+class RedemptionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, redemption: Redemption) -> None:
+        values = asdict(redemption) | {"status": redemption.status.value}
+        await self._session.execute(insert(RedemptionRow).values(values))
+
+    async def get(self, redemption_id: str, *, lock: bool = False) -> Redemption | None:
+        query = select(RedemptionRow).where(RedemptionRow.redemption_id == redemption_id)
+        row = await self._session.scalar(query.with_for_update() if lock else query)
+        return None if row is None else _redemption(row)
+
+    async def settle(self, redemption: Redemption) -> None:
+        await self._session.execute(
+            update(RedemptionRow).where(RedemptionRow.redemption_id == redemption.redemption_id)
+            .values(status=redemption.status.value, failure=redemption.failure)
+        )  # fmt: skip
+
+    async def live_since(
+        self, member_id: str, reward_ids: list[str], since: datetime
+    ) -> dict[str, int]:
+        """Live redemptions of these rewards by the member since `since`, by reward."""
+        rows = await self._session.execute(
+            select(RedemptionRow.reward_id, func.count())
+            .where(RedemptionRow.member_id == member_id, RedemptionRow.reward_id.in_(reward_ids),
+                   RedemptionRow.status.in_([s.value for s in LIVE]),
+                   RedemptionRow.created_at >= since)
+            .group_by(RedemptionRow.reward_id)
+        )  # fmt: skip
+        return dict(rows.all())
+
+    async def of_member(self, member_id: str, limit: int) -> list[Redemption]:
+        rows = await self._session.scalars(
+            select(RedemptionRow).where(RedemptionRow.member_id == member_id)
+            .order_by(RedemptionRow.created_at.desc()).limit(limit)
+        )  # fmt: skip
+        return [_redemption(r) for r in rows]
+
+    async def pending_before(self, moment: datetime, limit: int = 100) -> list[str]:
+        rows = await self._session.scalars(
+            select(RedemptionRow.redemption_id)
+            .where(RedemptionRow.status == Status.PENDING.value, RedemptionRow.created_at < moment)
+            .order_by(RedemptionRow.created_at).limit(limit)
+        )  # fmt: skip
+        return list(rows)
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    member_id: str
+    key: str
+    request_hash: str
+    redemption_id: str
+    response_status: int | None
+    response_body: str | None
+
+
+def _stored(row: IdempotencyRow | None) -> StoredKey | None:
+    if row is None:
+        return None
+    return StoredKey(row.member_id, row.key, row.request_hash, row.redemption_id,
+                     row.response_status, row.response_body)  # fmt: skip
+
+
+class IdempotencyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def claim(self, member_id: str, key: str, request_hash: str, redemption_id: str) -> bool:
+        """True if the key is new and now ours; False if it was claimed before."""
+        result: Any = await self._session.execute(
+            insert(IdempotencyRow)
+            .values(member_id=member_id, key=key, request_hash=request_hash,
+                    redemption_id=redemption_id)
+            .on_conflict_do_nothing()
+        )  # fmt: skip
+        return bool(result.rowcount)
+
+    async def get(self, member_id: str, key: str) -> StoredKey | None:
+        return _stored(await self._session.get(IdempotencyRow, (member_id, key)))
+
+    async def for_redemption(self, redemption_id: str) -> StoredKey | None:
+        return _stored(await self._session.scalar(
+            select(IdempotencyRow).where(IdempotencyRow.redemption_id == redemption_id)
+        ))  # fmt: skip
+
+    async def answer(self, member_id: str, key: str, status: int, body: str) -> None:
+        await self._session.execute(
+            update(IdempotencyRow).where(IdempotencyRow.member_id == member_id,
+                                         IdempotencyRow.key == key)
+            .values(response_status=status, response_body=body)
+        )  # fmt: skip

@@ -1,0 +1,127 @@
+"""Wiring for the rewards service, in one place: the app and the tests both use it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from loyalty_rewards.adapters.clients import PointsClient, TiersClient
+from loyalty_rewards.adapters.orm import OutboxRow
+from loyalty_rewards.entrypoints.catalog_file import load_catalog
+from loyalty_rewards.service_layer.redeeming import Redeeming
+from loyalty_rewards.service_layer.unit_of_work import RewardsUnitOfWork
+from loyalty_rewards.settings import RewardsSettings
+from loyalty_shared.consumer import is_transient
+from loyalty_shared.programme import TierPolicy
+from loyalty_shared.service import Plumbing, RunningService
+
+log = logging.getLogger(__name__)
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(kw_only=True)
+class RewardsService(RunningService):
+    settings: RewardsSettings
+    redeeming: Redeeming
+    http: list[httpx.AsyncClient]
+    _stop_finishing: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self, *, consume: bool = True) -> None:
+        await self.seed_catalog()
+        await super().start(consume=consume)
+
+    async def stop(self) -> None:
+        await super().stop()
+        for client in self.http:
+            await client.aclose()
+
+    async def seed_catalog(self) -> None:
+        """The catalog file's rewards that the database does not have yet."""
+        rewards = load_catalog(
+            self.settings.catalog, {t.name for t in self.redeeming.policy.levels}
+        )
+        async with self.redeeming.uow() as uow:
+            added = [r.reward_id for r in rewards if await uow.catalog.add(r)]
+            await uow.commit()
+        if added:
+            log.info("catalog: added %s", ", ".join(added))
+
+    def background(self) -> dict[str, Coroutine[Any, Any, None]]:
+        return {"finisher": self._finish_pending()}
+
+    def _stopping(self) -> None:
+        self._stop_finishing.set()
+
+    async def _finish_pending(self) -> None:
+        """Redemptions left pending by a crash or a points outage are finished: at
+        start all of them, then those older than the grace period, every few seconds."""
+        grace = timedelta(seconds=0)
+        while not self._stop_finishing.is_set():
+            try:
+                finished = await self.redeeming.finish_pending(grace)
+                if finished:
+                    log.info("finished %d pending redemptions", finished)
+                    self.relay.wake()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("finishing pending redemptions failed, retrying: %s", exc)
+            grace = timedelta(seconds=self.settings.pending_grace_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stop_finishing.wait(), max(1.0, grace.total_seconds() / 2)
+                )
+
+
+def _crash() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def build(
+    settings: RewardsSettings,
+    *,
+    points_transport: httpx.AsyncBaseTransport | None = None,
+    tiers_transport: httpx.AsyncBaseTransport | None = None,
+) -> RewardsService:
+    """The transports let tests run the points and tier apps in the same process."""
+    plumbing = Plumbing.build("rewards", settings, OutboxRow)
+    timeout = httpx.Timeout(settings.call_timeout_seconds)
+    points_http = httpx.AsyncClient(base_url=settings.points_url, timeout=timeout,
+                                    transport=points_transport)  # fmt: skip
+    clients = [points_http]
+    tier_of = _no_tiers
+    if settings.tiers_url or tiers_transport is not None:
+        tiers_http = httpx.AsyncClient(base_url=settings.tiers_url or "http://tiers",
+                                       timeout=timeout, transport=tiers_transport)  # fmt: skip
+        clients.append(tiers_http)
+        tier_of = TiersClient(tiers_http).tier
+
+    def uow() -> RewardsUnitOfWork:
+        return RewardsUnitOfWork(plumbing.sessions)
+
+    redeeming = Redeeming(
+        uow,
+        PointsClient(points_http),
+        tier_of,
+        TierPolicy(settings.programme.tiers),
+        settings.kafka.topics,
+        wall_clock,
+        after_debit=_crash if settings.failpoint == "after_debit" else lambda: None,
+    )
+    return RewardsService(plumbing=plumbing, settings=settings, redeeming=redeeming, http=clients)
+
+
+async def _no_tiers(member_id: str) -> str | None:
+    return None

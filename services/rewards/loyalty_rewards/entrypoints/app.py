@@ -1,0 +1,22 @@
+"""The rewards service's FastAPI app: catalog, redemptions, admin, health and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from loyalty_rewards.bootstrap import build
+from loyalty_rewards.entrypoints.routes import router
+from loyalty_rewards.settings import RewardsSettings
+from loyalty_shared.http import service_app
+
+
+def create_app(settings: RewardsSettings | None = None, **transports: Any) -> FastAPI:
+    chosen = settings or RewardsSettings()
+    return service_app(
+        title="Loyalty rewards",
+        description="The reward catalog, and redemptions that never overdraw or oversell.",
+        build=lambda: build(chosen, **transports),
+        router=router,
+    )

@@ -1,0 +1,277 @@
+"""Redeeming a reward: a saga between this service and the points service.
+
+1. One transaction here: claim the idempotency key, check the catalog's rules, take
+   one from the stock, record the redemption as pending. Committed before anything
+   else, so a crash from here on leaves a trace to finish from.
+2. Ask the points service to take the points, with the redemption id as the debit id.
+   It keeps the debit, so asking again gives the same answer.
+3. One transaction here: confirmed (and `reward.redeemed` in the outbox), or rejected
+   with the stock given back; the answer is stored under the idempotency key.
+
+A redemption still pending after a crash or a points outage is finished by
+`finish_pending`, which repeats step 2 (safe) and then step 3. Cancelling gives the
+points back first (the points service restores a debit once), then the stock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from loyalty_rewards.adapters.clients import PointsClient, Unavailable
+from loyalty_rewards.domain.catalog import MemberStanding, Refusal, Reward, refusal
+from loyalty_rewards.domain.redemption import Redemption, Status, new_redemption
+from loyalty_rewards.service_layer.unit_of_work import RewardsUnitOfWork
+from loyalty_shared.events import CloudEvent, derived_event_id
+from loyalty_shared.programme import TierPolicy
+from loyalty_shared.settings import TopicNames
+
+log = logging.getLogger(__name__)
+SOURCE = "loyalty/rewards"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer as stored under an idempotency key: replayed byte for byte."""
+
+    status: int
+    body: dict[str, Any]
+
+
+REJECTIONS = {
+    "insufficient_points": "not enough points for this reward",
+    "negative_balance": "nothing can be redeemed while the balance is negative",
+}
+
+
+class KeyReused(Exception):
+    """The idempotency key was used before for another request."""
+
+
+def request_hash(member_id: str, body: dict[str, Any]) -> str:
+    canonical = json.dumps({"member": member_id, "body": body}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def error_answer(status: int, code: str, message: str) -> Answer:
+    return Answer(status, {"error": {"code": code, "message": message, "details": None}})
+
+
+@dataclass
+class Redeeming:
+    uow: Callable[[], RewardsUnitOfWork]
+    points: PointsClient
+    tier_of: Callable[[str], Awaitable[str | None]]
+    policy: TierPolicy
+    topics: TopicNames
+    clock: Callable[[], datetime]
+    # Called between the points debit and this side's commit; tests crash the process there.
+    after_debit: Callable[[], None] = lambda: None
+
+    async def redeem(
+        self, member_id: str, reward_id: str, key: str, body: dict[str, Any]
+    ) -> Answer:
+        fingerprint = request_hash(member_id, body)
+        redemption_id = f"rd-{uuid.uuid4().hex}"
+        async with self.uow() as uow:
+            if not await uow.keys.claim(member_id, key, fingerprint, redemption_id):
+                await uow.commit()
+                return await self._replay(member_id, key, fingerprint)
+            reward = await uow.catalog.get(reward_id)
+            if reward is None:
+                answer = error_answer(404, "unknown_reward", f"no reward {reward_id}")
+                await uow.keys.answer(member_id, key, answer.status, json.dumps(answer.body))
+                await uow.commit()
+                return answer
+            now = self.clock()
+            refused = await self._refusal(uow, reward, member_id, now)
+            if refused is None and not await uow.catalog.take_one(reward_id):
+                refused = error_answer(409, "out_of_stock", "none left")
+            if refused is not None:
+                await uow.keys.answer(member_id, key, refused.status, json.dumps(refused.body))
+                await uow.commit()
+                return refused
+            await uow.redemptions.add(new_redemption(redemption_id, member_id, reward, now))
+            await uow.commit()
+        return await self.finish(redemption_id)
+
+    async def finish(self, redemption_id: str) -> Answer:
+        """Steps 2 and 3 for a pending redemption; for a settled one, its answer."""
+        async with self.uow() as uow:
+            redemption = await uow.redemptions.get(redemption_id)
+        assert redemption is not None
+        if redemption.status is not Status.PENDING:
+            async with self.uow() as uow:
+                answer = await self._store_answer(uow, redemption)
+                await uow.commit()
+            return answer
+        try:
+            taken = await self.points.debit(
+                redemption_id, redemption.member_id, redemption.points, redemption.reward_id
+            )
+        except Unavailable as exc:
+            log.warning("redemption %s left pending: %s", redemption_id, exc)
+            return error_answer(503, "points_unavailable", "try again shortly; nothing is lost")
+        self.after_debit()
+        async with self.uow() as uow:
+            current = await uow.redemptions.get(redemption_id, lock=True)
+            assert current is not None
+            if current.status is Status.PENDING:  # else another finisher got here first
+                if taken.taken:
+                    current = replace(current, status=Status.CONFIRMED)
+                    uow.outbox.add(self.topics.rewards_events, current.member_id,
+                                   reward_event("loyalty.reward.redeemed.v1", current, self.clock()))  # fmt: skip
+                else:
+                    current = replace(current, status=Status.REJECTED, failure=taken.refusal)
+                    await uow.catalog.give_back_one(current.reward_id)
+                await uow.redemptions.settle(current)
+            answer = await self._store_answer(uow, current)
+            await uow.commit()
+        return answer
+
+    async def cancel(self, redemption_id: str) -> Answer:
+        async with self.uow() as uow:
+            redemption = await uow.redemptions.get(redemption_id)
+        if redemption is None:
+            return error_answer(404, "unknown_redemption", f"no redemption {redemption_id}")
+        if redemption.status is Status.PENDING:
+            await self.finish(redemption_id)
+        async with self.uow() as uow:
+            redemption = await uow.redemptions.get(redemption_id)
+        assert redemption is not None
+        if redemption.status is Status.REJECTED:
+            return error_answer(409, "not_redeemed", "this redemption took no points")
+        if redemption.status is Status.CONFIRMED:
+            try:
+                await self.points.restore(redemption_id)
+            except Unavailable:
+                return error_answer(503, "points_unavailable", "try again shortly; nothing is lost")
+        async with self.uow() as uow:
+            current = await uow.redemptions.get(redemption_id, lock=True)
+            assert current is not None
+            if current.status is Status.CONFIRMED:
+                current = replace(current, status=Status.CANCELLED)
+                await uow.redemptions.settle(current)
+                await uow.catalog.give_back_one(current.reward_id)
+                uow.outbox.add(self.topics.rewards_events, current.member_id,
+                               reward_event("loyalty.reward.redemption_cancelled.v1", current,
+                                            self.clock()))  # fmt: skip
+            await uow.commit()
+        return self.answer_for(current)
+
+    async def finish_pending(self, older_than: timedelta) -> int:
+        """Finish redemptions left pending (a crash, a points outage). Returns how many."""
+        async with self.uow() as uow:
+            pending = await uow.redemptions.pending_before(self.clock() - older_than)
+        for redemption_id in pending:
+            await self.finish(redemption_id)
+        return len(pending)
+
+    async def _store_answer(self, uow: RewardsUnitOfWork, redemption: Redemption) -> Answer:
+        """The answer under the redemption's idempotency key: the first one given stays."""
+        stored = await uow.keys.for_redemption(redemption.redemption_id)
+        if stored is not None and stored.response_status is not None and stored.response_body:
+            return Answer(stored.response_status, json.loads(stored.response_body))
+        answer = self.answer_for(redemption)
+        if stored is not None:
+            await uow.keys.answer(
+                stored.member_id, stored.key, answer.status, json.dumps(answer.body)
+            )
+        return answer
+
+    def answer_for(self, redemption: Redemption) -> Answer:
+        if redemption.status is Status.REJECTED:
+            code = redemption.failure or "refused"
+            return error_answer(409, code, REJECTIONS.get(code, f"refused: {code}"))
+        return Answer(201, redemption_body(redemption))
+
+    async def _replay(self, member_id: str, key: str, fingerprint: str) -> Answer:
+        """The stored answer for a key used before; finishes the work if still pending."""
+        async with self.uow() as uow:
+            stored = await uow.keys.get(member_id, key)
+        assert stored is not None
+        if stored.request_hash != fingerprint:
+            raise KeyReused("this Idempotency-Key was used for another request")
+        if stored.response_status is not None and stored.response_body is not None:
+            return Answer(stored.response_status, json.loads(stored.response_body))
+        async with self.uow() as uow:
+            redemption = await uow.redemptions.get(stored.redemption_id)
+        if redemption is None:  # the first request is still between its claim and commit
+            return error_answer(409, "in_progress", "the same request is being handled; retry")
+        return await self.finish(stored.redemption_id)
+
+    async def offers(self, member_id: str) -> list[tuple[Reward, Refusal | None]]:
+        """Every reward, and why this member cannot redeem it now (None: they can)."""
+        now = self.clock()
+        async with self.uow() as uow:
+            rewards = await uow.catalog.all()
+            standing = await self._standing(uow, member_id, rewards, now)
+        return [(r, refusal(r, standing(r), self.min_rank(r), now)) for r in rewards]
+
+    async def _refusal(
+        self, uow: RewardsUnitOfWork, reward: Reward, member_id: str, now: datetime
+    ) -> Answer | None:
+        try:
+            standing = await self._standing(uow, member_id, [reward], now)
+        except Unavailable as exc:
+            return error_answer(503, "dependency_unavailable", str(exc))
+        found = refusal(reward, standing(reward), self.min_rank(reward), now)
+        return None if found is None else error_answer(409, found.code, found.message)
+
+    async def _standing(
+        self, uow: RewardsUnitOfWork, member_id: str, rewards: list[Reward], now: datetime
+    ) -> Callable[[Reward], MemberStanding]:
+        """The member as each reward's rules see them: balance, tier, redemptions in
+        the reward's own limit period."""
+        tier = await self.tier_of(member_id)
+        balance = await self.points.balance(member_id)
+        used: dict[str, int] = {}
+        for reward in rewards:
+            if reward.limit_period is not None:
+                counts = await uow.redemptions.live_since(
+                    member_id, [reward.reward_id], now - reward.limit_period
+                )
+                used[reward.reward_id] = counts.get(reward.reward_id, 0)
+        rank = self.rank(tier)
+        return lambda r: MemberStanding(member_id, balance, rank, used.get(r.reward_id, 0))
+
+    def rank(self, tier: str | None) -> int:
+        return 0 if tier is None else self.policy.rank(self.policy.level_named(tier))
+
+    def min_rank(self, reward: Reward) -> int:
+        return self.rank(reward.min_tier)
+
+
+def redemption_body(redemption: Redemption) -> dict[str, Any]:
+    return {
+        "redemption_id": redemption.redemption_id,
+        "member_id": redemption.member_id,
+        "reward_id": redemption.reward_id,
+        "points": redemption.points,
+        "status": redemption.status.value,
+        "coupon_code": redemption.coupon_code,
+        "created_at": redemption.created_at.isoformat(),
+    }
+
+
+def reward_event(kind: str, redemption: Redemption, at: datetime) -> CloudEvent:
+    return CloudEvent(
+        specversion="1.0",
+        id=derived_event_id(kind, redemption.redemption_id),
+        source=SOURCE,
+        type=kind,
+        time=at,
+        subject=redemption.member_id,
+        data={
+            "member_id": redemption.member_id,
+            "redemption_id": redemption.redemption_id,
+            "reward_id": redemption.reward_id,
+            "points": redemption.points,
+        },
+    )

@@ -1,0 +1,29 @@
+"""The rewards service's settings (`REWARDS_*`, plus the shared `KAFKA_*` and `DATABASE_URL`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from loyalty_shared.settings import ServiceSettings, database_url_field
+
+
+class RewardsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="REWARDS_", extra="ignore")
+
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/loyalty",
+        validation_alias=database_url_field("REWARDS_"),
+    )
+    consumer_group: str = "rewards"  # no consumer yet; kept for the shared settings
+    host: str = "127.0.0.1"
+    port: int = Field(8003, ge=1, le=65535)
+    points_url: str = "http://127.0.0.1:8001"
+    # Empty: no tier service; every member counts as holding the lowest tier.
+    tiers_url: str = "http://127.0.0.1:8002"
+    catalog: str | None = None  # the catalog TOML; the demo programme's when unset
+    call_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    # Pending redemptions older than this are finished by a background pass.
+    pending_grace_seconds: float = Field(10.0, ge=0, le=3600)
+    # Tests only: "after_debit" kills the process between the points debit and the commit.
+    failpoint: str | None = None

@@ -1,0 +1,103 @@
+"""SIGKILL the rewards process between the points debit and its own commit, start it
+again: the pending redemption is finished, points are taken once, stock once, and the
+same Idempotency-Key answers with the same redemption."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from datetime import UTC, datetime
+
+import httpx
+
+from loyalty_cli.stack import free_port
+from tests.support import processes
+from tests.support.events import encode, purchase
+from tests.support.kafka import payloads, publish, read_topic
+
+
+async def until(check, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = await check()
+            if result:
+                return result
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.2)
+
+
+async def test_a_crash_after_the_debit_is_finished_on_restart(platform_database, kafka, tmp_path):
+    points_port, rewards_port = free_port(), free_port()
+    log = tmp_path / "services.log"
+    points = processes.spawn("loyalty_points", "POINTS_", platform_database, kafka, log,
+                             port=str(points_port))  # fmt: skip
+
+    def rewards(**extra: str):
+        return processes.spawn("loyalty_rewards", "REWARDS_", platform_database, kafka, log,
+                               port=str(rewards_port), tiers_url="",
+                               points_url=f"http://127.0.0.1:{points_port}", **extra)  # fmt: skip
+
+    crashing = rewards(failpoint="after_debit")
+    api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{rewards_port}", timeout=10)
+    points_api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{points_port}", timeout=10)
+    try:
+        at = datetime.now(UTC).replace(microsecond=0)
+        await publish(
+            kafka, kafka.topics.purchases, [(b"m-1", encode(purchase("m-1", "p1", "500.00", at)))]
+        )
+
+        async def balance() -> int | None:
+            response = await points_api.get("/v1/members/m-1/balance")
+            return response.json()["balance"] if response.status_code == 200 else None
+
+        assert await until(balance) == 500
+        await until(lambda: _ready(api))
+        created = await api.post("/v1/admin/rewards", json={
+            "reward_id": "tree", "name": "tree", "kind": "physical", "points_cost": 200, "stock": 5})  # fmt: skip
+        assert created.status_code == 201
+        body, headers = {"reward_id": "tree"}, {"Idempotency-Key": "once"}
+        try:
+            await api.post("/v1/members/m-1/redemptions", json=body, headers=headers)
+            raise AssertionError("the rewards process answered: the failpoint did not fire")
+        except httpx.HTTPError:
+            pass
+        assert crashing.wait(10) == -signal.SIGKILL
+        assert await balance() == 300  # the points were taken, the redemption is pending
+
+        restarted = rewards()
+        try:
+            await until(lambda: _ready(api))
+            mine = await until(lambda: _confirmed(api))
+            again = await api.post("/v1/members/m-1/redemptions", json=body, headers=headers)
+            assert again.status_code == 201
+            assert again.json()["redemption_id"] == mine[0]["redemption_id"]
+            catalog = (await api.get("/v1/rewards")).json()["rewards"]
+            assert next(r for r in catalog if r["reward_id"] == "tree")["stock"] == 4
+            assert await balance() == 300
+            events = payloads(
+                await read_topic(kafka, kafka.topics.rewards_events, expect=2, timeout=5)
+            )
+            assert [e["type"] for e in events] == ["loyalty.reward.redeemed.v1"]
+        finally:
+            restarted.send_signal(signal.SIGTERM)
+            restarted.wait(30)
+    finally:
+        await api.aclose()
+        await points_api.aclose()
+        if crashing.poll() is None:
+            crashing.kill()
+        points.send_signal(signal.SIGTERM)
+        points.wait(30)
+
+
+async def _ready(api: httpx.AsyncClient) -> bool:
+    return (await api.get("/readyz")).status_code == 200
+
+
+async def _confirmed(api: httpx.AsyncClient):
+    mine = (await api.get("/v1/members/m-1/redemptions")).json()
+    return mine if mine and mine[0]["status"] == "confirmed" else None
