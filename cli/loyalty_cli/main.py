@@ -164,6 +164,12 @@ def _print_welcome(bootstrap: str, member: str | None) -> None:
         console.print(f"      curl -s 'http://127.0.0.1:8001/v1/members/{member}/ledger?limit=5'")
         console.print(f"      curl -s http://127.0.0.1:8002/v1/members/{member}/tier")
         console.print("      loyalty tiers report --days 30")
+        console.print(f"      curl -s 'http://127.0.0.1:8003/v1/rewards?member_id={member}'")
+        console.print(
+            f"      curl -s -XPOST http://127.0.0.1:8003/v1/members/{member}/redemptions "
+            "-H 'Idempotency-Key: demo-1' -H 'content-type: application/json' "
+            '-d \'{"reward_id": "coffee-coupon"}\''
+        )
     console.print("\nCtrl-C stops everything.\n")
 
 

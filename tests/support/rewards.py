@@ -4,7 +4,7 @@ API tests (the points app answers through an in-process transport), on one datab
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +19,11 @@ from loyalty_rewards.settings import RewardsSettings
 from loyalty_shared.intake import Inbound, translate
 from loyalty_shared.messages import InboundMessage
 from loyalty_shared.settings import KafkaSettings
+from loyalty_tiers.bootstrap import TiersService
+from loyalty_tiers.entrypoints.app import create_app as tiers_app
 from tests.support.events import encode
 from tests.support.points import points_settings
+from tests.support.tiers import tiers_settings
 
 
 @dataclass
@@ -28,6 +31,7 @@ class Stack:
     client: httpx.AsyncClient  # the rewards API
     points: PointsService
     rewards: RewardsService
+    tiers: TiersService | None = None
     offset: int = 0
 
     async def feed(self, *events: dict[str, Any]) -> None:
@@ -39,6 +43,8 @@ class Stack:
             self.offset += 1
             batch.append(Inbound(message, translate(message)))
         await self.points.handler.apply(batch)
+        if self.tiers is not None:
+            await self.tiers.handler.apply(batch)
 
     async def balance(self, member: str) -> int:
         async with self.points.sessions() as session:
@@ -53,15 +59,23 @@ def rewards_settings(database_url: str, kafka: KafkaSettings, **overrides: Any) 
 
 @asynccontextmanager
 async def rewards_stack(
-    database_url: str, kafka: KafkaSettings, **overrides: Any
+    database_url: str, kafka: KafkaSettings, *, tiers: bool = False, **overrides: Any
 ) -> AsyncIterator[Stack]:
-    points = points_app(points_settings(database_url, kafka), consume=False)
-    async with points.router.lifespan_context(points):
-        rewards = rewards_app(
-            rewards_settings(database_url, kafka, **overrides),
-            points_transport=httpx.ASGITransport(app=points),
+    """With `tiers`, the tier service too (event clock), fed the same purchases."""
+    async with AsyncExitStack() as apps:
+        points = points_app(points_settings(database_url, kafka), consume=False)
+        await apps.enter_async_context(points.router.lifespan_context(points))
+        transports: dict[str, Any] = {"points_transport": httpx.ASGITransport(app=points)}
+        tier_service = None
+        if tiers:
+            tier_app = tiers_app(tiers_settings(database_url, kafka), consume=False)
+            await apps.enter_async_context(tier_app.router.lifespan_context(tier_app))
+            transports["tiers_transport"] = httpx.ASGITransport(app=tier_app)
+            tier_service = tier_app.state.service
+        rewards = rewards_app(rewards_settings(database_url, kafka, **overrides), **transports)
+        await apps.enter_async_context(rewards.router.lifespan_context(rewards))
+        transport = httpx.ASGITransport(app=rewards)
+        client = await apps.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url="http://rewards")
         )
-        async with rewards.router.lifespan_context(rewards):
-            transport = httpx.ASGITransport(app=rewards)
-            async with httpx.AsyncClient(transport=transport, base_url="http://rewards") as c:
-                yield Stack(c, points.state.service, rewards.state.service)
+        yield Stack(client, points.state.service, rewards.state.service, tier_service)

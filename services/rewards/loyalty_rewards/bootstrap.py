@@ -58,6 +58,10 @@ class RewardsService(RunningService):
         if added:
             log.info("catalog: added %s", ", ".join(added))
 
+    async def readiness(self) -> dict[str, bool]:
+        # Without the points service no redemption can be taken or finished.
+        return await super().readiness() | {"points": await self.redeeming.points.reachable()}
+
     def background(self) -> dict[str, Coroutine[Any, Any, None]]:
         return {"finisher": self._finish_pending()}
 

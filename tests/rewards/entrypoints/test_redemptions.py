@@ -181,3 +181,13 @@ async def test_restock_and_update_keep_the_rules(stack):
     assert bad.status_code == 422
     good = await stack.client.patch("/v1/admin/rewards/r", json={"points_cost": 20})
     assert good.json()["points_cost"] == 20
+
+
+async def test_a_diamond_only_reward_asks_the_tier_service(platform_database, kafka):
+    async with rewards_stack(platform_database, kafka, tiers=True) as s:
+        await s.feed(purchase("m-rich", "p1", "120.00", T0), purchase("m-poor", "p2", "90.00", T0))
+        await s.client.post("/v1/admin/rewards", json=reward("elite", 50, min_tier="diamond"))
+        assert (await redeem(s.client, "m-rich", "elite", "k")).status_code == 201
+        refused = await redeem(s.client, "m-poor", "elite", "k")
+        assert refused.status_code == 409
+        assert refused.json()["error"]["code"] == "tier_too_low"

@@ -23,6 +23,12 @@ class PointsClient:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
 
+    async def reachable(self) -> bool:
+        try:
+            return (await self._client.get("/healthz")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     async def balance(self, member_id: str) -> int:
         response = await self._call("GET", f"/v1/members/{member_id}/balance")
         if response.status_code == 404:

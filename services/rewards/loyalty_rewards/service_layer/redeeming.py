@@ -256,7 +256,7 @@ def redemption_body(redemption: Redemption) -> dict[str, Any]:
         "points": redemption.points,
         "status": redemption.status.value,
         "coupon_code": redemption.coupon_code,
-        "created_at": redemption.created_at.isoformat(),
+        "created_at": redemption.created_at.isoformat().replace("+00:00", "Z"),
     }
 
 

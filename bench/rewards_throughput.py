@@ -1,0 +1,177 @@
+"""Rewards benchmark: redemptions per second, with the balance check and the debit
+against the real points ledger, and their latency, against a trivial FastAPI endpoint.
+
+Not a test: it prints figures and never asserts. One run on the embedded stack (or
+the PostgreSQL server named by DATABASE_URL / TEST_DATABASE_URL): the points and
+rewards services run as child processes (`python -m ...`, as production does); M
+members get points through the `purchases` topic; then C concurrent clients redeem a
+1-point reward N times in all (each request its own Idempotency-Key), and the same
+clients call GET /ping on bench/trivial_app.py.
+
+    .venv/bin/python bench/rewards_throughput.py [--redemptions 3000 --concurrency 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+from points_throughput import Stack, _load, fresh_run, make_purchases, producer, say, send_all
+from points_throughput import start_database as start_database
+from tiers_throughput import child, wait_ready
+
+from loyalty_cli.stack import EmbeddedBroker, free_port
+from loyalty_rewards.migrations import MIGRATIONS_DIR as REWARDS_MIGRATIONS
+from loyalty_shared.migrations import upgrade
+
+
+async def timed_requests(
+    base: str,
+    requests: Sequence[tuple[str, str, dict[str, Any] | None, dict[str, str]]],
+    concurrency: int,
+) -> dict[str, Any]:
+    from tiers_throughput import percentiles
+
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+
+    async def worker(
+        mine: Sequence[tuple[str, str, dict[str, Any] | None, dict[str, str]]],
+    ) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            for method, path, body, headers in mine:
+                t0 = time.perf_counter()
+                response = await client.request(method, path, json=body, headers=headers)
+                latencies.append(time.perf_counter() - t0)
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(requests[i::concurrency]) for i in range(concurrency)))
+    seconds = time.perf_counter() - t0
+    return {"requests": len(requests), "rate": len(requests) / seconds, "statuses": statuses,
+            **percentiles(latencies)}  # fmt: skip
+
+
+async def run_all(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
+    results: dict[str, Any] = {"load_before": _load()}
+    async with fresh_run(stack, "rw") as run:  # migrated for points
+        await asyncio.to_thread(upgrade, REWARDS_MIGRATIONS, run.url)
+        purchases = make_purchases(args.members, args.members, tag="rw", seed=9)
+        async with producer(stack) as p:
+            await send_all(p, run.kafka.topics.purchases, purchases)
+        points_port, rewards_port, trivial_port = free_port(), free_port(), free_port()
+        common = {"KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
+                  "KAFKA_TOPIC_PREFIX": run.kafka.topic_prefix}  # fmt: skip
+        points_env = common | {"POINTS_DATABASE_URL": run.url, "POINTS_PORT": str(points_port),
+                               "POINTS_CONSUMER_GROUP": f"bench-points-{run.tag}"}  # fmt: skip
+        rewards_env = common | {"REWARDS_DATABASE_URL": run.url, "REWARDS_PORT": str(rewards_port),
+                                "REWARDS_POINTS_URL": f"http://127.0.0.1:{points_port}",
+                                "REWARDS_TIERS_URL": ""}  # fmt: skip
+        trivial = ["-m", "uvicorn", "--app-dir", str(Path(__file__).parent), "trivial_app:app",
+                   "--port", str(trivial_port), "--log-level", "warning"]  # fmt: skip
+        async with (
+            child(["-m", "loyalty_points"], points_env, stack.service_log),
+            child(["-m", "loyalty_rewards"], rewards_env, stack.service_log),
+            child(trivial, {}, stack.service_log),
+        ):
+            say("waiting for the services and the members' points")
+            await wait_ready(f"http://127.0.0.1:{rewards_port}/readyz", timeout=90)
+            await wait_ready(f"http://127.0.0.1:{trivial_port}/ping")
+            applied_sql = "select count(*) from points.ledger_entries"
+            deadline = time.monotonic() + 120
+            while await run.conn.fetchval(applied_sql) < args.members:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the points service did not apply the purchases")
+                await asyncio.sleep(0.2)
+            base = f"http://127.0.0.1:{rewards_port}"
+            async with httpx.AsyncClient(base_url=base) as admin:
+                made = await admin.post("/v1/admin/rewards", json={
+                    "reward_id": "bench", "name": "bench", "kind": "coupon", "points_cost": 1})  # fmt: skip
+                if made.status_code != 201:
+                    raise RuntimeError(f"could not create the reward: {made.text}")
+            members = sorted({p.member_id for p in purchases})
+            redemptions = [
+                ("POST", f"/v1/members/{members[n % len(members)]}/redemptions",
+                 {"reward_id": "bench"}, {"Idempotency-Key": f"bench-{n}"})
+                for n in range(args.redemptions)
+            ]  # fmt: skip
+            say(f"{args.redemptions:,} redemptions by {args.concurrency} clients")
+            results["redeem"] = await timed_requests(base, redemptions, args.concurrency)
+            pings = [("GET", "/ping", None, {})] * args.redemptions
+            results["trivial"] = await timed_requests(
+                f"http://127.0.0.1:{trivial_port}", pings, args.concurrency
+            )
+            results["debits"] = await run.conn.fetchval("select count(*) from points.debits")
+    results["load_after"] = _load()
+    return results
+
+
+def report(r: dict[str, Any], args: argparse.Namespace) -> None:
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v * 1000:,.1f}"
+
+    redeem, trivial = r["redeem"], r["trivial"]
+    lines = [
+        f"rewards benchmark: {args.redemptions:,} redemptions of a 1-point reward by "
+        f"{args.members:,} members, {args.concurrency} concurrent clients",
+        f"  1-minute load average before/after: {r['load_before']:.2f} / {r['load_after']:.2f}",
+        f"  {'':42}{'req/s':>9}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}  statuses",
+    ]
+    for label, x in (
+        ("POST .../redemptions (ms)", redeem),
+        ("trivial FastAPI GET /ping (ms)", trivial),
+    ):
+        lines.append(f"  {label:42}{x['rate']:>9,.0f}{ms(x['p50']):>8}{ms(x['p95']):>8}"
+                     f"{ms(x['p99']):>8}{ms(x['max']):>8}  {x['statuses']}")  # fmt: skip
+    lines.append(
+        f"  redeem / trivial: throughput {redeem['rate'] / trivial['rate']:.3f}x, "
+        f"p50 {redeem['p50'] / trivial['p50']:.1f}x, p99 {redeem['p99'] / trivial['p99']:.1f}x; "
+        f"{r['debits']:,} debits in the points ledger"
+    )
+    print("\n".join(lines), flush=True)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--redemptions", type=int, default=3_000)
+    ap.add_argument("--members", type=int, default=3_000)
+    ap.add_argument("--concurrency", type=int, default=20)
+    return ap.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    root = Path(tempfile.mkdtemp(prefix="lpr"))
+    try:
+        with ExitStack() as stack:
+            server_url = start_database(stack, root)
+            broker = EmbeddedBroker(log_path=root / "broker.log")
+            broker.start()
+            stack.callback(broker.stop)
+            log = stack.enter_context(open(root / "service.log", "ab"))
+            s = Stack(server_url, broker.bootstrap_servers, 6, 1000, log)
+            results = asyncio.run(run_all(args, s))
+    except Exception:
+        tail = (root / "service.log").read_text(errors="replace").splitlines()[-40:]
+        print("--- service log (tail) ---", *tail, sep="\n", file=sys.stderr)
+        raise
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    report(results, args)
+
+
+if __name__ == "__main__":
+    main()
