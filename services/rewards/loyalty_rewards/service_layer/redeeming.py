@@ -44,6 +44,8 @@ class Answer:
     body: dict[str, Any]
 
 
+MAX_POINTS = 2**62  # a balance not asked for: the points service decides
+
 REJECTIONS = {
     "insufficient_points": "not enough points for this reward",
     "negative_balance": "nothing can be redeemed while the balance is negative",
@@ -97,14 +99,17 @@ class Redeeming:
                 await uow.keys.answer(member_id, key, refused.status, json.dumps(refused.body))
                 await uow.commit()
                 return refused
-            await uow.redemptions.add(new_redemption(redemption_id, member_id, reward, now))
+            pending = new_redemption(redemption_id, member_id, reward, now)
+            await uow.redemptions.add(pending)
             await uow.commit()
-        return await self.finish(redemption_id)
+        return await self.finish(redemption_id, pending)
 
-    async def finish(self, redemption_id: str) -> Answer:
+    async def finish(self, redemption_id: str, known: Redemption | None = None) -> Answer:
         """Steps 2 and 3 for a pending redemption; for a settled one, its answer."""
-        async with self.uow() as uow:
-            redemption = await uow.redemptions.get(redemption_id)
+        redemption = known
+        if redemption is None:
+            async with self.uow() as uow:
+                redemption = await uow.redemptions.get(redemption_id)
         assert redemption is not None
         if redemption.status is not Status.PENDING:
             async with self.uow() as uow:
@@ -217,20 +222,31 @@ class Redeeming:
     async def _refusal(
         self, uow: RewardsUnitOfWork, reward: Reward, member_id: str, now: datetime
     ) -> Answer | None:
+        # The balance is checked for good by the points service when it takes the points.
+        # Asked here only where stock is counted, so that a member who cannot pay does not
+        # hold the last ones while the debit is refused.
         try:
-            standing = await self._standing(uow, member_id, [reward], now)
+            standing = await self._standing(
+                uow, member_id, [reward], now, balance=reward.stock is not None
+            )
         except Unavailable as exc:
             return error_answer(503, "dependency_unavailable", str(exc))
         found = refusal(reward, standing(reward), self.min_rank(reward), now)
         return None if found is None else error_answer(409, found.code, found.message)
 
     async def _standing(
-        self, uow: RewardsUnitOfWork, member_id: str, rewards: list[Reward], now: datetime
+        self,
+        uow: RewardsUnitOfWork,
+        member_id: str,
+        rewards: list[Reward],
+        now: datetime,
+        *,
+        balance: bool = True,
     ) -> Callable[[Reward], MemberStanding]:
-        """The member as each reward's rules see them: balance, tier, redemptions in
-        the reward's own limit period."""
+        """The member as each reward's rules see them: balance (unless not asked for:
+        then taken as enough), tier, redemptions in the reward's own limit period."""
         tier = await self.tier_of(member_id)
-        balance = await self.points.balance(member_id)
+        points = await self.points.balance(member_id) if balance else MAX_POINTS
         used: dict[str, int] = {}
         for reward in rewards:
             if reward.limit_period is not None:
@@ -239,7 +255,7 @@ class Redeeming:
                 )
                 used[reward.reward_id] = counts.get(reward.reward_id, 0)
         rank = self.rank(tier)
-        return lambda r: MemberStanding(member_id, balance, rank, used.get(r.reward_id, 0))
+        return lambda r: MemberStanding(member_id, points, rank, used.get(r.reward_id, 0))
 
     def rank(self, tier: str | None) -> int:
         return 0 if tier is None else self.policy.rank(self.policy.level_named(tier))
