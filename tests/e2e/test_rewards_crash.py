@@ -101,3 +101,70 @@ async def _ready(api: httpx.AsyncClient) -> bool:
 async def _confirmed(api: httpx.AsyncClient):
     mine = (await api.get("/v1/members/m-1/redemptions")).json()
     return mine if mine and mine[0]["status"] == "confirmed" else None
+
+
+async def test_a_points_outage_leaves_the_redemption_pending_until_points_is_back(
+    platform_database, kafka, tmp_path
+):
+    points_port, rewards_port = free_port(), free_port()
+    log = tmp_path / "services.log"
+
+    def points():
+        return processes.spawn("loyalty_points", "POINTS_", platform_database, kafka, log,
+                               port=str(points_port))  # fmt: skip
+
+    rewards = processes.spawn("loyalty_rewards", "REWARDS_", platform_database, kafka, log,
+                              port=str(rewards_port), tiers_url="", pending_grace_seconds="1",
+                              points_url=f"http://127.0.0.1:{points_port}")  # fmt: skip
+    api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{rewards_port}", timeout=10)
+    points_api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{points_port}", timeout=10)
+    first = points()
+    try:
+        at = datetime.now(UTC).replace(microsecond=0)
+        await publish(
+            kafka, kafka.topics.purchases, [(b"m-1", encode(purchase("m-1", "p1", "50.00", at)))]
+        )
+
+        async def balance() -> int | None:
+            response = await points_api.get("/v1/members/m-1/balance")
+            return response.json()["balance"] if response.status_code == 200 else None
+
+        assert await until(balance) == 50
+        first.send_signal(signal.SIGTERM)
+        first.wait(30)
+        await until(lambda: _created(api))
+        body, headers = {"reward_id": "cheap"}, {"Idempotency-Key": "during-outage"}
+        down = await api.post("/v1/members/m-1/redemptions", json=body, headers=headers)
+        assert down.status_code == 503
+        assert down.json()["error"]["code"] == "points_unavailable"
+        assert (await api.get("/v1/members/m-1/redemptions")).json()[0]["status"] == "pending"
+
+        back = points()
+        try:
+            mine = await until(lambda: _settled(api), timeout=60)
+            assert mine[0]["status"] == "confirmed"
+            assert await balance() == 40
+            again = await api.post("/v1/members/m-1/redemptions", json=body, headers=headers)
+            assert again.status_code == 201
+            assert again.json()["redemption_id"] == mine[0]["redemption_id"]
+        finally:
+            back.send_signal(signal.SIGTERM)
+            back.wait(30)
+    finally:
+        await api.aclose()
+        await points_api.aclose()
+        rewards.send_signal(signal.SIGTERM)
+        rewards.wait(30)
+        if first.poll() is None:
+            first.kill()
+
+
+async def _created(api: httpx.AsyncClient) -> bool:
+    response = await api.post("/v1/admin/rewards", json={
+        "reward_id": "cheap", "name": "cheap", "kind": "coupon", "points_cost": 10})  # fmt: skip
+    return response.status_code in (201, 409)
+
+
+async def _settled(api: httpx.AsyncClient):
+    mine = (await api.get("/v1/members/m-1/redemptions")).json()
+    return mine if mine and mine[0]["status"] != "pending" else None

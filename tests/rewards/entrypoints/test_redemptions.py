@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from loyalty_points.adapters.orm import DebitRow
 from tests.support.events import purchase, refund
+from tests.support.kafka import payloads, read_topic
 from tests.support.rewards import rewards_stack
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -127,6 +128,12 @@ async def test_a_cancel_gives_back_points_and_stock_once(stack):
     assert await stack.balance("m-1") == 300
     listed = (await stack.client.get("/v1/rewards")).json()["rewards"]
     assert next(r for r in listed if r["reward_id"] == "r250")["stock"] == 1
+    kafka = stack.rewards.settings.kafka
+    events = payloads(await read_topic(kafka, kafka.topics.rewards_events, expect=3, timeout=5))
+    assert [(e["type"], e["data"]["redemption_id"]) for e in events] == [
+        ("loyalty.reward.redeemed.v1", made["redemption_id"]),
+        ("loyalty.reward.redemption_cancelled.v1", made["redemption_id"]),
+    ]
 
 
 async def test_the_catalog_says_why_a_member_cannot_redeem_each_reward(stack):

@@ -150,6 +150,8 @@ class Redeeming:
         async with self.uow() as uow:
             redemption = await uow.redemptions.get(redemption_id)
         assert redemption is not None
+        if redemption.status is Status.PENDING:  # the points service did not answer
+            return error_answer(503, "points_unavailable", "try again shortly; nothing is lost")
         if redemption.status is Status.REJECTED:
             return error_answer(409, "not_redeemed", "this redemption took no points")
         if redemption.status is Status.CONFIRMED:
