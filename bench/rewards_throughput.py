@@ -15,51 +15,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import signal
-import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import httpx
+from embedded import child, run_on_embedded_stack, timed_requests, trivial_app_args, wait_ready
 from points_throughput import Stack, _load, fresh_run, make_purchases, producer, say, send_all
-from points_throughput import start_database as start_database
-from tiers_throughput import child, wait_ready
 
-from loyalty_cli.stack import EmbeddedBroker, free_port
+from loyalty_cli.stack import free_port
 from loyalty_rewards.migrations import MIGRATIONS_DIR as REWARDS_MIGRATIONS
 from loyalty_shared.migrations import upgrade
-
-
-async def timed_requests(
-    base: str,
-    requests: Sequence[tuple[str, str, dict[str, Any] | None, dict[str, str]]],
-    concurrency: int,
-) -> dict[str, Any]:
-    from tiers_throughput import percentiles
-
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-
-    async def worker(
-        mine: Sequence[tuple[str, str, dict[str, Any] | None, dict[str, str]]],
-    ) -> None:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            for method, path, body, headers in mine:
-                t0 = time.perf_counter()
-                response = await client.request(method, path, json=body, headers=headers)
-                latencies.append(time.perf_counter() - t0)
-                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker(requests[i::concurrency]) for i in range(concurrency)))
-    seconds = time.perf_counter() - t0
-    return {"requests": len(requests), "rate": len(requests) / seconds, "statuses": statuses,
-            **percentiles(latencies)}  # fmt: skip
 
 
 async def run_all(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
@@ -77,8 +43,7 @@ async def run_all(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         rewards_env = common | {"REWARDS_DATABASE_URL": run.url, "REWARDS_PORT": str(rewards_port),
                                 "REWARDS_POINTS_URL": f"http://127.0.0.1:{points_port}",
                                 "REWARDS_TIERS_URL": ""}  # fmt: skip
-        trivial = ["-m", "uvicorn", "--app-dir", str(Path(__file__).parent), "trivial_app:app",
-                   "--port", str(trivial_port), "--log-level", "warning"]  # fmt: skip
+        trivial = trivial_app_args(trivial_port)
         async with (
             child(["-m", "loyalty_points"], points_env, stack.service_log),
             child(["-m", "loyalty_rewards"], rewards_env, stack.service_log),
@@ -153,23 +118,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    root = Path(tempfile.mkdtemp(prefix="lpr"))
-    try:
-        with ExitStack() as stack:
-            server_url = start_database(stack, root)
-            broker = EmbeddedBroker(log_path=root / "broker.log")
-            broker.start()
-            stack.callback(broker.stop)
-            log = stack.enter_context(open(root / "service.log", "ab"))
-            s = Stack(server_url, broker.bootstrap_servers, 6, 1000, log)
-            results = asyncio.run(run_all(args, s))
-    except Exception:
-        tail = (root / "service.log").read_text(errors="replace").splitlines()[-40:]
-        print("--- service log (tail) ---", *tail, sep="\n", file=sys.stderr)
-        raise
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    results = run_on_embedded_stack(
+        lambda stack: run_all(args, stack), partitions=6, batch_size=1000
+    )
     report(results, args)
 
 

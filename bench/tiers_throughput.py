@@ -20,90 +20,27 @@ import argparse
 import asyncio
 import os
 import random
-import shutil
-import signal
-import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import ExitStack, asynccontextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-import httpx
+from embedded import child, run_on_embedded_stack, timed_requests, trivial_app_args, wait_ready
 from points_throughput import (
     CpuMeter,
     Stack,
     _load,
     fresh_run,
     make_purchases,
-    percentiles,
     producer,
     raw_consume,
     say,
     send_all,
-    start_database,
 )
 
-from loyalty_cli.stack import EmbeddedBroker, free_port
+from loyalty_cli.stack import free_port
 from loyalty_tiers.migrations import MIGRATIONS_DIR
 
 APPLIED_SQL = "select coalesce(sum(next_offset), 0)::bigint from tiers.consumer_progress"
-
-
-@asynccontextmanager
-async def child(args: list[str], env: dict[str, str], log: Any) -> AsyncIterator[Any]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *args,
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-
-
-async def wait_ready(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get(url, timeout=1)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} never answered 200")
-
-
-async def hammer(base: str, paths: Sequence[str], concurrency: int) -> dict[str, Any]:
-    """Each of `concurrency` clients requests its share of `paths` one after another."""
-    latencies: list[float] = []
-    failures = 0
-
-    async def client_loop(mine: Sequence[str]) -> None:
-        nonlocal failures
-        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-            for path in mine:
-                t0 = time.perf_counter()
-                response = await client.get(path)
-                latencies.append(time.perf_counter() - t0)
-                failures += response.status_code != 200
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(client_loop(paths[i::concurrency]) for i in range(concurrency)))
-    seconds = time.perf_counter() - t0
-    return {"requests": len(paths), "rate": len(paths) / seconds, "failures": failures,
-            **percentiles(latencies)}  # fmt: skip
 
 
 async def run_all(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
@@ -159,18 +96,20 @@ async def run_all(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
 
             say("L: GET /v1/members/{id}/tier against a trivial endpoint")
             trivial_port = free_port()
-            trivial = ["-m", "uvicorn", "--app-dir", str(Path(__file__).parent), "trivial_app:app",
-                       "--port", str(trivial_port), "--log-level", "warning"]  # fmt: skip
+            trivial = trivial_app_args(trivial_port)
             async with child(trivial, {}, stack.service_log):
                 await wait_ready(f"http://127.0.0.1:{trivial_port}/ping")
                 rng = random.Random(5)
                 paths = [f"/v1/members/{rng.choice(members)}/tier" for _ in range(args.requests)]
-                await hammer(f"http://127.0.0.1:{port}", paths[:200], args.concurrency)  # warm
-                results["tier_api"] = await hammer(
-                    f"http://127.0.0.1:{port}", paths, args.concurrency
+                gets = [("GET", path, None, {}) for path in paths]
+                await timed_requests(f"http://127.0.0.1:{port}", gets[:200], args.concurrency)
+                results["tier_api"] = await timed_requests(
+                    f"http://127.0.0.1:{port}", gets, args.concurrency
                 )
-                results["trivial_api"] = await hammer(
-                    f"http://127.0.0.1:{trivial_port}", ["/ping"] * args.requests, args.concurrency
+                results["trivial_api"] = await timed_requests(
+                    f"http://127.0.0.1:{trivial_port}",
+                    [("GET", "/ping", None, {})] * args.requests,
+                    args.concurrency,
                 )
     results["load_after"] = _load()
     return results
@@ -195,11 +134,11 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
         f"changes; members by tier {r['by_tier']}; service CPU "
         f"{cpu} of one core",
         f"latency, {args.requests:,} requests by {args.concurrency} concurrent clients (ms)",
-        f"  {'':46}{'req/s':>9}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}{'failed':>8}",
+        f"  {'':46}{'req/s':>9}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}  statuses",
     ]
     for label, x in (("GET /v1/members/{id}/tier", api), ("trivial FastAPI GET /ping", trivial)):
         lines.append(f"  {label:46}{x['rate']:>9,.0f}{ms(x['p50']):>8}{ms(x['p95']):>8}"
-                     f"{ms(x['p99']):>8}{ms(x['max']):>8}{x['failures']:>8}")  # fmt: skip
+                     f"{ms(x['p99']):>8}{ms(x['max']):>8}  {x['statuses']}")  # fmt: skip
     lines.append(
         f"  tier / trivial: p50 {api['p50'] / trivial['p50']:.2f}x, p99 "
         f"{api['p99'] / trivial['p99']:.2f}x, throughput {api['rate'] / trivial['rate']:.2f}x"
@@ -222,23 +161,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    root = Path(tempfile.mkdtemp(prefix="lpt"))
-    try:
-        with ExitStack() as stack:
-            server_url = start_database(stack, root)
-            broker = EmbeddedBroker(log_path=root / "broker.log")
-            broker.start()
-            stack.callback(broker.stop)
-            log = stack.enter_context(open(root / "service.log", "ab"))
-            s = Stack(server_url, broker.bootstrap_servers, args.partitions, args.batch_size, log)
-            results = asyncio.run(run_all(args, s))
-    except Exception:
-        tail = (root / "service.log").read_text(errors="replace").splitlines()[-40:]
-        print("--- service log (tail) ---", *tail, sep="\n", file=sys.stderr)
-        raise
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    results = run_on_embedded_stack(
+        lambda stack: run_all(args, stack), partitions=args.partitions, batch_size=args.batch_size
+    )
     report(results, args)
 
 
