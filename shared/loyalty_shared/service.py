@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -21,6 +22,12 @@ from loyalty_shared.outbox import OutboxColumns, OutboxRelay
 from loyalty_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+
+def wall_clock() -> datetime:
+    """Now, for what runs by the wall clock rather than event time (live sweeps, the
+    moment a redemption is made)."""
+    return datetime.now(UTC)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import os
 import signal
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -22,13 +22,9 @@ from loyalty_rewards.service_layer.unit_of_work import RewardsUnitOfWork
 from loyalty_rewards.settings import RewardsSettings
 from loyalty_shared.consumer import is_transient
 from loyalty_shared.programme import TierPolicy
-from loyalty_shared.service import Plumbing, RunningService
+from loyalty_shared.service import Plumbing, RunningService, wall_clock
 
 log = logging.getLogger(__name__)
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(kw_only=True)

@@ -7,12 +7,11 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from loyalty_shared.consumer import ConsumerRunner, is_transient
 from loyalty_shared.programme import TierPolicy
-from loyalty_shared.service import Plumbing, RunningService
+from loyalty_shared.service import Plumbing, RunningService, wall_clock
 from loyalty_tiers.adapters.orm import OutboxRow
 from loyalty_tiers.service_layer.handlers import CONSUMER, TierHandler
 from loyalty_tiers.service_layer.unit_of_work import TiersUnitOfWork
@@ -20,10 +19,6 @@ from loyalty_tiers.service_layer.views import WallClock
 from loyalty_tiers.settings import TiersSettings
 
 log = logging.getLogger(__name__)
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(kw_only=True)
