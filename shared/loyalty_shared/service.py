@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -20,8 +20,10 @@ from loyalty_shared.kafka import broker_reachable, make_producer
 from loyalty_shared.metrics import ServiceMetrics
 from loyalty_shared.outbox import OutboxColumns, OutboxRelay
 from loyalty_shared.settings import ServiceSettings
+from loyalty_shared.unit_of_work import ConsumingUnitOfWork
 
 log = logging.getLogger(__name__)
+ConsumingUnitOfWorkT = TypeVar("ConsumingUnitOfWorkT", bound=ConsumingUnitOfWork)
 
 
 def wall_clock() -> datetime:
@@ -50,6 +52,20 @@ class Plumbing:
         producer = make_producer(settings.kafka)
         relay = OutboxRelay(sessions, outbox_table, producer)
         return cls(name, engine, sessions, producer, relay, ServiceMetrics(name))
+
+    def units_of_work(
+        self, kind: type[ConsumingUnitOfWorkT], settings: ServiceSettings
+    ) -> Callable[[], ConsumingUnitOfWorkT]:
+        """A factory of the service's unit of work, one per handled batch or request."""
+
+        def uow() -> ConsumingUnitOfWorkT:
+            return kind(
+                self.sessions,
+                currency=settings.programme.currency,
+                consumer_group=settings.consumer_group,
+            )
+
+        return uow
 
     def purchases_runner(self, settings: ServiceSettings, handler: IntakeHandler) -> ConsumerRunner:
         """The consumer of `purchases`, applying batches with `handler`."""

@@ -23,14 +23,7 @@ class PointsService(RunningService):
 
 def build(settings: PointsSettings) -> PointsService:
     plumbing = Plumbing.build(CONSUMER, settings, OutboxRow)
-
-    def uow() -> PointsUnitOfWork:
-        return PointsUnitOfWork(
-            plumbing.sessions,
-            currency=settings.programme.currency,
-            consumer_group=settings.consumer_group,
-        )
-
+    uow = plumbing.units_of_work(PointsUnitOfWork, settings)
     handler = PurchaseHandler(uow, settings.programme, settings.kafka.topics)
     runner = plumbing.purchases_runner(settings, handler)
     spending = Spending(uow, settings.kafka.topics)

@@ -61,14 +61,7 @@ class TiersService(RunningService):
 
 def build(settings: TiersSettings) -> TiersService:
     plumbing = Plumbing.build(CONSUMER, settings, OutboxRow)
-
-    def uow() -> TiersUnitOfWork:
-        return TiersUnitOfWork(
-            plumbing.sessions,
-            currency=settings.programme.currency,
-            consumer_group=settings.consumer_group,
-        )
-
+    uow = plumbing.units_of_work(TiersUnitOfWork, settings)
     handler = TierHandler(uow, settings.programme, settings.kafka.topics)
     runner = plumbing.purchases_runner(settings, handler)
     return TiersService(plumbing=plumbing, runner=runner, settings=settings, handler=handler)
