@@ -198,3 +198,32 @@ async def test_a_diamond_only_reward_asks_the_tier_service(platform_database, ka
         refused = await redeem(s.client, "m-poor", "elite", "k")
         assert refused.status_code == 409
         assert refused.json()["error"]["code"] == "tier_too_low"
+
+
+async def test_a_per_member_limit_holds_under_concurrent_requests(stack):
+    await stack.feed(purchase("m-1", "p1", "500.00", T0))
+    await stack.client.post(
+        "/v1/admin/rewards", json=reward("once", 10, limit_per_member=1, limit_period_days=30)
+    )
+    responses = await asyncio.gather(
+        *(redeem(stack.client, "m-1", "once", f"k-{n}") for n in range(20))
+    )
+    assert Counter(r.status_code for r in responses) == {201: 1, 409: 19}
+    assert {r.json()["error"]["code"] for r in responses if r.status_code == 409} == {
+        "limit_reached"
+    }
+    assert await stack.balance("m-1") == 490
+
+
+async def test_a_dependency_outage_is_not_stored_under_the_key(platform_database, kafka):
+    async with rewards_stack(platform_database, kafka, tiers_url="http://127.0.0.1:9") as s:
+        await s.feed(purchase("m-1", "p1", "100.00", T0))
+        await s.client.post("/v1/admin/rewards", json=reward("elite", 10, min_tier="pearl"))
+        first = await redeem(s.client, "m-1", "elite", "k")
+        assert first.status_code == 503
+    async with rewards_stack(platform_database, kafka, tiers=True) as s:
+        s.offset = 1  # the points ledger applied offset 0 in the first stack
+        await s.feed(purchase("m-1", "p2", "30.00", T0 + timedelta(hours=1)))
+        assert await s.balance("m-1") == 160  # 100, then 30 at diamond x2
+        retried = await redeem(s.client, "m-1", "elite", "k")
+        assert retried.status_code == 201  # the same key, now answered for real

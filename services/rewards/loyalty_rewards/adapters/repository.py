@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,6 +75,13 @@ class CatalogRepository:
 class RedemptionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+
+    async def lock_member(self, member_id: str) -> None:
+        """Until the transaction ends, other claims for this member wait."""
+        await self._session.execute(
+            text("select pg_advisory_xact_lock(hashtextextended(:lock, 0))"),
+            {"lock": f"rewards.redemptions:{member_id}"},
+        )
 
     async def add(self, redemption: Redemption) -> None:
         values = asdict(redemption) | {"status": redemption.status.value}

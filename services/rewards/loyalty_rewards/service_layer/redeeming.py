@@ -82,6 +82,8 @@ class Redeeming:
         fingerprint = request_hash(member_id, body)
         redemption_id = f"rd-{uuid.uuid4().hex}"
         async with self.uow() as uow:
+            # One claim at a time per member: a per-member limit counts the pending ones.
+            await uow.redemptions.lock_member(member_id)
             if not await uow.keys.claim(member_id, key, fingerprint, redemption_id):
                 await uow.commit()
                 return await self._replay(member_id, key, fingerprint)
@@ -95,6 +97,8 @@ class Redeeming:
             refused = await self._refusal(uow, reward, member_id, now)
             if refused is None and not await uow.catalog.take_one(reward_id):
                 refused = error_answer(409, "out_of_stock", "none left")
+            if refused is not None and refused.status >= 500:
+                return refused  # not committed: the key stays free for the retry
             if refused is not None:
                 await uow.keys.answer(member_id, key, refused.status, json.dumps(refused.body))
                 await uow.commit()
