@@ -55,6 +55,9 @@ class CatalogRepository:
         row = result.scalar_one_or_none()
         return None if row is None else _reward(row)
 
+    async def restock(self, reward_id: str, quantity: int) -> Reward | None:
+        return await self.change(reward_id, stock=RewardRow.stock + quantity)
+
     async def take_one(self, reward_id: str) -> bool:
         """Take one from the stock, atomically; True also when stock is not counted."""
         result: Any = await self._session.execute(

@@ -162,9 +162,7 @@ async def restock_reward(reward_id: RewardId, body: Restock, request: Request) -
             raise ApiError(404, "unknown_reward", f"no reward {reward_id}")
         if current.stock is None:
             raise ApiError(409, "stock_not_counted", f"{reward_id} has no counted stock")
-        from loyalty_rewards.adapters.orm import RewardRow
-
-        changed = await uow.catalog.change(reward_id, stock=RewardRow.stock + body.quantity)
+        changed = await uow.catalog.restock(reward_id, body.quantity)
         await uow.commit()
     assert changed is not None
     return RewardOut(**reward_out(changed))
