@@ -14,6 +14,12 @@ from loyalty_shared.events import EventTime, Identifier, Money
 
 Count = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
 Positive = Annotated[StrictInt, Field(ge=1, le=1_000_000_000)]
+# Field types shared by a new reward and a change to one.
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Description = Annotated[str, Field(max_length=2000)]
+TierName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+PeriodDays = Annotated[StrictInt, Field(ge=1, le=3660)]
+VoucherValue = Annotated[Decimal, Field(gt=0, le=100_000, decimal_places=2)]
 
 
 class _Body(BaseModel):
@@ -23,17 +29,17 @@ class _Body(BaseModel):
 class RewardFields(_Body):
     """What an admin may set on a reward; every rule between fields is checked here."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    description: Annotated[str, Field(max_length=2000)] = ""
+    name: Name
+    description: Description = ""
     kind: RewardKind
     points_cost: Positive
     stock: Count | None = None
-    min_tier: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
+    min_tier: TierName | None = None
     limit_per_member: Positive | None = None
-    limit_period_days: Annotated[StrictInt, Field(ge=1, le=3660)] | None = None
+    limit_period_days: PeriodDays | None = None
     available_from: EventTime | None = None
     available_until: EventTime | None = None
-    voucher_value: Annotated[Decimal, Field(gt=0, le=100_000, decimal_places=2)] | None = None
+    voucher_value: VoucherValue | None = None
     active: bool = True
 
     @model_validator(mode="after")
@@ -61,15 +67,15 @@ class RewardIn(RewardFields):
 class RewardPatch(_Body):
     """Fields to change; the result must still be a valid reward."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    description: Annotated[str, Field(max_length=2000)] | None = None
+    name: Name | None = None
+    description: Description | None = None
     points_cost: Positive | None = None
-    min_tier: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
+    min_tier: TierName | None = None
     limit_per_member: Positive | None = None
-    limit_period_days: Annotated[StrictInt, Field(ge=1, le=3660)] | None = None
+    limit_period_days: PeriodDays | None = None
     available_from: EventTime | None = None
     available_until: EventTime | None = None
-    voucher_value: Annotated[Decimal, Field(gt=0, le=100_000, decimal_places=2)] | None = None
+    voucher_value: VoucherValue | None = None
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
