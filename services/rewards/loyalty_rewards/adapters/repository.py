@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -101,18 +101,17 @@ class RedemptionRepository:
             .values(status=redemption.status.value, failure=redemption.failure)
         )  # fmt: skip
 
-    async def live_since(
+    async def live_times(
         self, member_id: str, reward_ids: list[str], since: datetime
-    ) -> dict[str, int]:
-        """Live redemptions of these rewards by the member since `since`, by reward."""
+    ) -> list[tuple[str, datetime]]:
+        """When the member made each live redemption of these rewards since `since`."""
         rows = await self._session.execute(
-            select(RedemptionRow.reward_id, func.count())
+            select(RedemptionRow.reward_id, RedemptionRow.created_at)
             .where(RedemptionRow.member_id == member_id, RedemptionRow.reward_id.in_(reward_ids),
                    RedemptionRow.status.in_([s.value for s in LIVE]),
                    RedemptionRow.created_at >= since)
-            .group_by(RedemptionRow.reward_id)
         )  # fmt: skip
-        return dict(rows.all())
+        return [(reward_id, at) for reward_id, at in rows.all()]
 
     async def of_member(self, member_id: str, limit: int) -> list[Redemption]:
         rows = await self._session.scalars(

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -253,15 +254,15 @@ class Redeeming:
         then taken as enough), tier, redemptions in the reward's own limit period."""
         tier = await self.tier_of(member_id)
         points = await self.points.balance(member_id) if balance else MAX_POINTS
-        used: dict[str, int] = {}
-        for reward in rewards:
-            if reward.limit_period is not None:
-                counts = await uow.redemptions.live_since(
-                    member_id, [reward.reward_id], now - reward.limit_period
-                )
-                used[reward.reward_id] = counts.get(reward.reward_id, 0)
+        # One query for every limited reward, back to the longest period; each reward
+        # then counts only within its own.
+        starts = {r.reward_id: now - r.limit_period for r in rewards if r.limit_period}
+        used: Counter[str] = Counter()
+        if starts:
+            made = await uow.redemptions.live_times(member_id, list(starts), min(starts.values()))
+            used.update(reward_id for reward_id, at in made if at >= starts[reward_id])
         rank = self.rank(tier)
-        return lambda r: MemberStanding(member_id, points, rank, used.get(r.reward_id, 0))
+        return lambda r: MemberStanding(member_id, points, rank, used[r.reward_id])
 
     def rank(self, tier: str | None) -> int:
         return 0 if tier is None else self.policy.rank(self.policy.level_named(tier))
