@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from loyalty_churn.migrations import MIGRATIONS_DIR as CHURN_MIGRATIONS
 from loyalty_cli.stack import EmbeddedBroker, EmbeddedDatabase, create_database, drop_database
 from loyalty_points.migrations import MIGRATIONS_DIR as POINTS_MIGRATIONS
 from loyalty_rewards.migrations import MIGRATIONS_DIR as REWARDS_MIGRATIONS
@@ -86,6 +87,13 @@ async def points_database(database_url: str) -> str:
 async def tiers_database(database_url: str) -> str:
     """A fresh database migrated for the tier service."""
     await asyncio.to_thread(upgrade, TIERS_MIGRATIONS, database_url)
+    return database_url
+
+
+@pytest.fixture
+async def churn_database(database_url: str) -> str:
+    """A fresh database migrated for the churn watch."""
+    await asyncio.to_thread(upgrade, CHURN_MIGRATIONS, database_url)
     return database_url
 
 

@@ -1,5 +1,5 @@
 """The `loyalty` command: run the platform, migrate, create topics, replay and simulate
-traffic, report on tiers."""
+traffic, report on tiers, follow churn alerts, backtest the churn watch."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from loyalty_cli.churn import alerts_app, churn_app
 from loyalty_cli.replay import publish_events, read_jsonl
 from loyalty_cli.services import SERVICES
 from loyalty_cli.tiers import tiers_app
@@ -27,6 +28,8 @@ app = typer.Typer(help="The loyalty platform's command-line tool.", no_args_is_h
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(tiers_app, name="tiers")
+app.add_typer(churn_app, name="churn")
+app.add_typer(alerts_app, name="alerts")
 console = Console()
 
 

@@ -12,6 +12,7 @@ import yaml
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
+from loyalty_churn.settings import ChurnWatchSettings
 from loyalty_cli.services import SERVICES
 from loyalty_points.settings import PointsSettings
 from loyalty_rewards.settings import RewardsSettings
@@ -26,6 +27,7 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "points": PointsSettings,
     "tiers": TiersSettings,
     "rewards": RewardsSettings,
+    "churn-watch": ChurnWatchSettings,
 }
 INTERPOLATION = re.compile(r"\$\$|\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
 VERSION_TAG = re.compile(r"v?\d+(\.\d+)+\S*")

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 
 from aiokafka.partitioner import DefaultPartitioner
 
 from loyalty_shared.kafka import ensure_topics
-from loyalty_tiers.bootstrap import TiersService
 from loyalty_tiers.migrations import MIGRATIONS_DIR
 from loyalty_tiers.settings import TiersSettings
 from tests.support.histories import Message, bad_messages, good_traffic, with_redeliveries
@@ -25,6 +23,7 @@ from tests.support.tiers import (
     wait_applied,
     wait_outbox_empty,
 )
+from tests.support.waiting import until_each_owns_partitions
 
 
 async def run(
@@ -43,13 +42,6 @@ async def run(
         for service in services:
             await service.stop()
     return changes, members
-
-
-async def until_each_owns_partitions(services: list[TiersService], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not all(s.runner.assignment() for s in services):
-        assert time.monotonic() < deadline, "the replicas did not share the partitions"
-        await asyncio.sleep(0.2)
 
 
 async def test_replays_give_the_same_tier_changes_with_one_replica_or_two(

@@ -31,3 +31,11 @@ async def wait_outbox_empty(service: Any, timeout: float = 30.0, *, outbox_table
                 return
         await asyncio.sleep(0.1)
     raise AssertionError("the outbox was not drained")
+
+
+async def until_each_owns_partitions(services: list[Any], timeout: float = 60) -> None:
+    """Wait until every replica in the consumer group has partitions of its own."""
+    deadline = time.monotonic() + timeout
+    while not all(s.runner.assignment() for s in services):
+        assert time.monotonic() < deadline, "the replicas did not share the partitions"
+        await asyncio.sleep(0.2)

@@ -2,15 +2,23 @@
 
 from loyalty_shared.programme.earning import EarningRule
 from loyalty_shared.programme.loading import ProgrammeFileError, load_programme
-from loyalty_shared.programme.model import Programme, TierLevel, TierSettings
+from loyalty_shared.programme.model import (
+    ChurnSettings,
+    Programme,
+    SeverityBands,
+    TierLevel,
+    TierSettings,
+)
 from loyalty_shared.programme.tiers import CountedPurchase, QualifyingPurchase, TierPolicy
 
 __all__ = [
+    "ChurnSettings",
     "CountedPurchase",
     "EarningRule",
     "Programme",
     "ProgrammeFileError",
     "QualifyingPurchase",
+    "SeverityBands",
     "TierLevel",
     "TierPolicy",
     "TierSettings",

@@ -6,7 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Frozen(BaseModel):
@@ -57,6 +57,55 @@ class EarningSettings(_Frozen):
     points_per_unit: Annotated[Decimal, Field(gt=0, le=1000)] = Decimal("1")
 
 
+class SeverityBands(_Frozen):
+    """Risk scores at or above each bound get that severity; below `low`, no alert."""
+
+    low: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    medium: Annotated[float, Field(gt=0, lt=1)] = 0.7
+    high: Annotated[float, Field(gt=0, lt=1)] = 0.85
+
+    @model_validator(mode="after")
+    def _rising(self) -> SeverityBands:
+        if not self.low < self.medium < self.high:
+            raise ValueError("severity bands must rise: low < medium < high")
+        return self
+
+
+class ChurnSettings(_Frozen):
+    """The churn watch's thresholds (DESIGN.md sections 5 and 7)."""
+
+    # A customer is lost this long after their last purchase (retail: 6 months); the
+    # risk score is the probability of no purchase within this horizon.
+    horizon_days: Annotated[int, Field(ge=1, le=3660)] = 180
+    lapsed_days: Annotated[int, Field(ge=1, le=3660)] = 180
+    overdue_gap_multiple: Annotated[Decimal, Field(gt=1, le=100)] = Decimal("2")
+    overdue_min_purchases: Annotated[int, Field(ge=3, le=1000)] = 3
+    period_days: Annotated[int, Field(ge=1, le=3660)] = 90
+    migration_ratio: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.5")
+    # Average basket of the last period over the average basket before it.
+    basket_ratio: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.6")
+    basket_min_purchases: Annotated[int, Field(ge=1, le=1000)] = 2
+    # Share of the last period's spend refunded, when it is also above the share before.
+    refund_share: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.25")
+    refund_min_count: Annotated[int, Field(ge=1, le=1000)] = 2
+    downgrade_days: Annotated[int, Field(ge=1, le=3660)] = 90
+    # Without new facts, a member is re-scored this often (event time) until high or lost.
+    rescore_days: Annotated[int, Field(ge=1, le=365)] = 7
+    # Value at risk: the spend a retained member would bring over these years, and
+    # what one point cost the retailer when it was redeemed.
+    value_years: Annotated[Decimal, Field(gt=0, le=50)] = Decimal("3")
+    point_value: Annotated[Decimal, Field(ge=0, le=1000)] = Decimal("0.15")
+    severity: SeverityBands = SeverityBands()
+
+    @property
+    def horizon(self) -> timedelta:
+        return timedelta(days=self.horizon_days)
+
+    @property
+    def period(self) -> timedelta:
+        return timedelta(days=self.period_days)
+
+
 class Programme(_Frozen):
     """Everything a retailer tunes without touching code."""
 
@@ -64,3 +113,4 @@ class Programme(_Frozen):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     earning: EarningSettings = EarningSettings()
     tiers: TierSettings = TierSettings()
+    churn: ChurnSettings = ChurnSettings()

@@ -14,20 +14,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loyalty_shared.clocks import PartitionClocks
 from loyalty_shared.db import copy_rows, driver_connection
 from loyalty_tiers.adapters.orm import SCHEMA
 from loyalty_tiers.domain.standing import TierStanding, TrackedPurchase, TrackedRefund
-
-_ENSURE_CLOCKS = f"""
-    insert into {SCHEMA}.partition_clocks (partition)
-    select * from unnest($1::int[]) on conflict do nothing"""
-_LOCK_CLOCKS = f"""
-    select partition, watermark from {SCHEMA}.partition_clocks
-    where partition = any($1::int[]) order by partition for update"""
-_SAVE_CLOCKS = f"""
-    update {SCHEMA}.partition_clocks c set watermark = n.watermark
-    from unnest($1::int[], $2::timestamptz[]) as n(partition, watermark)
-    where c.partition = n.partition"""
 
 _DUE = f"""
     select m.member_id from {SCHEMA}.members m
@@ -36,7 +26,6 @@ _DUE = f"""
 _MEMBERS = f"""
     select member_id, partition, tier, since, clock, drops_at, changes_made
     from {SCHEMA}.members where member_id = any($1::text[]) order by member_id"""
-_CLOCK = f"select watermark from {SCHEMA}.partition_clocks where partition = $1"
 # Purchases named by id, and each member's since their own lookback start: members'
 # clocks can be far apart, and one early start would load everyone's whole history.
 _PURCHASES = f"""
@@ -74,23 +63,16 @@ class Loaded:
 class StandingRepository:
     def __init__(self, session: AsyncSession, currency: str) -> None:
         self._session, self._currency = session, currency
+        self.clocks = PartitionClocks(session, SCHEMA)
 
     async def lock_clocks(self, partitions: Iterable[int]) -> dict[int, datetime | None]:
-        """The partitions' clocks, locked: one writer per partition at a time."""
-        db = await driver_connection(self._session)
-        wanted = sorted(set(partitions))
-        await db.execute(_ENSURE_CLOCKS, wanted)
-        return dict(await db.fetch(_LOCK_CLOCKS, wanted))
+        return await self.clocks.lock(partitions)
 
     async def watermark(self, partition: int) -> datetime | None:
-        db = await driver_connection(self._session)
-        return await db.fetchval(_CLOCK, partition)  # type: ignore[no-any-return]
+        return await self.clocks.watermark(partition)
 
     async def save_clocks(self, clocks: Mapping[int, datetime | None]) -> None:
-        moved = [(p, w) for p, w in sorted(clocks.items()) if w is not None]
-        if moved:
-            db = await driver_connection(self._session)
-            await db.execute(_SAVE_CLOCKS, [p for p, _ in moved], [w for _, w in moved])
+        await self.clocks.save(clocks)
 
     async def due(self, watermarks: Mapping[int, datetime]) -> list[str]:
         """Members of these partitions whose tier drops by the partition's watermark."""

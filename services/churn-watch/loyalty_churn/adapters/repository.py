@@ -1,0 +1,253 @@
+"""Loading and saving watched members, their facts and their alerts, a batch at a time.
+
+The consumer's hot path, like the other services': asyncpg directly inside the unit
+of work's transaction, array parameters, COPY for the append-only facts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from loyalty_churn.adapters.orm import SCHEMA
+from loyalty_churn.domain.alerts import ChurnAlert
+from loyalty_churn.domain.behaviour import MemberHistory, Return, RewardTaken, TierMove, Visit
+from loyalty_churn.domain.risk import RiskModel
+from loyalty_churn.domain.signals import Signal, SignalCode
+from loyalty_churn.domain.watch import MemberWatch
+from loyalty_shared.clocks import PartitionClocks
+from loyalty_shared.db import copy_rows, driver_connection
+
+_DUE = f"""
+    select m.member_id from {SCHEMA}.members m
+    join unnest($1::int[], $2::timestamptz[]) as d(partition, watermark)
+      on m.partition = d.partition and m.due_at <= d.watermark"""
+_MEMBERS = f"""
+    select member_id, partition, clock, due_at, score
+    from {SCHEMA}.members where member_id = any($1::text[]) order by member_id"""
+_VISITS = f"""
+    select member_id, purchase_id, occurred_at, amount from {SCHEMA}.purchases
+    where member_id = any($1::text[]) order by member_id, occurred_at, purchase_id"""
+_RETURNS = f"""
+    select member_id, refund_id, purchase_id, occurred_at, amount from {SCHEMA}.refunds
+    where member_id = any($1::text[]) order by member_id, occurred_at, refund_id"""
+_TIER_MOVES = f"""
+    select member_id, sequence, effective_at, from_tier, to_tier, direction
+    from {SCHEMA}.tier_moves where member_id = any($1::text[])
+    order by member_id, effective_at, sequence"""
+_REWARDS = f"""
+    select member_id, redemption_id, kind, occurred_at, points from {SCHEMA}.rewards_taken
+    where member_id = any($1::text[]) order by member_id, occurred_at, redemption_id, kind"""
+_OWNERS = f"""
+    select purchase_id, member_id from {SCHEMA}.purchases where purchase_id = any($1::text[])"""
+_LATEST_ALERTS = f"""
+    select distinct on (member_id) alert_id, member_id, severity, score, signals, tier,
+        value_at_risk, last_purchase_at, opened_at, updated_at, revision, resolved_at
+    from {SCHEMA}.alerts where member_id = any($1::text[])
+    order by member_id, alert_id desc"""
+_SAVE_MEMBERS = f"""
+    insert into {SCHEMA}.members (member_id, partition, clock, due_at, score)
+    select * from unnest($1::text[], $2::int[], $3::timestamptz[], $4::timestamptz[],
+                         $5::float8[])
+    on conflict (member_id) do update set
+        partition = excluded.partition, clock = excluded.clock,
+        due_at = excluded.due_at, score = excluded.score"""
+_INSERT_ALERT = f"""
+    insert into {SCHEMA}.alerts (member_id, severity, score, signals, tier, value_at_risk,
+        last_purchase_at, opened_at, updated_at, revision, resolved_at)
+    values ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11) returning alert_id"""
+_UPDATE_ALERT = f"""
+    update {SCHEMA}.alerts set severity = $2, score = $3, signals = $4::jsonb, tier = $5,
+        value_at_risk = $6, last_purchase_at = $7, updated_at = $8, revision = $9,
+        resolved_at = $10
+    where alert_id = $1"""
+_LATEST_MODEL = f"""
+    select version, params from {SCHEMA}.risk_models order by version desc limit 1"""
+_SAVE_MODEL = f"""
+    insert into {SCHEMA}.risk_models (fitted_as_of, params) values ($1, $2::jsonb)
+    returning version"""
+
+
+@dataclass
+class NewFacts:
+    """What a batch learnt, to append."""
+
+    visits: list[tuple[str, Visit]] = field(default_factory=list)
+    returns: list[tuple[str, Return]] = field(default_factory=list)
+    tier_moves: list[tuple[str, TierMove]] = field(default_factory=list)
+    rewards: list[tuple[str, str, RewardTaken]] = field(default_factory=list)  # kind
+
+
+def signals_from_json(raw: Any) -> list[Signal]:
+    items = json.loads(raw) if isinstance(raw, str) else raw
+    return [Signal(SignalCode(s["code"]), s["observed"], s["threshold"]) for s in items]
+
+
+def _alert(row: Any) -> ChurnAlert:
+    return ChurnAlert(
+        member_id=row[1],
+        opened_at=row[8],
+        severity=row[2],
+        score=row[3],
+        signals=signals_from_json(row[4]),
+        tier=row[5],
+        value_at_risk=row[6],
+        last_purchase_at=row[7],
+        updated_at=row[9],
+        revision=row[10],
+        resolved_at=row[11],
+        alert_id=row[0],
+    )
+
+
+class WatchRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self.clocks = PartitionClocks(session, SCHEMA)
+
+    async def _db(self) -> Any:
+        return await driver_connection(self._session)
+
+    async def due(self, watermarks: Mapping[int, datetime]) -> list[str]:
+        """Members of these partitions whose next assessment falls due by the watermark."""
+        if not watermarks:
+            return []
+        db = await self._db()
+        rows = await db.fetch(_DUE, list(watermarks), list(watermarks.values()))
+        return [r[0] for r in rows]
+
+    async def owners(self, purchase_ids: Iterable[str]) -> dict[str, str]:
+        """Which member each of these purchases belongs to, for those recorded."""
+        db = await self._db()
+        return dict(await db.fetch(_OWNERS, sorted(set(purchase_ids))))
+
+    async def load(
+        self, members: Iterable[str], *, lock: bool = True
+    ) -> tuple[dict[str, MemberWatch], dict[str, int]]:
+        """The members' watches with their whole history (rows locked; a member never
+        seen gets an empty watch), and the partitions of those seen before."""
+        db = await self._db()
+        wanted = sorted(set(members))
+        rows = await db.fetch(_MEMBERS + (" for update" if lock else ""), wanted)
+        histories = await self.histories(wanted)
+        alerts = {r[1]: _alert(r) for r in await db.fetch(_LATEST_ALERTS, wanted)}
+        watches = {m: MemberWatch(histories[m], alert=alerts.get(m)) for m in wanted}
+        partitions = {}
+        for member, partition, clock, due_at, score in rows:
+            watch = watches[member]
+            watch.clock, watch.due_at, watch.score = clock, due_at, score
+            partitions[member] = partition
+        return watches, partitions
+
+    async def histories(self, members: Sequence[str] | None = None) -> dict[str, MemberHistory]:
+        """The members' histories (every member's when `members` is None)."""
+        db = await self._db()
+        where = "true" if members is None else "member_id = any($1::text[])"
+        args: list[Any] = [] if members is None else [list(members)]
+        histories: dict[str, MemberHistory] = defaultdict(lambda: MemberHistory(""))
+        if members is not None:
+            histories.update({m: MemberHistory(m) for m in members})
+        for query, add in (
+            (_VISITS, _add_visit),
+            (_RETURNS, _add_return),
+            (_TIER_MOVES, _add_tier_move),
+            (_REWARDS, _add_reward),
+        ):
+            for row in await db.fetch(query.replace("member_id = any($1::text[])", where), *args):
+                history = histories.get(row[0])
+                if history is None:
+                    history = histories[row[0]] = MemberHistory(row[0])
+                add(history, row)
+        return dict(histories)
+
+    async def save(
+        self, watches: Iterable[MemberWatch], partitions: Mapping[str, int], facts: NewFacts
+    ) -> None:
+        db = await self._db()
+        touched = sorted(
+            (w for w in watches if w.member_id in partitions), key=lambda w: w.member_id
+        )
+        if touched:
+            await db.execute(
+                _SAVE_MEMBERS,
+                [w.member_id for w in touched],
+                [partitions[w.member_id] for w in touched],
+                [w.clock for w in touched],
+                [w.due_at for w in touched],
+                [w.score for w in touched],
+            )
+        await self._append(db, facts)
+        for watch in touched:
+            for alert in [*watch.closed, *([watch.alert] if watch.alert else [])]:
+                if alert.new_moves:
+                    await self._save_alert(db, alert)
+            watch.closed = []
+
+    async def _append(self, db: Any, facts: NewFacts) -> None:
+        await copy_rows(db, SCHEMA, "purchases", ["purchase_id", "member_id", "amount", "occurred_at"], [
+            (v.purchase_id, m, v.amount, v.at) for m, v in facts.visits
+        ])  # fmt: skip
+        await copy_rows(db, SCHEMA, "refunds", ["refund_id", "purchase_id", "member_id", "amount", "occurred_at"], [
+            (r.refund_id, r.purchase_id, m, r.amount, r.at) for m, r in facts.returns
+        ])  # fmt: skip
+        await copy_rows(db, SCHEMA, "tier_moves", ["member_id", "sequence", "from_tier", "to_tier", "direction", "effective_at"], [
+            (m, t.sequence, t.from_tier, t.to_tier, "down" if t.down else "up", t.at)
+            for m, t in facts.tier_moves
+        ])  # fmt: skip
+        await copy_rows(db, SCHEMA, "rewards_taken", ["redemption_id", "kind", "member_id", "points", "occurred_at"], [
+            (r.redemption_id, kind, m, abs(r.points), r.at) for m, kind, r in facts.rewards
+        ])  # fmt: skip
+
+    async def _save_alert(self, db: Any, a: ChurnAlert) -> None:
+        signals = json.dumps([s.as_dict() for s in a.signals])
+        if a.alert_id is None:
+            a.alert_id = await db.fetchval(
+                _INSERT_ALERT, a.member_id, a.severity, a.score, signals, a.tier,
+                a.value_at_risk, a.last_purchase_at, a.opened_at, a.updated_at, a.revision,
+                a.resolved_at,
+            )  # fmt: skip
+        else:
+            await db.execute(
+                _UPDATE_ALERT, a.alert_id, a.severity, a.score, signals, a.tier,
+                a.value_at_risk, a.last_purchase_at, a.updated_at, a.revision, a.resolved_at,
+            )  # fmt: skip
+
+    async def latest_model(self) -> tuple[int, RiskModel] | None:
+        db = await self._db()
+        row = await db.fetchrow(_LATEST_MODEL)
+        if row is None:
+            return None
+        params = json.loads(row[1]) if isinstance(row[1], str) else row[1]
+        return row[0], RiskModel.from_dict(params)
+
+    async def save_model(self, model: RiskModel) -> int:
+        db = await self._db()
+        assert model.fitted_as_of is not None
+        version: int = await db.fetchval(
+            _SAVE_MODEL, model.fitted_as_of, json.dumps(model.to_dict())
+        )
+        return version
+
+
+def _add_visit(h: MemberHistory, row: Any) -> None:
+    h.visits.append(Visit(row[1], row[2], Decimal(row[3])))
+
+
+def _add_return(h: MemberHistory, row: Any) -> None:
+    h.returns.append(Return(row[1], row[2], row[3], Decimal(row[4])))
+
+
+def _add_tier_move(h: MemberHistory, row: Any) -> None:
+    h.tier_moves.append(TierMove(row[1], row[2], row[3], row[4], row[5] == "down"))
+
+
+def _add_reward(h: MemberHistory, row: Any) -> None:
+    points = row[4] if row[2] == "redeemed" else -row[4]
+    h.rewards.append(RewardTaken(row[1], row[3], points))

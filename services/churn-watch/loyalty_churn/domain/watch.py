@@ -1,0 +1,129 @@
+"""Watching one member over event time.
+
+A member is assessed when something happens to them (a purchase, a refund, a tier
+change) and, without waiting for that, at the moments time alone can change their
+signals (`signals.next_moment`) and every `rescore_days` while their risk can still
+escalate. Each assessment happens at its own moment, never at whatever time a
+batch or a sweep happens to run, so the alerts follow from the facts alone. A
+member's clock never goes back: a fact that arrives late is added to the history
+and assessed at the member's current moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from loyalty_churn.domain.alerts import Assessment, ChurnAlert
+from loyalty_churn.domain.behaviour import Behaviour, MemberHistory, Return, TierMove, Visit
+from loyalty_churn.domain.risk import RiskModel, severity_of
+from loyalty_churn.domain.signals import next_moment, signals_of
+from loyalty_churn.domain.value import value_at_risk
+from loyalty_shared.programme import ChurnSettings
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """Turns a member's history into an assessment at a moment."""
+
+    model: RiskModel
+    rules: ChurnSettings
+    tier_rank: Callable[[str | None], int]
+
+    def assess(self, history: MemberHistory, at: datetime) -> tuple[Assessment, Behaviour] | None:
+        b = Behaviour.of(history, at, self.rules.period)
+        if b is None:
+            return None
+        score = float(self.model.scores([b], [self.tier_rank(b.tier)], self.rules.period_days)[0])
+        return self.assessment(b, score), b
+
+    def assessment(self, b: Behaviour, score: float) -> Assessment:
+        score = round(float(np.clip(score, 0.0, 1.0)), 4)
+        signals = signals_of(b, self.rules)
+        # A signal is evidence enough for the lowest severity, whatever the score.
+        severity = severity_of(score, self.rules.severity) or ("low" if signals else None)
+        return Assessment(
+            member_id=b.member_id,
+            at=b.as_of,
+            score=score,
+            severity=severity,
+            signals=signals,
+            tier=b.tier,
+            value_at_risk=value_at_risk(b, self.model.purchase_rate(b), self.rules),
+            last_purchase_at=b.last_at,
+        )
+
+
+@dataclass
+class MemberWatch:
+    history: MemberHistory
+    clock: datetime | None = None  # the moment of the latest assessment
+    due_at: datetime | None = None  # when time alone next calls for an assessment
+    alert: ChurnAlert | None = None  # the latest alert, open or resolved
+    score: float | None = None
+    closed: list[ChurnAlert] = field(default_factory=list)  # resolved in this batch, replaced
+
+    @property
+    def member_id(self) -> str:
+        return self.history.member_id
+
+    def catch_up(self, until: datetime, scorer: Scorer, *, inclusive: bool = True) -> None:
+        """Assess at each moment that falls due up to `until`."""
+        while self.due_at is not None and (
+            self.due_at <= until if inclusive else self.due_at < until
+        ):
+            self._assess(self.due_at, scorer)
+
+    def record_visit(self, visit: Visit, scorer: Scorer) -> None:
+        self.catch_up(visit.at, scorer, inclusive=False)
+        self.history.add_visit(visit)
+        self._assess(self._moment(visit.at), scorer, came_back=visit.at)
+
+    def record_return(self, ret: Return, scorer: Scorer) -> None:
+        self.catch_up(ret.at, scorer, inclusive=False)
+        self.history.add_return(ret)
+        self._assess(self._moment(ret.at), scorer)
+
+    def record_tier_move(self, move: TierMove, scorer: Scorer) -> None:
+        self.catch_up(move.at, scorer, inclusive=False)
+        self.history.add_tier_move(move)
+        self._assess(self._moment(move.at), scorer)
+
+    def _moment(self, at: datetime) -> datetime:
+        return max(at, self.clock) if self.clock else at
+
+    def _assess(self, at: datetime, scorer: Scorer, came_back: datetime | None = None) -> None:
+        """Assess at `at`. After a purchase (`came_back`, its time) that leaves no signal
+        standing, the member is back and an open alert is resolved."""
+        assessed = scorer.assess(self.history, at)
+        self.clock = at
+        if assessed is None:
+            self.due_at = None
+            return
+        assessment, behaviour = assessed
+        self.score = assessment.score
+        alert = self.alert
+        if alert is not None and alert.open:
+            if came_back and came_back > alert.opened_at and not assessment.signals:
+                alert.resolve(at, came_back)
+            else:
+                alert.reassess(assessment)
+        else:
+            raised = ChurnAlert.raise_for(assessment)
+            if raised is not None:
+                if self.alert is not None:
+                    self.closed.append(self.alert)
+                self.alert = raised
+        self.due_at = self._next_due(behaviour, assessment, scorer.rules)
+
+    def _next_due(self, b: Behaviour, a: Assessment, rules: ChurnSettings) -> datetime | None:
+        due = next_moment(self.history, b, rules)
+        # Rescore while the risk can still escalate: short of high, not yet lost.
+        settled = self.alert is not None and self.alert.open and self.alert.severity == "high"
+        if not settled and b.recency_days < rules.horizon_days + rules.rescore_days:
+            rescore = a.at + timedelta(days=rules.rescore_days)
+            due = min(due, rescore) if due else rescore
+        return due

@@ -1,0 +1,22 @@
+"""The churn watch's FastAPI app: API, health and metrics, consumer, sweeper, relay."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from loyalty_churn.bootstrap import build
+from loyalty_churn.entrypoints.routes import router
+from loyalty_churn.settings import ChurnWatchSettings
+from loyalty_shared.http import service_app
+
+
+def create_app(settings: ChurnWatchSettings | None = None, *, consume: bool = True) -> FastAPI:
+    chosen = settings or ChurnWatchSettings()
+    return service_app(
+        title="Loyalty churn watch",
+        description="Who is slipping away, with evidence and what they are worth: "
+        "alerts, risk scores, churn rates.",
+        build=lambda: build(chosen),
+        router=router,
+        consume=consume,
+    )
