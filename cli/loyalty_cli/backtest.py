@@ -105,7 +105,7 @@ class Scores:
 def baselines(customers: list[Customer], cutoff: datetime, horizon_days: int) -> list[Scores]:
     x, t_x, age = summaries(customers, cutoff)
     recency = age - t_x
-    out = [Scores("recency (days since last purchase)", recency, probability=False)]
+    out = [Scores("recency", recency, probability=False)]
     for name, model in (("BG/NBD", BgNbd), ("Pareto/NBD", ParetoNbd)):
         fitted = model.fit(x, t_x, age)
         p = np.asarray(fitted.p_no_purchase(x, t_x, age, float(horizon_days)), dtype=np.float64)

@@ -70,17 +70,21 @@ def backtest(
         f"{result.churned} ({result.churned / result.members:.1%}) made none in the next "
         f"{horizon} days. Replayed {result.replayed} events in {result.seconds:.1f} s."
     )
-    table = Table(title=f"Who stops buying: ranking quality as of {moment:%Y-%m-%d}")
+    table = Table(title=f"Ranking who stops buying, as of {moment:%Y-%m-%d}")
     table.add_column("model")
-    table.add_column("ROC AUC", justify="right")
+    table.add_column("AUC", justify="right")
     for share in SHARES:
-        pct = f"top {share:.0%}"
-        for label in ("precision", "recall", "lost revenue"):
-            table.add_column(f"{pct} {label}", justify="right")
+        for label in ("prec", "rec", "rev"):
+            table.add_column(f"{label}@{share:.0%}", justify="right")
     table.add_column("Brier", justify="right")
     for cells in result_rows(result):
         table.add_row(*cells)
     console.print(table)
+    console.print(
+        "[dim]prec, rec: precision and recall of calling the top share by risk churners; "
+        f"rev: the share of the churners' spend (in the {horizon} days before the cutoff) "
+        "caught in that top share; Brier: for scores read as probabilities (lower is better).[/]"
+    )
     if out is not None:
         with out.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(result.per_member[0]))

@@ -41,7 +41,7 @@ class Scorer:
         return self.assessment(b, score), b
 
     def assessment(self, b: Behaviour, score: float) -> Assessment:
-        score = round(float(np.clip(score, 0.0, 1.0)), 4)
+        score = round(float(np.clip(score, 0.0, 1.0)), 6)
         signals = signals_of(b, self.rules)
         # A signal is evidence enough for the lowest severity, whatever the score.
         severity = severity_of(score, self.rules.severity) or ("low" if signals else None)

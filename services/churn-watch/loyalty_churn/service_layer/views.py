@@ -38,7 +38,7 @@ async def member_risk(
 def score_everyone(
     histories: Sequence[MemberHistory], as_of: datetime, scorer: Scorer
 ) -> list[ScoredMember]:
-    """Every member with a purchase by `as_of`, riskiest first (ties by member id)."""
+    """Every member with a purchase by `as_of`, riskiest first (then the most valuable)."""
     rules = scorer.rules
     behaviours = [b for h in histories if (b := Behaviour.of(h, as_of, rules.period)) is not None]
     ranks = [scorer.tier_rank(b.tier) for b in behaviours]
@@ -47,7 +47,10 @@ def score_everyone(
         ScoredMember(scorer.assessment(b, float(s)), b)
         for b, s in zip(behaviours, scores, strict=True)
     ]
-    scored.sort(key=lambda m: (-m.assessment.score, m.assessment.member_id))
+    # Equal risk: the more valuable member first.
+    scored.sort(
+        key=lambda m: (-m.assessment.score, -m.assessment.value_at_risk, m.assessment.member_id)
+    )
     return scored
 
 
