@@ -137,7 +137,9 @@ class ParetoNbd:
 
         def loss(logs: Floats) -> float:
             r, alpha, s, beta = np.exp(logs)
-            ll = _pareto_log_likelihood(r, alpha * scale, s, beta * scale, x, t_x, T)
+            # Off the data's support a term can be undefined: that guess loses.
+            with np.errstate(invalid="ignore", over="ignore"):
+                ll = _pareto_log_likelihood(r, alpha * scale, s, beta * scale, x, t_x, T)
             total = float(np.sum(ll))
             return -total if np.isfinite(total) else 1e300
 
