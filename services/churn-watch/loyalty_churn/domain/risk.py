@@ -34,6 +34,7 @@ Floats = npt.NDArray[np.float64]
 PRIOR = BgNbd(r=0.5, alpha=15.0, a=0.8, b=4.0)
 MIN_TO_CALIBRATE = 200  # members with history before the training cutoff
 MIN_TO_FIT_LIFETIMES = 30
+MIN_TRAINING_DAYS = 28
 
 FEATURES = (
     "lifetimes_logit",
@@ -120,6 +121,9 @@ class RiskModel:
     calibration: Logistic | None = None
     fitted_as_of: datetime | None = None
     training: dict[str, Any] | None = None  # what it was learnt from, for ops to read
+    # Shorter than the horizon when the history held less than two horizons: the
+    # calibration then learnt "no purchase within this many days" (see `scores`).
+    training_horizon_days: int | None = None
 
     def scores(
         self, behaviours: Sequence[Behaviour], tier_ranks: Sequence[int], period_days: int
@@ -131,12 +135,24 @@ class RiskModel:
         p_none = self.lifetimes.p_no_purchase(x, t_x, age, float(self.horizon_days))
         if self.calibration is None:
             return np.clip(np.asarray(p_none, dtype=np.float64), 0.0, 1.0)
-        logits = _logit(np.asarray(p_none, dtype=np.float64))
+        learnt = self.training_horizon_days or self.horizon_days
+        p_none_learnt = (
+            p_none
+            if learnt == self.horizon_days
+            else self.lifetimes.p_no_purchase(x, t_x, age, float(learnt))
+        )
+        logits = _logit(np.asarray(p_none_learnt, dtype=np.float64))
         rows = [
             _row(b, float(lg), rank, period_days)
             for b, lg, rank in zip(behaviours, logits, tier_ranks, strict=True)
         ]
-        return np.asarray(self.calibration.predict(np.array(rows)), dtype=np.float64)
+        quiet = np.asarray(self.calibration.predict(np.array(rows)), dtype=np.float64)
+        if learnt == self.horizon_days:
+            return quiet
+        # Stretch the learnt chance of buying to the whole horizon as the lifetime
+        # model says it grows with time.
+        growth = (1 - np.asarray(p_none)) / np.maximum(1 - np.asarray(p_none_learnt), 1e-9)
+        return np.asarray(1 - np.clip((1 - quiet) * growth, 0.0, 1.0), dtype=np.float64)
 
     def purchase_rate(self, b: Behaviour) -> float:
         """Expected purchases per day while the member stays (the posterior mean)."""
@@ -149,6 +165,7 @@ class RiskModel:
             "calibration": self.calibration.to_dict() if self.calibration else None,
             "fitted_as_of": self.fitted_as_of.isoformat() if self.fitted_as_of else None,
             "training": self.training,
+            "training_horizon_days": self.training_horizon_days,
         }
 
     @classmethod
@@ -161,6 +178,7 @@ class RiskModel:
             calibration=Logistic.from_dict(calibration) if calibration else None,
             fitted_as_of=datetime.fromisoformat(fitted) if fitted else None,
             training=data.get("training"),
+            training_horizon_days=data.get("training_horizon_days"),
         )
 
 
@@ -179,7 +197,9 @@ def fit_risk_model(
     lifetimes = PRIOR
     if len(now) >= MIN_TO_FIT_LIFETIMES:
         lifetimes = BgNbd.fit(*_summaries(now))
-    cutoff = as_of - timedelta(days=rules.horizon_days)
+    span_days = max(((as_of - b.first_at) / DAY for b in now), default=0.0)
+    learnt = min(rules.horizon_days, int(span_days / 2))
+    cutoff = as_of - timedelta(days=learnt)
     past: list[tuple[Behaviour, MemberHistory]] = [
         (b, h) for h in histories if (b := Behaviour.of(h, cutoff, rules.period)) is not None
     ]
@@ -189,17 +209,17 @@ def fit_risk_model(
     training: dict[str, Any] = {
         "members": len(now),
         "training_cutoff": cutoff.isoformat(),
+        "training_horizon_days": learnt,
         "training_members": len(past),
         "training_churn_rate": round(float(labels.mean()), 4) if len(past) else None,
     }
-    if len(past) < MIN_TO_CALIBRATE or labels.min(initial=0) == labels.max(initial=0):
+    one_kind = labels.min(initial=0) == labels.max(initial=0)
+    if learnt < MIN_TRAINING_DAYS or len(past) < MIN_TO_CALIBRATE or one_kind:
         return RiskModel(rules.horizon_days, lifetimes, None, as_of, training)
     behaviours = [b for b, _ in past]
     past_lifetimes = BgNbd.fit(*_summaries(behaviours))
     x, t_x, age = _summaries(behaviours)
-    logits = _logit(
-        np.asarray(past_lifetimes.p_no_purchase(x, t_x, age, float(rules.horizon_days)))
-    )
+    logits = _logit(np.asarray(past_lifetimes.p_no_purchase(x, t_x, age, float(learnt))))
     rows = np.array(
         [
             _row(b, float(lg), tier_rank.get(b.tier or "", 0), rules.period_days)
@@ -207,7 +227,7 @@ def fit_risk_model(
         ]
     )
     calibration = Logistic.fit(rows, labels, FEATURES)
-    return RiskModel(rules.horizon_days, lifetimes, calibration, as_of, training)
+    return RiskModel(rules.horizon_days, lifetimes, calibration, as_of, training, learnt)
 
 
 def _bought_within(history: MemberHistory, start: datetime, end: datetime) -> bool:
