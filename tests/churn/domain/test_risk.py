@@ -81,3 +81,13 @@ def test_a_model_survives_storage() -> None:
     again = RiskModel.from_dict(model.to_dict())
     ranks = [0] * len(behaviours)
     assert np.allclose(again.scores(behaviours, ranks, 90), model.scores(behaviours, ranks, 90))
+
+
+def test_one_member_at_a_time_scores_as_the_whole_list_does() -> None:
+    cutoff = START + timedelta(days=540)
+    behaviours, _, model = outcome(800, 700, 24, cutoff)
+    short = RiskModel.from_dict(model.to_dict() | {"training_horizon_days": 60})
+    for m in (model, short, prior_model(RULES)):
+        together = m.scores(behaviours, [1] * len(behaviours), 90)
+        one_by_one = [m.score_one(b, 1, 90) for b in behaviours]
+        assert np.allclose(together, one_by_one, atol=1e-9)

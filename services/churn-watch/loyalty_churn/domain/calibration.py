@@ -3,6 +3,8 @@ maximum likelihood on standardised features."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +59,14 @@ class Logistic:
     def predict(self, X: Any) -> Floats:
         Z = (np.asarray(X, dtype=np.float64) - np.array(self.means)) / np.array(self.scales)
         return np.asarray(expit(Z @ np.array(self.weights) + self.intercept), dtype=np.float64)
+
+    def predict_one(self, row: Sequence[float]) -> float:
+        """`predict` for one row, without array overheads (the consumer's path)."""
+        z = self.intercept + sum(
+            w * (v - m) / sc
+            for w, v, m, sc in zip(self.weights, row, self.means, self.scales, strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
     def to_dict(self) -> dict[str, Any]:
         return {

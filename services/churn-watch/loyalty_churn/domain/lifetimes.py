@@ -7,6 +7,7 @@ the first purchase to the cutoff.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,21 @@ class BgNbd:
         alive = self.p_alive(x, t_x, T)
         quiet = np.exp((self.r + x) * (np.log(self.alpha + T) - np.log(self.alpha + T + horizon)))
         return np.asarray(1.0 - alive + alive * quiet, dtype=np.float64)
+
+    def p_no_purchase_one(self, x: float, t_x: float, T: float, horizon: float) -> float:
+        """`p_no_purchase` for one member, without array overheads (the consumer's path)."""
+        alive = 1.0
+        if x > 0:
+            log_odds = (
+                math.log(self.a)
+                - math.log(max(self.b + x - 1, 1e-12))
+                + (self.r + x) * (math.log(self.alpha + T) - math.log(self.alpha + t_x))
+            )
+            alive = 1.0 / (1.0 + math.exp(min(max(log_odds, -700.0), 700.0)))
+        quiet = math.exp(
+            (self.r + x) * (math.log(self.alpha + T) - math.log(self.alpha + T + horizon))
+        )
+        return 1.0 - alive + alive * quiet
 
     def to_dict(self) -> dict[str, float]:
         return {"r": self.r, "alpha": self.alpha, "a": self.a, "b": self.b}

@@ -66,8 +66,12 @@ def severity_of(score: float, bands: SeverityBands) -> str | None:
 def _summaries(behaviours: Sequence[Behaviour]) -> tuple[Floats, Floats, Floats]:
     x = np.array([b.repeat_days for b in behaviours], dtype=np.float64)
     t_x = np.array([b.last_repeat_days for b in behaviours], dtype=np.float64)
-    age = np.array([max(b.age_days, b.last_repeat_days) for b in behaviours], dtype=np.float64)
+    age = np.array([_age(b) for b in behaviours], dtype=np.float64)
     return x, t_x, age
+
+
+def _age(b: Behaviour) -> float:
+    return max(b.age_days, float(b.last_repeat_days))
 
 
 def _logit(p: Floats) -> Floats:
@@ -153,6 +157,27 @@ class RiskModel:
         # model says it grows with time.
         growth = (1 - np.asarray(p_none)) / np.maximum(1 - np.asarray(p_none_learnt), 1e-9)
         return np.asarray(1 - np.clip((1 - quiet) * growth, 0.0, 1.0), dtype=np.float64)
+
+    def score_one(self, b: Behaviour, tier_rank: int, period_days: int) -> float:
+        """`scores` for one member, in plain floats: the consumer assesses one member
+        at a time, thousands of times a second."""
+        x, t_x, age = float(b.repeat_days), float(b.last_repeat_days), _age(b)
+        p_none = self.lifetimes.p_no_purchase_one(x, t_x, age, float(self.horizon_days))
+        if self.calibration is None:
+            return min(max(p_none, 0.0), 1.0)
+        learnt = self.training_horizon_days or self.horizon_days
+        p_learnt = (
+            p_none
+            if learnt == self.horizon_days
+            else self.lifetimes.p_no_purchase_one(x, t_x, age, float(learnt))
+        )
+        clipped = min(max(p_learnt, 1e-6), 1 - 1e-6)
+        row = _row(b, math.log(clipped / (1 - clipped)), tier_rank, period_days)
+        quiet = self.calibration.predict_one(row)
+        if learnt == self.horizon_days:
+            return quiet
+        growth = (1 - p_none) / max(1 - p_learnt, 1e-9)
+        return 1 - min(max((1 - quiet) * growth, 0.0), 1.0)
 
     def purchase_rate(self, b: Behaviour) -> float:
         """Expected purchases per day while the member stays (the posterior mean)."""

@@ -37,7 +37,7 @@ class Scorer:
         b = Behaviour.of(history, at, self.rules.period)
         if b is None:
             return None
-        score = float(self.model.scores([b], [self.tier_rank(b.tier)], self.rules.period_days)[0])
+        score = self.model.score_one(b, self.tier_rank(b.tier), self.rules.period_days)
         return self.assessment(b, score), b
 
     def assessment(self, b: Behaviour, score: float) -> Assessment:
