@@ -160,8 +160,10 @@ def _print_welcome(bootstrap: str, member: str | None) -> None:
     console.rule("[bold green]loyalty platform is up")
     for spec in SERVICES:
         base = f"http://127.0.0.1:{spec.port}"
-        console.print(f"{spec.name:<8} {base}/docs   {base}/readyz   {base}/metrics")
-    console.print(f"broker   {bootstrap}   (topics: purchases, points.events, purchases.dlq, ...)")
+        console.print(f"{spec.name:<11} {base}/docs   {base}/readyz   {base}/metrics")
+    console.print(
+        f"broker      {bootstrap}   (topics: purchases, points.events, purchases.dlq, ...)"
+    )
     if member:
         console.print(f"\ntry:  curl -s http://127.0.0.1:8001/v1/members/{member}/balance")
         console.print(f"      curl -s 'http://127.0.0.1:8001/v1/members/{member}/ledger?limit=5'")
@@ -173,6 +175,9 @@ def _print_welcome(bootstrap: str, member: str | None) -> None:
             "-H 'Idempotency-Key: demo-1' -H 'content-type: application/json' "
             '-d \'{"reward_id": "coffee-coupon"}\''
         )
+        console.print(f"      curl -s http://127.0.0.1:8004/v1/members/{member}/risk")
+        console.print("      curl -s 'http://127.0.0.1:8004/v1/alerts?severity=high'")
+        console.print("      loyalty alerts tail")
     console.print("\nCtrl-C stops everything.\n")
 
 
