@@ -59,15 +59,20 @@ _SAVE_MEMBERS = f"""
     on conflict (member_id) do update set
         partition = excluded.partition, clock = excluded.clock,
         due_at = excluded.due_at, score = excluded.score"""
-_INSERT_ALERT = f"""
-    insert into {SCHEMA}.alerts (member_id, severity, score, signals, tier, value_at_risk,
-        last_purchase_at, opened_at, updated_at, revision, resolved_at)
-    values ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11) returning alert_id"""
-_UPDATE_ALERT = f"""
-    update {SCHEMA}.alerts set severity = $2, score = $3, signals = $4::jsonb, tier = $5,
-        value_at_risk = $6, last_purchase_at = $7, updated_at = $8, revision = $9,
-        resolved_at = $10
-    where alert_id = $1"""
+_ALERT_COLUMNS = """severity, score, signals, tier, value_at_risk, last_purchase_at,
+    updated_at, revision, resolved_at"""
+_ALERT_TYPES = """$2::text[], $3::float8[], $4::jsonb[], $5::text[], $6::numeric[],
+    $7::timestamptz[], $8::timestamptz[], $9::int[], $10::timestamptz[]"""
+_INSERT_ALERTS = f"""
+    insert into {SCHEMA}.alerts (member_id, opened_at, {_ALERT_COLUMNS})
+    select * from unnest($1::text[], $11::timestamptz[], {_ALERT_TYPES})"""
+_UPDATE_ALERTS = f"""
+    update {SCHEMA}.alerts a set ({_ALERT_COLUMNS}) = (
+        u.severity, u.score, u.signals, u.tier, u.value_at_risk, u.last_purchase_at,
+        u.updated_at, u.revision, u.resolved_at)
+    from unnest($1::bigint[], {_ALERT_TYPES})
+        as u(alert_id, {_ALERT_COLUMNS})
+    where a.alert_id = u.alert_id"""
 _LATEST_MODEL = f"""
     select version, params from {SCHEMA}.risk_models order by version desc limit 1"""
 _SAVE_MODEL = f"""
@@ -184,11 +189,15 @@ class WatchRepository:
                 [w.score for w in touched],
             )
         await self._append(db, facts)
+        changed = [
+            alert
+            for watch in touched
+            for alert in [*watch.closed, *([watch.alert] if watch.alert else [])]
+            if alert.new_moves
+        ]
         for watch in touched:
-            for alert in [*watch.closed, *([watch.alert] if watch.alert else [])]:
-                if alert.new_moves:
-                    await self._save_alert(db, alert)
             watch.closed = []
+        await self._save_alerts(db, changed)
 
     async def _append(self, db: Any, facts: NewFacts) -> None:
         await copy_rows(db, SCHEMA, "purchases", ["purchase_id", "member_id", "amount", "occurred_at"], [
@@ -205,19 +214,35 @@ class WatchRepository:
             (r.redemption_id, kind, m, abs(r.points), r.at) for m, kind, r in facts.rewards
         ])  # fmt: skip
 
-    async def _save_alert(self, db: Any, a: ChurnAlert) -> None:
-        signals = json.dumps([s.as_dict() for s in a.signals])
-        if a.alert_id is None:
-            a.alert_id = await db.fetchval(
-                _INSERT_ALERT, a.member_id, a.severity, a.score, signals, a.tier,
-                a.value_at_risk, a.last_purchase_at, a.opened_at, a.updated_at, a.revision,
-                a.resolved_at,
-            )  # fmt: skip
-        else:
-            await db.execute(
-                _UPDATE_ALERT, a.alert_id, a.severity, a.score, signals, a.tier,
-                a.value_at_risk, a.last_purchase_at, a.updated_at, a.revision, a.resolved_at,
-            )  # fmt: skip
+    async def _save_alerts(self, db: Any, alerts: list[ChurnAlert]) -> None:
+        """Each alert as it stands: known ones updated, then new ones inserted (a member's
+        resolved alert must be closed before their next one opens); two statements."""
+        for query, chosen in (
+            (_UPDATE_ALERTS, [a for a in alerts if a.alert_id is not None]),
+            (_INSERT_ALERTS, [a for a in alerts if a.alert_id is None]),
+        ):
+            if not chosen:
+                continue
+            first = (
+                [a.member_id for a in chosen]
+                if query is _INSERT_ALERTS
+                else [a.alert_id for a in chosen]
+            )
+            columns = [
+                first,
+                [a.severity for a in chosen],
+                [a.score for a in chosen],
+                [json.dumps([s.as_dict() for s in a.signals]) for a in chosen],
+                [a.tier for a in chosen],
+                [a.value_at_risk for a in chosen],
+                [a.last_purchase_at for a in chosen],
+                [a.updated_at for a in chosen],
+                [a.revision for a in chosen],
+                [a.resolved_at for a in chosen],
+            ]
+            if query is _INSERT_ALERTS:
+                columns.append([a.opened_at for a in chosen])
+            await db.execute(query, *columns)
 
     async def latest_model(self) -> tuple[int, RiskModel] | None:
         db = await self._db()

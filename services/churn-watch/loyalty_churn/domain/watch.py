@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import numpy as np
-
 from loyalty_churn.domain.alerts import Assessment, ChurnAlert
 from loyalty_churn.domain.behaviour import Behaviour, MemberHistory, Return, TierMove, Visit
 from loyalty_churn.domain.risk import RiskModel, severity_of
@@ -41,7 +39,7 @@ class Scorer:
         return self.assessment(b, score), b
 
     def assessment(self, b: Behaviour, score: float) -> Assessment:
-        score = round(float(np.clip(score, 0.0, 1.0)), 6)
+        score = round(min(max(score, 0.0), 1.0), 6)
         signals = signals_of(b, self.rules)
         # A signal is evidence enough for the lowest severity, whatever the score.
         severity = severity_of(score, self.rules.severity) or ("low" if signals else None)
@@ -121,9 +119,12 @@ class MemberWatch:
 
     def _next_due(self, b: Behaviour, a: Assessment, rules: ChurnSettings) -> datetime | None:
         due = next_moment(self.history, b, rules)
-        # Rescore while the risk can still escalate: short of high, not yet lost.
-        settled = self.alert is not None and self.alert.open and self.alert.severity == "high"
-        if not settled and b.recency_days < rules.horizon_days + rules.rescore_days:
+        # An alert opens only with a signal, and signals change only at the moments
+        # above; an open alert can also escalate as the score climbs with time: rescore
+        # it while it can, short of high and before the member is lost.
+        alert = self.alert
+        escalating = alert is not None and alert.open and alert.severity != "high"
+        if escalating and b.recency_days < rules.horizon_days + rules.rescore_days:
             rescore = a.at + timedelta(days=rules.rescore_days)
             due = min(due, rescore) if due else rescore
         return due
