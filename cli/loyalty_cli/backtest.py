@@ -140,6 +140,7 @@ class Backtest:
     members: int
     churned: int
     replayed: int
+    last_event: datetime | None
     seconds: float
     results: list[Quality]
     model: dict[str, Any]
@@ -295,6 +296,7 @@ def run_backtest(
         members=len(members),
         churned=int(labels.sum()),
         replayed=len(log.before),
+        last_event=log.last_event,
         seconds=seconds,
         results=[judge(s, labels, revenue) for s in everyone],
         model=model,

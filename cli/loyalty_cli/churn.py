@@ -7,7 +7,7 @@ import contextlib
 import csv
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,6 +65,11 @@ def backtest(
             read_jsonl(log), moment, horizon,
             database_server=database_server, bootstrap_servers=bootstrap_servers,
         )  # fmt: skip
+    if result.last_event is None or result.last_event < moment + timedelta(days=horizon):
+        console.print(
+            f"[yellow]the log ends before the horizon does ({result.last_event}): members "
+            "counted as churned may simply not have been seen yet[/]"
+        )
     console.print(
         f"{result.members} members with a purchase by {moment:%Y-%m-%d}; "
         f"{result.churned} ({result.churned / result.members:.1%}) made none in the next "
