@@ -1,130 +1,238 @@
-"""Synthetic purchase logs whose churn is known, to develop and try the churn watch on.
+"""Synthetic purchase logs whose churn is known, for developing and testing churn
+scoring (never for tuning a model to one data set).
 
-Members differ the way retail customers do: each buys at a rate of their own (from
-weekly to a few times a year) with baskets of their own size, and leaves in one of
-two ways: after some purchase, with a small chance of their own (the BG/NBD story),
-or at a random moment of their life (the Pareto/NBD story). Many who leave first
-fade the way section 7 of the design says real customers do: visits thin out,
-baskets shrink, returns pile up. Some come back later. The log never says who left:
-a backtest has to find out from the purchases alone.
+Members differ the way retail customers do: each buys at a rate of their own, gamma
+distributed from about weekly to a few times a year, with baskets of their own size.
+Half leave right after some purchase, with a chance of their own each time (the BG/NBD
+story), half at an exponential moment of their life (the Pareto/NBD story). Many show
+before they leave what real leavers show: baskets shrinking, visits thinning out,
+returns piling up over their last months. Some leave, stay quiet for months and come
+back. Nothing in the log says who left: scoring has to find out from the purchases.
+
+Pure: no I/O but `write_jsonl`. The same arguments always give the same events, in time
+order.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
+import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
-from loyalty_shared.events import PURCHASE_COMPLETED, PURCHASE_REFUNDED, CloudEvent
+from loyalty_cli.traffic import to_json_line
+from loyalty_shared.events import (
+    PURCHASE_COMPLETED,
+    PURCHASE_REFUNDED,
+    PURCHASE_TOPIC,
+    CloudEvent,
+    derived_event_id,
+    money_text,
+)
 
-CENT = Decimal("0.01")
-FADE = timedelta(days=90)  # how long before leaving a fading member starts to fade
+# Members fade over their last few visits, or their last months if they visit often.
+FADE_VISITS = 4
+FADE_DAYS = 120.0
+QUIET_DAYS = (150.0, 400.0)  # how long those who come back stay away
+SIGNS = ("smaller baskets", "longer gaps", "more returns")
+_STORES = 8
 
 
-@dataclass
-class _Shopper:
-    member_id: str
-    mean_gap_days: float
-    basket: float
-    leaves_at: datetime | None  # the moment of leaving (Pareto/NBD-like members)
-    drops_after: int | None  # leaves after this many purchases (BG/NBD-like members)
-    fades: bool
+@dataclass(slots=True)
+class _Member:
+    number: int
+    store: int
+    rate: float  # purchases a day while they stay
+    basket: float  # mean spend a visit
+    leaves_after: int | None  # leaves right after this many purchases...
+    leaves_on: float | None  # ...or on this day
+    signs: frozenset[str]  # what shows before they leave
     comes_back: bool
+    purchases: int = 0
+
+    @property
+    def member_id(self) -> str:
+        return f"m-{self.number:06d}"
+
+    def gone(self, day: float) -> bool:
+        if self.leaves_after is not None:
+            return self.purchases >= self.leaves_after
+        return self.leaves_on is not None and day >= self.leaves_on
+
+    def fading(self, day: float) -> float:
+        """0 while the member shows nothing, rising to 1 as they leave."""
+        if self.leaves_after is not None:  # counting the purchase being made
+            done = (self.purchases - self.leaves_after + FADE_VISITS) / FADE_VISITS
+        elif self.leaves_on is not None:
+            window = max(FADE_DAYS, FADE_VISITS / self.rate)
+            done = (day - self.leaves_on + window) / window
+        else:
+            done = 0.0
+        return min(max(done, 0.0), 1.0)
+
+    def shows(self, sign: str, day: float) -> float:
+        return self.fading(day) if sign in self.signs else 0.0
 
 
-def _money(value: float) -> Decimal:
-    return max(Decimal(str(value)), Decimal("1")).quantize(CENT)
-
-
-def _shopper(rng: random.Random, n: int, start: datetime, days: int) -> tuple[_Shopper, datetime]:
-    joins = start + timedelta(days=rng.uniform(0, days * 0.6))
-    mean_gap = min(max(rng.gammavariate(1.2, 25.0), 2.0), 200.0)
-    basket = rng.gammavariate(3.0, 15.0)
-    dropper = rng.random() < 0.5
-    lifetime = None if dropper else timedelta(days=rng.expovariate(1 / 420))
-    shopper = _Shopper(
-        member_id=f"m-{n:06d}",
-        mean_gap_days=mean_gap,
-        basket=basket,
-        leaves_at=joins + lifetime if lifetime is not None else None,
-        drops_after=_geometric(rng, rng.betavariate(1.0, 9.0)) if dropper else None,
-        fades=rng.random() < 0.6,
+def _enrol(rng: random.Random, number: int, joins: float) -> _Member:
+    drops_after_purchase = rng.random() < 0.5
+    return _Member(
+        number=number,
+        store=rng.randint(1, _STORES),
+        rate=min(max(rng.gammavariate(1.5, 1 / 30), 1 / 180), 1 / 3),
+        basket=rng.gammavariate(3.0, 15.0),
+        leaves_after=_geometric(rng, rng.betavariate(1.0, 9.0)) if drops_after_purchase else None,
+        leaves_on=None if drops_after_purchase else joins + rng.expovariate(1 / 420),
+        signs=_signs(rng),
         comes_back=rng.random() < 0.1,
     )
-    return shopper, joins
 
 
 def _geometric(rng: random.Random, chance: float) -> int:
-    """Purchases made before leaving, with `chance` of leaving after each."""
-    count = 1
-    while rng.random() >= chance and count < 10_000:
-        count += 1
-    return count
+    """Purchases made up to and including the one after which the member leaves."""
+    if chance >= 1:
+        return 1
+    return 1 + int(math.log(1.0 - rng.random()) / math.log1p(-max(chance, 1e-9)))
+
+
+def _signs(rng: random.Random) -> frozenset[str]:
+    """What a member shows before leaving: most show one sign or more, the rest none."""
+    if rng.random() >= 0.6:
+        return frozenset()
+    shown = frozenset(s for s in SIGNS if rng.random() < 0.75)
+    return shown or frozenset({rng.choice(SIGNS)})
+
+
+@dataclass
+class _Log:
+    rng: random.Random
+    seed: int
+    origin: datetime
+    days: int
+    # Ties on the day are broken by the order pushed, so events are never compared.
+    queue: list[tuple[float, int, _Member | CloudEvent]]
+    order: Iterator[int]
+
+    def push(self, day: float, item: _Member | CloudEvent) -> None:
+        if day < self.days:
+            heapq.heappush(self.queue, (day, next(self.order), item))
+
+    def at(self, day: float) -> datetime:
+        return self.origin + timedelta(seconds=round(day * 86_400))
 
 
 def synthetic_churn_log(
     members: int, start: datetime, days: int, seed: int
 ) -> Iterator[CloudEvent]:
-    """The log's purchase and refund events, in time order."""
+    """Purchase and refund events of `members` members over `days` days from `start`."""
+    if start.tzinfo is None:
+        raise ValueError("start must carry a time zone")
     rng = random.Random(seed)
-    end = start + timedelta(days=days)
-    queue: list[tuple[datetime, int, CloudEvent]] = []
-    counter = 0
-    for n in range(members):
-        shopper, joins = _shopper(rng, n, start, days)
-        for event in _life(rng, shopper, joins, end):
-            heapq.heappush(queue, (event.time, counter, event))
-            counter += 1
-    while queue:
-        yield heapq.heappop(queue)[2]
+    log = _Log(rng, seed, start.astimezone(UTC), days, [], itertools.count())
+    for number in range(1, members + 1):
+        joins = rng.uniform(0, days * 0.6)
+        log.push(joins, _enrol(rng, number, joins))
+    while log.queue:
+        day, _, item = heapq.heappop(log.queue)
+        if isinstance(item, CloudEvent):
+            yield item
+        elif not item.gone(day):
+            yield _visit(log, item, day)
+        elif item.comes_back:
+            _come_back(log, item, day)
 
 
-def _life(rng: random.Random, s: _Shopper, at: datetime, end: datetime) -> Iterator[CloudEvent]:
-    k = 0
-    while at < end:
-        if s.drops_after is not None and k >= s.drops_after:
-            s.leaves_at, s.drops_after = at, None
-        if s.leaves_at is not None and at >= s.leaves_at:
-            if not s.comes_back:
-                return
-            # back after a long absence, for a second life
-            s.comes_back = False
-            at = s.leaves_at + timedelta(days=rng.uniform(200, 400))
-            s.leaves_at = at + timedelta(days=rng.expovariate(1 / 300))
-            continue
-        fading = s.fades and (
-            (s.leaves_at is not None and at >= s.leaves_at - FADE)
-            or (s.drops_after is not None and k >= s.drops_after - 3)
-        )
-        amount = _money(rng.gammavariate(4.0, s.basket / 4.0) * (0.45 if fading else 1.0))
-        purchase_id = f"{s.member_id}-p{k}"
-        yield _event(PURCHASE_COMPLETED, f"e-{purchase_id}", s.member_id, at, {
-            "purchase_id": purchase_id, "member_id": s.member_id,
-            "store_id": f"store-{rng.randrange(1, 9)}", "amount": str(amount), "currency": "USD",
-        })  # fmt: skip
-        if rng.random() < (0.5 if fading else 0.03):
-            returned = (amount * Decimal(str(rng.uniform(0.3, 1.0)))).quantize(CENT)
-            refund_at = at + timedelta(days=rng.uniform(0.5, 10))
-            if returned > 0 and refund_at < end:
-                yield _event(PURCHASE_REFUNDED, f"e-{purchase_id}-r", s.member_id, refund_at, {
-                    "refund_id": f"{purchase_id}-r", "purchase_id": purchase_id,
-                    "member_id": s.member_id, "amount": str(returned), "currency": "USD",
-                })  # fmt: skip
-        k += 1
-        gap = rng.expovariate(1 / s.mean_gap_days) * (2.2 if fading else 1.0)
-        at += timedelta(days=max(gap, 0.05))
+def _visit(log: _Log, member: _Member, day: float) -> CloudEvent:
+    rng = log.rng
+    member.purchases += 1
+    spend = rng.gammavariate(4.0, member.basket / 4)
+    spend *= 1 - 0.6 * member.shows("smaller baskets", day)
+    amount = max(Decimal(f"{spend:.2f}"), Decimal("1.00"))
+    purchase = _purchase(log, member, day, amount)
+    if rng.random() < 0.03 + 0.45 * member.shows("more returns", day):
+        # a single refund a purchase, so returns never add up to more than was bought
+        when = day + rng.uniform(0.5, 10.0)
+        back = (amount * Decimal(f"{rng.uniform(0.3, 1.0):.4f}")).quantize(Decimal("0.01"))
+        log.push(when, _refund(log, member, when, purchase, back))
+    gap = rng.expovariate(member.rate) * (1 + 2 * member.shows("longer gaps", day))
+    log.push(day + max(gap, 0.05), member)
+    return purchase
 
 
-def _event(kind: str, event_id: str, member: str, at: datetime, data: dict[str, str]) -> CloudEvent:
-    return CloudEvent(
-        specversion="1.0",
-        id=event_id,
-        source="pos/synthetic",
-        type=kind,
-        time=at,
-        subject=member,
-        data=data,
+def _come_back(log: _Log, member: _Member, day: float) -> None:
+    """A second life after months away, ending at a moment of its own."""
+    member.comes_back = False
+    back = day + log.rng.uniform(*QUIET_DAYS)
+    member.leaves_after = None
+    member.leaves_on = back + log.rng.expovariate(1 / 300)
+    log.push(back, member)
+
+
+def _purchase(log: _Log, member: _Member, day: float, amount: Decimal) -> CloudEvent:
+    # A member mostly shops at their own store, now and then at another.
+    store = member.store if log.rng.random() < 0.9 else log.rng.randint(1, _STORES)
+    purchase_id = f"p-s{log.seed}-{member.number:06d}-{member.purchases}"
+    return _checked(
+        {
+            "specversion": "1.0",
+            "id": derived_event_id("churn-log", purchase_id),
+            "source": f"pos/store-{store}/till-{log.rng.randint(1, 6)}",
+            "type": PURCHASE_COMPLETED,
+            "time": log.at(day),
+            "subject": member.member_id,
+            "data": {
+                "purchase_id": purchase_id,
+                "member_id": member.member_id,
+                "store_id": f"store-{store}",
+                "amount": money_text(amount),
+                "currency": "USD",
+            },
+        }
     )
+
+
+def _refund(
+    log: _Log, member: _Member, day: float, purchase: CloudEvent, amount: Decimal
+) -> CloudEvent:
+    bought = purchase.data
+    refund_id = "r" + bought["purchase_id"][1:]
+    return _checked(
+        {
+            "specversion": "1.0",
+            "id": derived_event_id("churn-log", refund_id),
+            "source": f"pos/{bought['store_id']}/service-desk",
+            "type": PURCHASE_REFUNDED,
+            "time": log.at(day),
+            "subject": member.member_id,
+            "data": {
+                "refund_id": refund_id,
+                "purchase_id": bought["purchase_id"],
+                "member_id": member.member_id,
+                "amount": money_text(amount),
+                "currency": "USD",
+                "reason": log.rng.choice(("changed mind", "damaged", "wrong item")),
+            },
+        }
+    )
+
+
+def _checked(envelope: dict[str, object]) -> CloudEvent:
+    # Held to the purchase topic's contract, but handed out as the plain envelope whose
+    # data is the JSON payload, which is how the log's readers take it.
+    PURCHASE_TOPIC.validate_python(envelope)
+    return CloudEvent.model_validate(envelope)
+
+
+def write_jsonl(events: Iterable[CloudEvent], path: str | Path) -> int:
+    """Write the events as JSON lines; how many were written."""
+    count = 0
+    with Path(path).open("wb") as out:
+        for event in events:
+            out.write(to_json_line(event))
+            count += 1
+    return count

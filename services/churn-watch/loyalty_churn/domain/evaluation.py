@@ -1,8 +1,12 @@
-"""How well scores rank who churned: the measures a backtest prints."""
+"""How well churn scores did, once the future is known: the measures a backtest prints.
+
+Scores rank members from most to least likely to churn; labels say who did (1) and who
+bought again (0).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -11,63 +15,83 @@ from scipy.stats import rankdata
 Floats = npt.NDArray[np.float64]
 
 
-def _arrays(*values: Any) -> list[Floats]:
-    return [np.asarray(v, dtype=np.float64) for v in values]
+class CalibrationBand(NamedTuple):
+    mean_score: float
+    churn_rate: float
+    members: int
 
 
-def roc_auc(scores: Any, labels: Any) -> float | None:
-    """The chance a churner is scored above a stayer (ties count half); None with
-    only one kind of member."""
-    s, y = _arrays(scores, labels)
-    positives = int(y.sum())
-    negatives = len(y) - positives
-    if positives == 0 or negatives == 0:
+def _scored(scores: npt.ArrayLike, labels: npt.ArrayLike) -> tuple[Floats, Floats]:
+    s, y = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=np.float64)
+    if s.shape != y.shape or s.ndim != 1:
+        raise ValueError("need one score per label")
+    if not (np.all(np.isfinite(s)) and np.all((y == 0) | (y == 1))):
+        raise ValueError("scores must be finite and labels 0 or 1")
+    return s, y
+
+
+def roc_auc(scores: npt.ArrayLike, labels: npt.ArrayLike) -> float | None:
+    """The chance that a churner is scored above a member who stayed, ties counting
+    half; None unless both kinds are present."""
+    s, y = _scored(scores, labels)
+    churners = float(y.sum())
+    stayers = len(y) - churners
+    if churners == 0 or stayers == 0:
         return None
-    ranks = rankdata(s)  # average ranks: ties get half credit
-    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    # Average ranks give tied pairs half a win.
+    above = float(rankdata(s)[y == 1].sum()) - churners * (churners + 1) / 2
+    return above / (churners * stayers)
 
 
 def _top(scores: Floats, share: float) -> npt.NDArray[np.intp]:
-    """The indices of the highest `share` of scores; ties keep the input order."""
-    count = max(1, round(len(scores) * share)) if len(scores) else 0
-    order = np.argsort(-scores, kind="stable")
-    return order[:count]
+    """The highest-scored `share` of members (rounded, at least one); among equal
+    scores the earlier member comes first."""
+    if not 0 < share <= 1:
+        raise ValueError("share must be in (0, 1]")
+    count = max(1, int(share * len(scores) + 0.5)) if len(scores) else 0
+    return np.argsort(-scores, kind="stable")[:count]
 
 
-def top_share(scores: Any, labels: Any, share: float) -> tuple[float, float]:
-    """Precision and recall of calling the top `share` by score churners."""
-    s, y = _arrays(scores, labels)
+def top_share(scores: npt.ArrayLike, labels: npt.ArrayLike, share: float) -> tuple[float, float]:
+    """Precision and recall of calling the top `share` by score churners (recall is 0
+    when nobody churned)."""
+    s, y = _scored(scores, labels)
     top = _top(s, share)
-    if len(top) == 0:
-        return 0.0, 0.0
-    caught = float(y[top].sum())
-    total = float(y.sum())
-    return caught / len(top), (caught / total if total else 0.0)
+    caught, churners = float(y[top].sum()), float(y.sum())
+    return (caught / len(top) if len(top) else 0.0), (caught / churners if churners else 0.0)
 
 
-def lost_revenue_caught(scores: Any, labels: Any, revenue: Any, share: float) -> float:
-    """Of the churners' revenue, the part belonging to the top `share` by score."""
-    s, y, r = _arrays(scores, labels, revenue)
-    lost = float((r * y).sum())
+def lost_revenue_caught(
+    scores: npt.ArrayLike, labels: npt.ArrayLike, revenue: npt.ArrayLike, share: float
+) -> float:
+    """Of the churners' revenue, the fraction belonging to the top `share` by score."""
+    s, y = _scored(scores, labels)
+    money = np.asarray(revenue, dtype=np.float64)
+    if money.shape != s.shape:
+        raise ValueError("need one revenue per score")
+    lost = float(money @ y)
     if lost == 0:
         return 0.0
     top = _top(s, share)
-    return float((r[top] * y[top]).sum()) / lost
+    return float(money[top] @ y[top]) / lost
 
 
-def brier(scores: Any, labels: Any) -> float:
-    """Mean squared error of the scores read as probabilities of churning."""
-    s, y = _arrays(scores, labels)
+def brier(scores: npt.ArrayLike, labels: npt.ArrayLike) -> float:
+    """Mean squared gap between the scores, read as probabilities of churning, and what
+    happened (0 for no members)."""
+    s, y = _scored(scores, labels)
     return float(np.mean((s - y) ** 2)) if len(s) else 0.0
 
 
-def calibration_table(scores: Any, labels: Any, bins: int = 10) -> list[tuple[float, float, int]]:
-    """Per band of score: mean score, observed churn rate, members."""
-    s, y = _arrays(scores, labels)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    band = np.clip(np.digitize(s, edges[1:-1]), 0, bins - 1)
+def calibration_table(
+    scores: npt.ArrayLike, labels: npt.ArrayLike, bins: int = 10
+) -> list[CalibrationBand]:
+    """Per band of equal width in [0, 1] holding members: their mean score and churn
+    rate, which should match for a score that reads as a probability."""
+    s, y = _scored(scores, labels)
+    band = np.clip(np.floor(s * bins), 0, bins - 1).astype(np.intp)
     return [
-        (float(s[band == b].mean()), float(y[band == b].mean()), int((band == b).sum()))
-        for b in range(bins)
-        if (band == b).any()
+        CalibrationBand(float(s[band == b].mean()), float(y[band == b].mean()), int(n))
+        for b, n in enumerate(np.bincount(band, minlength=bins))
+        if n
     ]
