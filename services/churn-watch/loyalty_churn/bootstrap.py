@@ -12,6 +12,7 @@ from typing import Any
 from loyalty_churn.adapters.orm import OutboxRow
 from loyalty_churn.service_layer.modelling import fit_and_store
 from loyalty_churn.service_layer.unit_of_work import ChurnUnitOfWork
+from loyalty_churn.service_layer.views import Rankings
 from loyalty_churn.service_layer.watching import CONSUMER, WatchHandler
 from loyalty_churn.settings import ChurnWatchSettings
 from loyalty_shared.consumer import ConsumerRunner, is_transient
@@ -26,6 +27,7 @@ class ChurnWatchService(RunningService):
     settings: ChurnWatchSettings
     handler: WatchHandler
     uow: Callable[[], ChurnUnitOfWork]
+    rankings: Rankings = field(default_factory=Rankings)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     def background(self) -> dict[str, Coroutine[Any, Any, None]]:

@@ -241,3 +241,20 @@ async def test_fitting_the_model_puts_it_in_use(app):
     assert (await client.get("/v1/churn/model")).json()["version"] == 1
     page = (await client.get("/v1/risk", params={"as_of": iso(LAPSER_LAST)})).json()
     assert page["model_version"] == 1
+
+
+async def test_pages_of_one_ranking_come_from_one_scoring_until_new_facts_arrive(app):
+    client, service = app
+    await shoppers(service)
+    as_of = iso(LAPSER_LAST + 100 * DAY)
+    first = (await client.get("/v1/risk", params={"as_of": as_of, "limit": 1})).json()
+    assert first["members"][0]["member_id"] == "lapser"
+    kept = next(iter(service.rankings._kept.values()))
+    await client.get("/v1/risk", params={"as_of": as_of, "limit": 1, "offset": 1})
+    assert next(iter(service.rankings._kept.values())) is kept  # scored once for both pages
+    # the lapser bought again before that date: the next page request sees it
+    await feed(service, purchase("lapser", "lapser-again", "40.00", LAPSER_LAST + 99 * DAY))
+    again = (await client.get("/v1/risk", params={"as_of": as_of, "limit": 1})).json()
+    assert again["members"][0]["member_id"] == "lapser"
+    assert again["members"][0]["risk_score"] < first["members"][0]["risk_score"]
+    assert again["members"][0]["last_purchase_at"] == iso(LAPSER_LAST + 99 * DAY)

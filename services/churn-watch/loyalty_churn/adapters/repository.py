@@ -45,6 +45,7 @@ _TIER_MOVES = f"""
 _REWARDS = f"""
     select member_id, redemption_id, kind, occurred_at, points from {SCHEMA}.rewards_taken
     where member_id = any($1::text[]) order by member_id, occurred_at, redemption_id, kind"""
+_APPLIED = f"select coalesce(sum(next_offset), 0) from {SCHEMA}.consumer_progress"
 _OWNERS = f"""
     select purchase_id, member_id from {SCHEMA}.purchases where purchase_id = any($1::text[])"""
 _LATEST_ALERTS = f"""
@@ -127,6 +128,12 @@ class WatchRepository:
         db = await self._db()
         rows = await db.fetch(_DUE, list(watermarks), list(watermarks.values()))
         return [r[0] for r in rows]
+
+    async def applied(self) -> int:
+        """How many messages this service has applied, over every partition: it moves
+        whenever the facts do."""
+        db = await self._db()
+        return int(await db.fetchval(_APPLIED))
 
     async def owners(self, purchase_ids: Iterable[str]) -> dict[str, str]:
         """Which member each of these purchases belongs to, for those recorded."""

@@ -124,7 +124,7 @@ async def get_risk(
     service = _service(request)
     moment = await _as_of(service, as_of)
     scorer, version = await _scorer(service)
-    ranked = await views.ranked_risk(service.uow, moment, scorer)
+    ranked = await service.rankings.ranked(service.uow, moment, scorer, version)
     if format == "csv":
         return StreamingResponse(
             _csv_rows(ranked),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -60,6 +60,32 @@ async def ranked_risk(
     async with uow() as u:
         histories = list((await u.watch.histories()).values())
     return await asyncio.to_thread(score_everyone, histories, as_of, scorer)
+
+
+@dataclass
+class Rankings:
+    """The last few rankings, so paging through one costs one scoring. A ranking is
+    reused only while nothing new was consumed and the model is the same."""
+
+    size: int = 2
+    _kept: dict[tuple[datetime, int | None, int], list[ScoredMember]] = field(default_factory=dict)
+
+    async def ranked(
+        self,
+        uow: Callable[[], ChurnUnitOfWork],
+        as_of: datetime,
+        scorer: Scorer,
+        model_version: int | None,
+    ) -> list[ScoredMember]:
+        async with uow() as u:
+            applied = await u.watch.applied()
+        key = (as_of, model_version, applied)
+        if key not in self._kept:
+            ranking = await ranked_risk(uow, as_of, scorer)
+            while len(self._kept) >= self.size:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[key] = ranking
+        return self._kept[key]
 
 
 @dataclass(frozen=True)
