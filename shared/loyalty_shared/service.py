@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from loyalty_shared.consumer import ConsumerRunner
+from loyalty_shared.consumer import ConsumerRunner, is_transient
 from loyalty_shared.db import create_engine, database_reachable, session_factory
 from loyalty_shared.intake import IntakeHandler, PurchaseTopicConsumer
 from loyalty_shared.kafka import broker_reachable, make_producer
@@ -89,6 +90,7 @@ class RunningService:
     runner: ConsumerRunner | None = None  # None: a service that consumes no topic
     consuming: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -138,7 +140,20 @@ class RunningService:
         log.info("%s service stopped cleanly", self.plumbing.name)
 
     def _stopping(self) -> None:
-        """Subclasses tell their background work to finish here."""
+        self._stop.set()
+
+    async def every(self, seconds: float, work: Callable[[], Awaitable[None]], what: str) -> None:
+        """Background work: `work` now and then every `seconds` until the service
+        stops; a failure of the database or the broker is logged and retried."""
+        while not self._stop.is_set():
+            try:
+                await work()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("%s failed, retrying: %s", what, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), seconds)
 
     async def readiness(self) -> dict[str, bool]:
         checks = {

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,10 +12,8 @@ from loyalty_churn.service_layer.unit_of_work import ChurnUnitOfWork
 from loyalty_churn.service_layer.views import Rankings
 from loyalty_churn.service_layer.watching import CONSUMER, WatchHandler
 from loyalty_churn.settings import ChurnWatchSettings
-from loyalty_shared.consumer import ConsumerRunner, is_transient
+from loyalty_shared.consumer import ConsumerRunner
 from loyalty_shared.service import Plumbing, RunningService, wall_clock
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(kw_only=True)
@@ -28,29 +23,14 @@ class ChurnWatchService(RunningService):
     handler: WatchHandler
     uow: Callable[[], ChurnUnitOfWork]
     rankings: Rankings = field(default_factory=Rankings)
-    _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     def background(self) -> dict[str, Coroutine[Any, Any, None]]:
         if self.settings.clock != "wall":
             return {}
         return {
-            "sweeper": self._every(self.settings.sweep_seconds, self._sweep),
-            "refitter": self._every(self.settings.refit_hours * 3600, self._refit),
+            "sweeper": self.every(self.settings.sweep_seconds, self._sweep, "sweep"),
+            "refitter": self.every(self.settings.refit_hours * 3600, self._refit, "refit"),
         }
-
-    def _stopping(self) -> None:
-        self._stop.set()
-
-    async def _every(self, seconds: float, work: Callable[[], Awaitable[None]]) -> None:
-        while not self._stop.is_set():
-            try:
-                await work()
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("background work failed, retrying: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), seconds)
 
     async def _sweep(self) -> None:
         """Live mode: let time pass on the partitions we own, by the wall clock."""

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import signal
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +18,6 @@ from loyalty_rewards.entrypoints.catalog_file import load_catalog
 from loyalty_rewards.service_layer.redeeming import Redeeming
 from loyalty_rewards.service_layer.unit_of_work import RewardsUnitOfWork
 from loyalty_rewards.settings import RewardsSettings
-from loyalty_shared.consumer import is_transient
 from loyalty_shared.programme import TierPolicy
 from loyalty_shared.service import Plumbing, RunningService, wall_clock
 
@@ -32,7 +29,8 @@ class RewardsService(RunningService):
     settings: RewardsSettings
     redeeming: Redeeming
     http: list[httpx.AsyncClient]
-    _stop_finishing: asyncio.Event = field(default_factory=asyncio.Event)
+    # Finishing runs first on every pending redemption, then on those past the grace.
+    _grace: timedelta = timedelta(0)
 
     async def start(self, *, consume: bool = True) -> None:
         await self.seed_catalog()
@@ -59,30 +57,19 @@ class RewardsService(RunningService):
         return await super().readiness() | {"points": await self.redeeming.points.reachable()}
 
     def background(self) -> dict[str, Coroutine[Any, Any, None]]:
-        return {"finisher": self._finish_pending()}
-
-    def _stopping(self) -> None:
-        self._stop_finishing.set()
+        seconds = max(1.0, self.settings.pending_grace_seconds / 2)
+        return {
+            "finisher": self.every(seconds, self._finish_pending, "finishing pending redemptions")
+        }
 
     async def _finish_pending(self) -> None:
         """Redemptions left pending by a crash or a points outage are finished: at
         start all of them, then those older than the grace period, every few seconds."""
-        grace = timedelta(seconds=0)
-        while not self._stop_finishing.is_set():
-            try:
-                finished = await self.redeeming.finish_pending(grace)
-                if finished:
-                    log.info("finished %d pending redemptions", finished)
-                    self.relay.wake()
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("finishing pending redemptions failed, retrying: %s", exc)
-            grace = timedelta(seconds=self.settings.pending_grace_seconds)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._stop_finishing.wait(), max(1.0, grace.total_seconds() / 2)
-                )
+        grace, self._grace = self._grace, timedelta(seconds=self.settings.pending_grace_seconds)
+        finished = await self.redeeming.finish_pending(grace)
+        if finished:
+            log.info("finished %d pending redemptions", finished)
+            self.relay.wake()
 
 
 def _crash() -> None:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from loyalty_shared.consumer import ConsumerRunner, is_transient
+from loyalty_shared.consumer import ConsumerRunner
 from loyalty_shared.programme import TierPolicy
 from loyalty_shared.service import Plumbing, RunningService, wall_clock
 from loyalty_tiers.adapters.orm import OutboxRow
@@ -18,15 +15,12 @@ from loyalty_tiers.service_layer.unit_of_work import TiersUnitOfWork
 from loyalty_tiers.service_layer.views import WallClock
 from loyalty_tiers.settings import TiersSettings
 
-log = logging.getLogger(__name__)
-
 
 @dataclass(kw_only=True)
 class TiersService(RunningService):
     runner: ConsumerRunner
     settings: TiersSettings
     handler: TierHandler
-    _stop_sweeping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def policy(self) -> TierPolicy:
@@ -37,26 +31,16 @@ class TiersService(RunningService):
         return wall_clock if self.settings.clock == "wall" else None
 
     def background(self) -> dict[str, Coroutine[Any, Any, None]]:
-        return {"sweeper": self._sweep()} if self.settings.clock == "wall" else {}
-
-    def _stopping(self) -> None:
-        self._stop_sweeping.set()
+        if self.settings.clock != "wall":
+            return {}
+        return {"sweeper": self.every(self.settings.sweep_seconds, self._sweep, "sweep")}
 
     async def _sweep(self) -> None:
         """Live mode: let holds run out by the wall clock on the partitions we own."""
         topic = self.settings.kafka.topics.purchases
-        while not self._stop_sweeping.is_set():
-            partitions = sorted(p for t, p in self.runner.assignment() if t == topic)
-            if partitions:
-                try:
-                    if await self.handler.sweep(partitions, wall_clock()):
-                        self.relay.wake()
-                except Exception as exc:
-                    if not is_transient(exc):
-                        raise
-                    log.warning("sweep failed, retrying: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop_sweeping.wait(), self.settings.sweep_seconds)
+        partitions = sorted(p for t, p in self.runner.assignment() if t == topic)
+        if partitions and await self.handler.sweep(partitions, wall_clock()):
+            self.relay.wake()
 
 
 def build(settings: TiersSettings) -> TiersService:
