@@ -7,7 +7,6 @@ of work's transaction, array parameters, COPY for the append-only facts.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,19 +31,19 @@ _DUE = f"""
 _MEMBERS = f"""
     select member_id, partition, clock, due_at, score
     from {SCHEMA}.members where member_id = any($1::text[]) order by member_id"""
+# Each member's facts, in time order; `{where}` picks the members (or all of them).
 _VISITS = f"""
     select member_id, purchase_id, occurred_at, amount from {SCHEMA}.purchases
-    where member_id = any($1::text[]) order by member_id, occurred_at, purchase_id"""
+    where {{where}} order by member_id, occurred_at, purchase_id"""
 _RETURNS = f"""
     select member_id, refund_id, purchase_id, occurred_at, amount from {SCHEMA}.refunds
-    where member_id = any($1::text[]) order by member_id, occurred_at, refund_id"""
+    where {{where}} order by member_id, occurred_at, refund_id"""
 _TIER_MOVES = f"""
     select member_id, sequence, effective_at, from_tier, to_tier, direction
-    from {SCHEMA}.tier_moves where member_id = any($1::text[])
-    order by member_id, effective_at, sequence"""
+    from {SCHEMA}.tier_moves where {{where}} order by member_id, effective_at, sequence"""
 _REWARDS = f"""
     select member_id, redemption_id, kind, occurred_at, points from {SCHEMA}.rewards_taken
-    where member_id = any($1::text[]) order by member_id, occurred_at, redemption_id, kind"""
+    where {{where}} order by member_id, occurred_at, redemption_id, kind"""
 _APPLIED = f"select coalesce(sum(next_offset), 0) from {SCHEMA}.consumer_progress"
 _OWNERS = f"""
     select purchase_id, member_id from {SCHEMA}.purchases where purchase_id = any($1::text[])"""
@@ -163,21 +162,19 @@ class WatchRepository:
         db = await self._db()
         where = "true" if members is None else "member_id = any($1::text[])"
         args: list[Any] = [] if members is None else [list(members)]
-        histories: dict[str, MemberHistory] = defaultdict(lambda: MemberHistory(""))
-        if members is not None:
-            histories.update({m: MemberHistory(m) for m in members})
+        histories = {m: MemberHistory(m) for m in members or ()}
         for query, add in (
             (_VISITS, _add_visit),
             (_RETURNS, _add_return),
             (_TIER_MOVES, _add_tier_move),
             (_REWARDS, _add_reward),
         ):
-            for row in await db.fetch(query.replace("member_id = any($1::text[])", where), *args):
+            for row in await db.fetch(query.format(where=where), *args):
                 history = histories.get(row[0])
                 if history is None:
                     history = histories[row[0]] = MemberHistory(row[0])
                 add(history, row)
-        return dict(histories)
+        return histories
 
     async def save(
         self, watches: Iterable[MemberWatch], partitions: Mapping[str, int], facts: NewFacts
