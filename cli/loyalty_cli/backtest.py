@@ -47,6 +47,7 @@ class SplitLog:
     before: list[bytes]  # the lines to replay: every event up to the cutoff
     customers: dict[str, Customer]
     last_event: datetime | None
+    unreadable: int = 0  # lines with no readable time, member or amount: left out
 
 
 def split_log(lines: Iterable[bytes], cutoff: datetime, horizon: timedelta) -> SplitLog:
@@ -56,12 +57,22 @@ def split_log(lines: Iterable[bytes], cutoff: datetime, horizon: timedelta) -> S
     customers: dict[str, Customer] = {}
     refunds: list[tuple[str, datetime, Decimal]] = []
     last: datetime | None = None
+    unreadable = 0
     for line in lines:
-        event = json.loads(line)
-        at = datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
+        try:
+            event = json.loads(line)
+            at = datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
+            data = event.get("data") or {}
+            member = data.get("member_id")
+            if at.tzinfo is None or not isinstance(data, dict):
+                raise ValueError("no time zone, or no data object")
+            if event.get("type") in (PURCHASE_COMPLETED, PURCHASE_REFUNDED):
+                Decimal(data["amount"])
+        except (ValueError, KeyError, TypeError, ArithmeticError, AttributeError):
+            # The churn watch would dead-letter it too: it is no fact of either side.
+            unreadable += 1
+            continue
         last = max(last or at, at)
-        data = event.get("data") or {}
-        member = data.get("member_id")
         if at <= cutoff:
             before.append(line)
         if member is None:
@@ -80,7 +91,7 @@ def split_log(lines: Iterable[bytes], cutoff: datetime, horizon: timedelta) -> S
         if member in customers:
             customers[member].revenue = max(customers[member].revenue - amount, Decimal(0))
     known = {m: c for m, c in customers.items() if c.days}
-    return SplitLog(before, known, last)
+    return SplitLog(before, known, last, unreadable)
 
 
 def summaries(customers: list[Customer], cutoff: datetime) -> tuple[Floats, Floats, Floats]:
@@ -140,6 +151,7 @@ class Backtest:
     members: int
     churned: int
     replayed: int
+    unreadable: int
     last_event: datetime | None
     seconds: float
     results: list[Quality]
@@ -152,6 +164,7 @@ class Backtest:
             "churned": self.churned,
             "churn_rate": round(self.churned / self.members, 4) if self.members else None,
             "replayed_events": self.replayed,
+            "unreadable_lines": self.unreadable,
             "replay_seconds": round(self.seconds, 1),
             "model": self.model,
             "results": [
@@ -296,6 +309,7 @@ def run_backtest(
         members=len(members),
         churned=int(labels.sum()),
         replayed=len(log.before),
+        unreadable=log.unreadable,
         last_event=log.last_event,
         seconds=seconds,
         results=[judge(s, labels, revenue) for s in everyone],

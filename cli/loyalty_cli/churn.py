@@ -65,6 +65,8 @@ def backtest(
             read_jsonl(log), moment, horizon,
             database_server=database_server, bootstrap_servers=bootstrap_servers,
         )  # fmt: skip
+    if result.unreadable:
+        console.print(f"[yellow]{result.unreadable} unreadable lines left out[/]")
     if result.last_event is None or result.last_event < moment + timedelta(days=horizon):
         console.print(
             f"[yellow]the log ends before the horizon does ({result.last_event}): members "

@@ -112,3 +112,16 @@ async def test_tail_shows_the_backlog_then_follows(kafka: KafkaSettings) -> None
     await publish(kafka, topic, [(b"m-late", encode(later))])
     await asyncio.wait_for(task, 30)
     assert shown == ["m-3", "m-4", "m-late"]
+
+
+def test_the_log_split_leaves_out_unreadable_lines_and_counts_them() -> None:
+    from loyalty_cli.backtest import split_log
+
+    good = [e.to_bytes() for e in synthetic_churn_log(20, START, 400, seed=5)]
+    bad = [b"not json", b'{"time": "2024-02-01T00:00:00", "data": {"member_id": "x"}}', b"{}"]
+    log = split_log([*good[:10], *bad, *good[10:]], CUTOFF, timedelta(days=180))
+    assert log.unreadable == 3
+    times = [
+        datetime.fromisoformat(json.loads(line)["time"].replace("Z", "+00:00")) for line in good
+    ]
+    assert len(log.before) == sum(at <= CUTOFF for at in times)
