@@ -17,16 +17,14 @@ Not a test: it prints figures and never asserts. One run, on the embedded stack
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
-from embedded import child, run_on_embedded_stack, wait_ready
+from embedded import child, follow_applied, run_on_embedded_stack, wait_ready
 from points_throughput import (
-    CpuMeter,
     Stack,
     _load,
     fresh_run,
@@ -72,24 +70,10 @@ async def run_all(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         }
         say("S: the churn watch")
         async with child(["-m", "loyalty_churn"], env, stack.service_log) as proc:
-            meter = CpuMeter(proc.pid)
-            first = None
-            deadline = time.monotonic() + 120 + n / 100
-            applied = 0
-            while applied < n and time.monotonic() < deadline:
-                if proc.returncode is not None:
-                    raise RuntimeError("the churn watch exited; see its log")
-                applied = await run.conn.fetchval(APPLIED_SQL)
-                if applied and first is None:
-                    first = time.perf_counter()
-                    meter.mark()
-                await asyncio.sleep(0.05)
-            end = time.perf_counter()
-            if first is None:
-                raise RuntimeError("the churn watch applied nothing; see its log")
-            results["churn_rate"] = applied / (end - first)
-            results["churn_complete"] = applied >= n
-            results["churn_cpu"] = meter.share()
+            followed = await follow_applied(run.conn, proc, n, APPLIED_SQL, "churn watch", 100)
+            results["churn_rate"] = followed["rate"]
+            results["churn_complete"] = followed["complete"]
+            results["churn_cpu"] = followed["cpu"]
             results["alerts"] = dict(await run.conn.fetch(
                 "select severity, count(*) from churn.alerts group by 1 order by 2 desc"))  # fmt: skip
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from points_throughput import Stack, percentiles, start_database
+from points_throughput import CpuMeter, Stack, percentiles, start_database
 
 from loyalty_cli.stack import EmbeddedBroker
 
@@ -110,3 +110,26 @@ async def timed_requests(
     seconds = time.perf_counter() - t0
     return {"requests": len(requests), "rate": len(requests) / seconds, "statuses": statuses,
             **percentiles(latencies)}  # fmt: skip
+
+
+async def follow_applied(
+    conn: Any, proc: Any, n: int, applied_sql: str, name: str, slowest_per_second: float
+) -> dict[str, Any]:
+    """Follow a consuming child until `applied_sql` counts `n` applied messages: its rate
+    from the first one applied, whether it finished in time, its CPU share."""
+    meter = CpuMeter(proc.pid)
+    first = None
+    deadline = time.monotonic() + 120 + n / slowest_per_second
+    applied = 0
+    while applied < n and time.monotonic() < deadline:
+        if proc.returncode is not None:
+            raise RuntimeError(f"the {name} exited; see its log")
+        applied = await conn.fetchval(applied_sql)
+        if applied and first is None:
+            first = time.perf_counter()
+            meter.mark()
+        await asyncio.sleep(0.05)
+    end = time.perf_counter()
+    if first is None:
+        raise RuntimeError(f"the {name} applied nothing; see its log")
+    return {"rate": applied / (end - first), "complete": applied >= n, "cpu": meter.share()}

@@ -17,16 +17,20 @@ Not a test: it prints figures and never asserts. One run, on the embedded stack
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import random
-import time
 from collections.abc import Sequence
 from typing import Any
 
-from embedded import child, run_on_embedded_stack, timed_requests, trivial_app_args, wait_ready
+from embedded import (
+    child,
+    follow_applied,
+    run_on_embedded_stack,
+    timed_requests,
+    trivial_app_args,
+    wait_ready,
+)
 from points_throughput import (
-    CpuMeter,
     Stack,
     _load,
     fresh_run,
@@ -72,24 +76,10 @@ async def run_all(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         }
         say("S: the tier service")
         async with child(["-m", "loyalty_tiers"], env, stack.service_log) as proc:
-            meter = CpuMeter(proc.pid)
-            first = end = None
-            deadline = time.monotonic() + 120 + n / 200
-            applied = 0
-            while applied < n and time.monotonic() < deadline:
-                if proc.returncode is not None:
-                    raise RuntimeError("the tier service exited; see its log")
-                applied = await run.conn.fetchval(APPLIED_SQL)
-                if applied and first is None:
-                    first = time.perf_counter()
-                    meter.mark()
-                await asyncio.sleep(0.05)
-            end = time.perf_counter()
-            if first is None:
-                raise RuntimeError("the tier service applied nothing; see its log")
-            results["tiers_rate"] = applied / (end - first)
-            results["tiers_complete"] = applied >= n
-            results["tiers_cpu"] = meter.share()
+            followed = await follow_applied(run.conn, proc, n, APPLIED_SQL, "tier service", 200)
+            results["tiers_rate"] = followed["rate"]
+            results["tiers_complete"] = followed["complete"]
+            results["tiers_cpu"] = followed["cpu"]
             results["changes"] = await run.conn.fetchval("select count(*) from tiers.tier_changes")
             results["by_tier"] = dict(await run.conn.fetch(
                 "select tier, count(*) from tiers.members group by tier order by 2 desc"))  # fmt: skip
