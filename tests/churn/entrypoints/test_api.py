@@ -258,3 +258,23 @@ async def test_pages_of_one_ranking_come_from_one_scoring_until_new_facts_arrive
     assert again["members"][0]["member_id"] == "lapser"
     assert again["members"][0]["risk_score"] < first["members"][0]["risk_score"]
     assert again["members"][0]["last_purchase_at"] == iso(LAPSER_LAST + 99 * DAY)
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/v1/risk", {"as_of": "0001-01-01T00:00:00Z"}),
+        ("/v1/risk", {"as_of": "9999-12-31T23:59:59Z"}),
+        ("/v1/members/lapser/risk", {"as_of": "0001-01-01T00:00:00Z"}),
+        ("/v1/members/lapser/risk", {"as_of": "9999-12-31T23:59:59Z"}),
+        ("/v1/churn/summary", {"period": "0001"}),
+        ("/v1/churn/summary", {"period": "9998-Q4"}),
+    ],
+)
+async def test_moments_at_the_ends_of_the_calendar_are_answered_not_crashed(app, path, params):
+    client, service = app
+    await feed(service, *weekly("lapser", "40.00", range(3)))
+    response = await client.get(path, params=params)
+    assert response.status_code in (200, 404, 422)
+    if response.status_code == 422:
+        assert response.json()["error"]["code"] in ("invalid_as_of", "invalid_period")

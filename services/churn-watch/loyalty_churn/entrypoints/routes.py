@@ -37,6 +37,9 @@ AsOf = Annotated[
     datetime | None,
     Query(description="RFC 3339 moment to score as of (default: now, or the latest event time)"),
 ]
+# Periods and windows reach years back and ahead of a moment: keep clear of the
+# calendar's ends.
+FIRST_YEAR, LAST_YEAR = 1900, 9000
 CSV_COLUMNS = ["rank", "member_id", "risk_score", "severity", "signals", "tier",
                "value_at_risk", "last_purchase_at"]  # fmt: skip
 
@@ -57,6 +60,8 @@ async def _as_of(service: ChurnWatchService, as_of: datetime | None) -> datetime
     if as_of is not None:
         if as_of.tzinfo is None:
             raise ApiError(422, "invalid_as_of", "as_of needs a time zone (Z or an offset)")
+        if not FIRST_YEAR <= as_of.year <= LAST_YEAR:
+            raise ApiError(422, "invalid_as_of", f"as_of must fall in {FIRST_YEAR}-{LAST_YEAR}")
         return as_of.astimezone(UTC)
     if service.settings.clock == "wall":
         return wall_clock()
@@ -194,8 +199,8 @@ def period_bounds(period: str) -> tuple[datetime, datetime]:
             raise ApiError(422, "invalid_period", "month must be 01 to 12")
     else:
         first, months = 1, 12
-    if not 1 <= year <= 9998:
-        raise ApiError(422, "invalid_period", "year out of range")
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ApiError(422, "invalid_period", f"the year must fall in {FIRST_YEAR}-{LAST_YEAR}")
     start = datetime(year, first, 1, tzinfo=UTC)
     last = first + months
     end = datetime(year + (last - 1) // 12, (last - 1) % 12 + 1, 1, tzinfo=UTC)
