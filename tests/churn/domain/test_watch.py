@@ -148,3 +148,20 @@ def test_time_passing_in_any_steps_gives_the_same_events(cut: int) -> None:
     for alert in [*watch.closed, *([watch.alert] if watch.alert else [])]:
         stepped.extend(published_moves(alert))
     assert stepped == whole
+
+
+def test_a_hold_running_out_at_the_moment_of_a_lifting_purchase_is_no_downgrade() -> None:
+    visits = weekly("lifted", "25.00", range(20))
+    at = visits[-1].at
+    moves = [
+        TierMove(1, at - 5 * WEEK, "opal", "ruby", down=False),
+        TierMove(2, at, "ruby", "opal", down=True),  # the hold ran out ...
+        TierMove(3, at, "opal", "diamond", down=False),  # ... as the purchase lifted them
+    ]
+    events = watch_through("lifted", [*visits, *moves], at + timedelta(days=5))
+    assert all("tier_downgrade" not in e.codes for e in events)
+    still_lower = [*moves[:2], TierMove(3, at, "opal", "pearl", down=False)]
+    events = watch_through(
+        "lowered", [*weekly("lowered", "25.00", range(20)), *still_lower], at + timedelta(days=5)
+    )
+    assert events[0].codes == ("tier_downgrade",)

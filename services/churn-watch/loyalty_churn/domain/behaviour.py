@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -145,8 +146,17 @@ class Behaviour:
         return self.spend_total / self.purchases if self.purchases else Decimal(0)
 
     @classmethod
-    def of(cls, history: MemberHistory, as_of: datetime, period: timedelta) -> Behaviour | None:
-        """The member's behaviour as of `as_of`; None before their first purchase."""
+    def of(
+        cls,
+        history: MemberHistory,
+        as_of: datetime,
+        period: timedelta,
+        rank: Callable[[str | None], int] | None = None,
+    ) -> Behaviour | None:
+        """The member's behaviour as of `as_of`; None before their first purchase.
+        With the programme's tier `rank`, a downgrade counts only while the member is
+        still below the tier they lost (a hold running out at the very moment of a
+        purchase that lifts them again is no downgrade)."""
         end = bisect.bisect_right(history.visits, as_of, key=lambda v: v.at)
         visits = history.visits[:end]
         if not visits:
@@ -186,7 +196,10 @@ class Behaviour:
         gaps = [b - a for a, b in itertools.pairwise(days)]
         first, last = visits[0].at, visits[-1].at
         moves = [m for m in history.tier_moves if m.at <= as_of]
-        downgrades = [m.at for m in moves if m.down]
+        tier = moves[-1].to_tier if moves else None
+        downgrades = [
+            m.at for m in moves if m.down and (rank is None or rank(tier) < rank(m.from_tier))
+        ]
         points = sum(r.points for r in history.rewards if r.at <= as_of)
         return cls(
             member_id=history.member_id,
@@ -210,7 +223,7 @@ class Behaviour:
             refunds_recent=refunds_recent,
             refunded_recent=refunded_recent,
             refunded_before=refunded_before,
-            tier=moves[-1].to_tier if moves else None,
+            tier=tier,
             last_downgrade_at=downgrades[-1] if downgrades else None,
             points_redeemed=max(points, 0),
         )

@@ -218,7 +218,11 @@ def fit_risk_model(
     tier_rank: dict[str, int],
 ) -> RiskModel:
     """Learn the model from the histories as they stood at `as_of` (nothing later)."""
-    now = [b for h in histories if (b := Behaviour.of(h, as_of, rules.period)) is not None]
+
+    def rank(tier: str | None) -> int:
+        return tier_rank.get(tier or "", 0)
+
+    now = [b for h in histories if (b := Behaviour.of(h, as_of, rules.period, rank))]
     lifetimes = PRIOR
     if len(now) >= MIN_TO_FIT_LIFETIMES:
         lifetimes = BgNbd.fit(*_summaries(now))
@@ -226,7 +230,7 @@ def fit_risk_model(
     learnt = min(rules.horizon_days, int(span_days / 2))
     cutoff = as_of - timedelta(days=learnt)
     past: list[tuple[Behaviour, MemberHistory]] = [
-        (b, h) for h in histories if (b := Behaviour.of(h, cutoff, rules.period)) is not None
+        (b, h) for h in histories if (b := Behaviour.of(h, cutoff, rules.period, rank))
     ]
     labels = np.array(
         [0.0 if _bought_within(h, cutoff, as_of) else 1.0 for _, h in past], dtype=np.float64

@@ -32,7 +32,7 @@ class Scorer:
     tier_rank: Callable[[str | None], int]
 
     def assess(self, history: MemberHistory, at: datetime) -> tuple[Assessment, Behaviour] | None:
-        b = Behaviour.of(history, at, self.rules.period)
+        b = Behaviour.of(history, at, self.rules.period, self.tier_rank)
         if b is None:
             return None
         score = self.model.score_one(b, self.tier_rank(b.tier), self.rules.period_days)
@@ -86,9 +86,13 @@ class MemberWatch:
         self._assess(self._moment(ret.at), scorer)
 
     def record_tier_move(self, move: TierMove, scorer: Scorer) -> None:
+        """A tier change is assessed when time passes its moment, not on arrival: the
+        tier service can publish a drop and a lift for the same instant, and the
+        member's tier at that instant is the one after both."""
         self.catch_up(move.at, scorer, inclusive=False)
         self.history.add_tier_move(move)
-        self._assess(self._moment(move.at), scorer)
+        moment = self._moment(move.at)
+        self.due_at = min(self.due_at, moment) if self.due_at else moment
 
     def _moment(self, at: datetime) -> datetime:
         return max(at, self.clock) if self.clock else at

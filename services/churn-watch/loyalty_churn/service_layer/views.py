@@ -40,7 +40,9 @@ def score_everyone(
 ) -> list[ScoredMember]:
     """Every member with a purchase by `as_of`, riskiest first (then the most valuable)."""
     rules = scorer.rules
-    behaviours = [b for h in histories if (b := Behaviour.of(h, as_of, rules.period)) is not None]
+    behaviours = [
+        b for h in histories if (b := Behaviour.of(h, as_of, rules.period, scorer.tier_rank))
+    ]
     ranks = [scorer.tier_rank(b.tier) for b in behaviours]
     scores = scorer.model.scores(behaviours, ranks, rules.period_days)
     scored = [
