@@ -25,7 +25,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from loyalty_churn.domain.evaluation import brier, lost_revenue_caught, roc_auc, top_share
+from loyalty_churn.domain.evaluation import (
+    CalibrationBand,
+    brier,
+    calibration_table,
+    lost_revenue_caught,
+    roc_auc,
+    top_share,
+)
 from loyalty_churn.domain.lifetimes import BgNbd, ParetoNbd
 from loyalty_shared.events import PURCHASE_COMPLETED, PURCHASE_REFUNDED
 
@@ -130,6 +137,8 @@ class Quality:
     auc: float | None
     at_share: dict[float, tuple[float, float, float]]  # precision, recall, lost revenue caught
     brier: float | None
+    # For probabilities: per band of score, the mean score against the churn rate.
+    calibration: list[CalibrationBand] | None = None
 
 
 def judge(scores: Scores, labels: Floats, revenue: Floats) -> Quality:
@@ -143,6 +152,7 @@ def judge(scores: Scores, labels: Floats, revenue: Floats) -> Quality:
         roc_auc(scores.values, labels),
         at_share,
         brier(scores.values, labels) if scores.probability else None,
+        calibration_table(scores.values, labels, bins=5) if scores.probability else None,
     )
 
 
@@ -172,6 +182,7 @@ class Backtest:
                     "model": q.name,
                     "roc_auc": q.auc,
                     "brier": q.brier,
+                    "calibration": [band._asdict() for band in q.calibration or []],
                     **{
                         f"top_{int(s * 100)}pct": {
                             "precision": p, "recall": r, "lost_revenue_caught": c,

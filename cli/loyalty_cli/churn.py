@@ -87,6 +87,13 @@ def backtest(
     for cells in result_rows(result):
         table.add_row(*cells)
     console.print(table)
+    ours = result.results[0]
+    if ours.calibration:
+        bands = ", ".join(
+            f"{band.mean_score:.2f}→{band.churn_rate:.2f} ({band.members})"
+            for band in ours.calibration
+        )
+        console.print(f"churn watch calibration, mean score → churn rate (members): {bands}")
     console.print(
         "[dim]prec, rec: precision and recall of calling the top share by risk churners; "
         f"rev: the share of the churners' spend (in the {horizon} days before the cutoff) "

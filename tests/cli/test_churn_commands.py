@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from loyalty_cli.churn import alert_line, follow_alerts
@@ -58,6 +59,11 @@ def test_the_backtest_scores_everyone_and_ranks_churners_first(
     rate = body["churn_rate"]
     assert ours["brier"] < rate * (1 - rate)
     assert body["model"]["calibration"] is not None
+    # read by band, the score is the churn rate it says
+    for band in ours["calibration"]:
+        if band["members"] >= 50:
+            assert band["mean_score"] == pytest.approx(band["churn_rate"], abs=0.15)
+    assert "churn watch calibration" in result.output
     lines = (tmp_path / "scores.csv").read_text().splitlines()
     assert len(lines) == body["members"] + 1
 
