@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.integrate import quad
 from scipy.special import gammaln
@@ -180,6 +180,7 @@ summary = st.tuples(
 
 @settings(max_examples=25, deadline=None)
 @given(st.lists(summary, min_size=1, max_size=40))
+@example(rows=[(1.0, 0.0, 1.11253692926e-313)])  # a purchase rate from no time at all
 def test_any_fit_gives_finite_parameters_and_probabilities(rows) -> None:
     """Odd data (many purchases in half a day, everyone alike) may fit odd parameters,
     but never ones that break the probabilities or the expectation."""

@@ -44,6 +44,9 @@ def _floats(*values: npt.ArrayLike) -> list[Floats]:
     return [np.asarray(v, dtype=np.float64) for v in np.broadcast_arrays(*values)]
 
 
+_LOG_BOUND = 50.0  # parameters stay within e^-50 .. e^50
+
+
 @dataclass(frozen=True)
 class _Summaries:
     """Distinct (x, t_x, T) rows and how many members share each: members with the same
@@ -95,6 +98,19 @@ def _refine(loss: Loss, warm: OptimizeResult) -> Floats:
     return _finite_or(found.x, warm.x) if found.fun <= loss(warm.x) else warm.x
 
 
+def _logs_of(parameters: list[float]) -> Floats:
+    """Where a search starts, within the same bounds as `_parameters`."""
+    bound = math.exp(_LOG_BOUND)
+    return np.asarray(np.log(np.clip(parameters, 1 / bound, bound)), dtype=np.float64)
+
+
+def _parameters(logs: Floats) -> Floats:
+    """The parameters a search on their logs stands at, kept off 0 and infinity: a start
+    or a step far out (a purchase rate from half a second of watching) must not make a
+    rate divide by zero."""
+    return np.asarray(np.exp(np.clip(logs, -_LOG_BOUND, _LOG_BOUND)), dtype=np.float64)
+
+
 def _finite_or(logs: Floats, fallback: Floats) -> Floats:
     return logs if np.all(np.isfinite(logs)) else fallback
 
@@ -118,7 +134,7 @@ class BgNbd:
         total = float(data.members.sum())
 
         def loss(logs: Floats) -> tuple[float, Floats]:
-            params = np.exp(logs)
+            params = _parameters(logs)
             r, alpha, a, b = (float(v) for v in params)
             ll, slopes = _bgnbd_log_likelihood(r, alpha, a, b, data.x, data.t_x, data.T)
             value = -float(data.members @ ll) / total
@@ -126,9 +142,9 @@ class BgNbd:
                 return 1e10, np.zeros(4)
             return value, -(slopes @ data.members) * params / total
 
-        start = np.log([1.0, 1.0 / data.purchase_rate, 0.8, 3.0])
+        start = _logs_of([1.0, 1.0 / data.purchase_rate, 0.8, 3.0])
         logs = _finite_or(_minimise(loss, start, gradient=True).x, start)
-        return cls(*(float(v) for v in np.exp(logs)))
+        return cls(*(float(v) for v in _parameters(logs)))
 
     def p_alive(self, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> Floats:
         """Probability the member has not left by T."""
@@ -257,13 +273,13 @@ class ParetoNbd:
         if not data.learnable:
             return PARETO_DEFAULT
         mean_age = float(data.members @ data.T) / float(data.members.sum())
-        start = np.log([1.0, 1.0 / data.purchase_rate, 1.0, 2.0 * mean_age])
+        start = _logs_of([1.0, 1.0 / data.purchase_rate, 1.0, 2.0 * mean_age])
         if len(data.x) > _WARM_UP_ROWS:
             warm = _minimise(_pareto_loss(data.sample(_WARM_UP_ROWS)), start, gradient=False)
             logs = _refine(_pareto_loss(data), warm)
         else:
             logs = _finite_or(_minimise(_pareto_loss(data), start, gradient=False).x, start)
-        return cls(*(float(v) for v in np.exp(logs)))
+        return cls(*(float(v) for v in _parameters(logs)))
 
     def p_alive(self, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike) -> Floats:
         """Probability the member has not left by T."""
@@ -307,7 +323,7 @@ def _pareto_loss(data: _Summaries) -> Loss:
     total = float(data.members.sum())
 
     def loss(logs: Floats) -> float:
-        r, alpha, s, beta = (float(v) for v in np.exp(logs))
+        r, alpha, s, beta = (float(v) for v in _parameters(logs))
         ll = _pareto_log_likelihood(r, alpha, s, beta, data.x, data.t_x, data.T)
         value = -float(data.members @ ll) / total
         return value if math.isfinite(value) else 1e10
