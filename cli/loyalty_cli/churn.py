@@ -7,7 +7,7 @@ import contextlib
 import csv
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from loyalty_cli.options import utc_moment
 from loyalty_cli.replay import read_jsonl
 from loyalty_shared.settings import KafkaSettings
 
@@ -26,11 +27,6 @@ console = Console()
 
 SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 RESOLVED = "loyalty.churn.alert_resolved.v1"
-
-
-def _moment(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @churn_app.command("backtest")
@@ -59,7 +55,7 @@ def backtest(
     from loyalty_cli.backtest import SHARES, run_backtest
     from loyalty_cli.backtest import rows as result_rows
 
-    moment = _moment(cutoff)
+    moment = utc_moment(cutoff)
     with console.status("replaying the log into a fresh churn watch ..."):
         result = run_backtest(
             read_jsonl(log), moment, horizon,
@@ -117,14 +113,9 @@ def synth(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same log")] = 1,
 ) -> None:
     """A synthetic purchase log with known churn behaviour, for trying the backtest."""
-    from loyalty_cli.churn_logs import synthetic_churn_log
+    from loyalty_cli.churn_logs import synthetic_churn_log, write_jsonl
 
-    events = synthetic_churn_log(members, _moment(start), days, seed)
-    count = 0
-    with out.open("wb") as f:
-        for event in events:
-            f.write(event.to_bytes() + b"\n")
-            count += 1
+    count = write_jsonl(synthetic_churn_log(members, utc_moment(start), days, seed), out)
     console.print(f"wrote {count} events to {out}")
 
 

@@ -12,13 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from loyalty_cli.options import utc_moment
+
 tiers_app = typer.Typer(help="Tier status.", no_args_is_help=True)
 console = Console()
-
-
-def _moment(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @tiers_app.command("report")
@@ -34,8 +31,8 @@ def report(
 ) -> None:
     """Print the tier distribution at both ends of the period, upgrades and downgrades
     between tiers, and retention per tier (members still in it at the end)."""
-    until = _moment(end) if end else datetime.now(UTC)
-    since = _moment(start) if start else until - timedelta(days=days)
+    until = utc_moment(end) if end else datetime.now(UTC)
+    since = utc_moment(start) if start else until - timedelta(days=days)
     try:
         response = httpx.get(
             f"{url}/v1/tiers/report",
