@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
-from embedded import child, follow_applied, run_on_embedded_stack, wait_ready
+from embedded import child, consumer_env, follow_applied, run_on_embedded_stack, wait_ready
 from points_throughput import (
     Stack,
     _load,
@@ -58,16 +58,7 @@ async def run_all(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
             stack, run.kafka.topics.purchases, n, f"bench-raw-{run.tag}"
         )
         port = free_port()
-        env = {
-            "CHURN_DATABASE_URL": run.url,
-            "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
-            "KAFKA_TOPIC_PREFIX": run.kafka.topic_prefix,
-            "KAFKA_TOPIC_PARTITIONS": str(stack.partitions),
-            "CHURN_PORT": str(port),
-            "CHURN_BATCH_SIZE": str(stack.batch_size),
-            "CHURN_CONSUMER_GROUP": f"bench-churn-{run.tag}",
-            "CHURN_CLOCK": "event",
-        }
+        env = consumer_env("CHURN", run, stack, port)
         say("S: the churn watch")
         async with child(["-m", "loyalty_churn"], env, stack.service_log) as proc:
             followed = await follow_applied(run.conn, proc, n, APPLIED_SQL, "churn watch", 100)

@@ -133,3 +133,18 @@ async def follow_applied(
     if first is None:
         raise RuntimeError(f"the {name} applied nothing; see its log")
     return {"rate": applied / (end - first), "complete": applied >= n, "cpu": meter.share()}
+
+
+def consumer_env(prefix: str, run: Any, stack: Stack, port: int) -> dict[str, str]:
+    """The environment of a consuming service child on the run's database and topics,
+    its own consumer group, on event time."""
+    return {
+        f"{prefix}_DATABASE_URL": run.url,
+        "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
+        "KAFKA_TOPIC_PREFIX": run.kafka.topic_prefix,
+        "KAFKA_TOPIC_PARTITIONS": str(stack.partitions),
+        f"{prefix}_PORT": str(port),
+        f"{prefix}_BATCH_SIZE": str(stack.batch_size),
+        f"{prefix}_CONSUMER_GROUP": f"bench-{prefix.lower()}-{run.tag}",
+        f"{prefix}_CLOCK": "event",
+    }

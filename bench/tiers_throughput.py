@@ -24,6 +24,7 @@ from typing import Any
 
 from embedded import (
     child,
+    consumer_env,
     follow_applied,
     run_on_embedded_stack,
     timed_requests,
@@ -64,16 +65,7 @@ async def run_all(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
             stack, run.kafka.topics.purchases, n, f"bench-raw-{run.tag}"
         )
         port = free_port()
-        env = {
-            "TIERS_DATABASE_URL": run.url,
-            "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
-            "KAFKA_TOPIC_PREFIX": run.kafka.topic_prefix,
-            "KAFKA_TOPIC_PARTITIONS": str(stack.partitions),
-            "TIERS_PORT": str(port),
-            "TIERS_BATCH_SIZE": str(stack.batch_size),
-            "TIERS_CONSUMER_GROUP": f"bench-tiers-{run.tag}",
-            "TIERS_CLOCK": "event",
-        }
+        env = consumer_env("TIERS", run, stack, port)
         say("S: the tier service")
         async with child(["-m", "loyalty_tiers"], env, stack.service_log) as proc:
             followed = await follow_applied(run.conn, proc, n, APPLIED_SQL, "tier service", 200)
