@@ -20,6 +20,7 @@ from loyalty_churn.migrations import MIGRATIONS_DIR as CHURN_MIGRATIONS
 from loyalty_cli.stack import EmbeddedBroker, EmbeddedDatabase, create_database, drop_database
 from loyalty_points.migrations import MIGRATIONS_DIR as POINTS_MIGRATIONS
 from loyalty_rewards.migrations import MIGRATIONS_DIR as REWARDS_MIGRATIONS
+from loyalty_shared.access.migrations import MIGRATIONS_DIR as ACCESS_MIGRATIONS
 from loyalty_shared.kafka import ensure_topics
 from loyalty_shared.migrations import upgrade
 from loyalty_shared.settings import KafkaSettings
@@ -68,6 +69,7 @@ async def new_database(database_server: str) -> AsyncIterator[Callable[..., Awai
         names.append(f"t_{uuid.uuid4().hex[:16]}")
         url = await create_database(database_server, names[-1])
         if migrations is not None:
+            await asyncio.to_thread(upgrade, ACCESS_MIGRATIONS, url)
             await asyncio.to_thread(upgrade, migrations, url)
         return url
 
@@ -78,7 +80,8 @@ async def new_database(database_server: str) -> AsyncIterator[Callable[..., Awai
 
 @pytest.fixture
 async def points_database(database_url: str) -> str:
-    """A fresh database migrated for the points service."""
+    """A fresh database migrated for the API keys and the points service."""
+    await asyncio.to_thread(upgrade, ACCESS_MIGRATIONS, database_url)
     await asyncio.to_thread(upgrade, POINTS_MIGRATIONS, database_url)
     return database_url
 
@@ -86,6 +89,7 @@ async def points_database(database_url: str) -> str:
 @pytest.fixture
 async def tiers_database(database_url: str) -> str:
     """A fresh database migrated for the tier service."""
+    await asyncio.to_thread(upgrade, ACCESS_MIGRATIONS, database_url)
     await asyncio.to_thread(upgrade, TIERS_MIGRATIONS, database_url)
     return database_url
 
@@ -93,6 +97,7 @@ async def tiers_database(database_url: str) -> str:
 @pytest.fixture
 async def churn_database(database_url: str) -> str:
     """A fresh database migrated for the churn watch."""
+    await asyncio.to_thread(upgrade, ACCESS_MIGRATIONS, database_url)
     await asyncio.to_thread(upgrade, CHURN_MIGRATIONS, database_url)
     return database_url
 
@@ -100,7 +105,7 @@ async def churn_database(database_url: str) -> str:
 @pytest.fixture
 async def platform_database(database_url: str) -> str:
     """A fresh database migrated for the points, tier and rewards services together."""
-    for migrations in (POINTS_MIGRATIONS, TIERS_MIGRATIONS, REWARDS_MIGRATIONS):
+    for migrations in (ACCESS_MIGRATIONS, POINTS_MIGRATIONS, TIERS_MIGRATIONS, REWARDS_MIGRATIONS):
         await asyncio.to_thread(upgrade, migrations, database_url)
     return database_url
 

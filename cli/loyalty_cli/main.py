@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from loyalty_cli.churn import alerts_app, churn_app
+from loyalty_cli.credentials import DevelopmentCredentials, development_credentials
+from loyalty_cli.keys import credentials, keys_app, token
 from loyalty_cli.replay import publish_events, read_jsonl
 from loyalty_cli.services import SERVICES
 from loyalty_cli.tiers import tiers_app
@@ -30,6 +32,9 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(tiers_app, name="tiers")
 app.add_typer(churn_app, name="churn")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(keys_app, name="keys")
+app.command()(token)
+app.command()(credentials)
 console = Console()
 
 
@@ -45,13 +50,16 @@ def up(
 
     var_dir.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _interrupt)
+    events = list(grocery_traffic(_demo_plan())) if demo else []
+    members = list(dict.fromkeys(e.subject or "member-1" for e in events))[:3] or ["member-1"]
     with stack.embedded_parts(var_dir.resolve(), partitions) as platform:
         stack.prepare(platform)
-        processes = stack.start_services(platform, var_dir)
+        credentials = development_credentials(platform.database_url, members=members)
+        credentials.write(var_dir / "credentials.json")
+        processes = stack.start_services(platform, var_dir, credentials.service_environment())
         try:
             stack.wait_ready()
-            events = list(grocery_traffic(_demo_plan())) if demo else []
-            _print_welcome(platform.kafka.bootstrap_servers, events[0].subject if events else None)
+            _print_welcome(platform.kafka.bootstrap_servers, credentials, var_dir)
             if events:
                 lines = [e.to_bytes() for e in events]
                 topic = platform.kafka.topics.purchases
@@ -156,7 +164,7 @@ def _demo_plan() -> TrafficPlan:
     return TrafficPlan(members=150, days=45, seed=7, start=datetime.now(UTC) - timedelta(days=45))
 
 
-def _print_welcome(bootstrap: str, member: str | None) -> None:
+def _print_welcome(bootstrap: str, credentials: DevelopmentCredentials, var_dir: Path) -> None:
     console.rule("[bold green]loyalty platform is up")
     for spec in SERVICES:
         base = f"http://127.0.0.1:{spec.port}"
@@ -164,20 +172,32 @@ def _print_welcome(bootstrap: str, member: str | None) -> None:
     console.print(
         f"broker      {bootstrap}   (topics: purchases, points.events, purchases.dlq, ...)"
     )
-    if member:
-        console.print(f"\ntry:  curl -s http://127.0.0.1:8001/v1/members/{member}/balance")
-        console.print(f"      curl -s 'http://127.0.0.1:8001/v1/members/{member}/ledger?limit=5'")
-        console.print(f"      curl -s http://127.0.0.1:8002/v1/members/{member}/tier")
-        console.print("      loyalty tiers report --days 30")
-        console.print(f"      curl -s 'http://127.0.0.1:8003/v1/rewards?member_id={member}'")
-        console.print(
-            f"      curl -s -XPOST http://127.0.0.1:8003/v1/members/{member}/redemptions "
-            "-H 'Idempotency-Key: demo-1' -H 'content-type: application/json' "
-            '-d \'{"reward_id": "coffee-coupon"}\''
-        )
-        console.print(f"      curl -s http://127.0.0.1:8004/v1/members/{member}/risk")
-        console.print("      curl -s 'http://127.0.0.1:8004/v1/alerts?severity=high'")
-        console.print("      loyalty alerts tail")
+    member, token = next(iter(credentials.member_tokens.items()))
+    console.print(
+        f"\ndevelopment credentials (also in {var_dir / 'credentials.json'}):", highlight=False
+    )
+
+    def say(line: str) -> None:
+        console.print(line, highlight=False, soft_wrap=True)
+
+    say(f"  export MEMBER_TOKEN={token}   # the app of {member}")
+    say(f"  export OPS_KEY={credentials.ops_key}   # every ops scope")
+    say(f"  export TILL_KEY={credentials.till_key}   # posts for {credentials.till_store}")
+    me = '-H "Authorization: Bearer $MEMBER_TOKEN"'
+    ops = '-H "X-API-Key: $OPS_KEY"'
+    say(f"\ntry:  curl -s {me} http://127.0.0.1:8001/v1/members/{member}/balance")
+    say(f"      curl -s {me} 'http://127.0.0.1:8001/v1/members/{member}/ledger?limit=5'")
+    say(f"      curl -s {me} http://127.0.0.1:8002/v1/members/{member}/tier")
+    say(f"      curl -s {me} 'http://127.0.0.1:8003/v1/rewards?member_id={member}'")
+    say(
+        f"      curl -s {me} -XPOST http://127.0.0.1:8003/v1/members/{member}/redemptions "
+        "-H 'Idempotency-Key: demo-1' -H 'content-type: application/json' "
+        '-d \'{"reward_id": "coffee-coupon"}\''
+    )
+    say(f"      curl -s {ops} http://127.0.0.1:8004/v1/members/{member}/risk")
+    say(f"      curl -s {ops} 'http://127.0.0.1:8004/v1/alerts?severity=high'")
+    say("      LOYALTY_API_KEY=$OPS_KEY loyalty tiers report --days 30")
+    say("      loyalty alerts tail")
     console.print("\nCtrl-C stops everything.\n")
 
 

@@ -28,6 +28,9 @@ def report(
     ] = None,
     days: Annotated[int, typer.Option(help="Period length when --from is not given")] = 30,
     url: Annotated[str, typer.Option(help="The tier service")] = "http://127.0.0.1:8002",
+    api_key: Annotated[
+        str | None, typer.Option(envvar="LOYALTY_API_KEY", help="An ops key with tiers:read")
+    ] = None,
 ) -> None:
     """Print the tier distribution at both ends of the period, upgrades and downgrades
     between tiers, and retention per tier (members still in it at the end)."""
@@ -37,6 +40,7 @@ def report(
         response = httpx.get(
             f"{url}/v1/tiers/report",
             params={"from": since.isoformat(), "to": until.isoformat()},
+            headers={"X-API-Key": api_key} if api_key else {},
             timeout=30,
         )
     except httpx.HTTPError as exc:

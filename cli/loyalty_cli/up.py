@@ -18,6 +18,7 @@ from rich.console import Console
 
 from loyalty_cli.services import SERVICES
 from loyalty_cli.stack import EmbeddedBroker, EmbeddedDatabase, create_database, free_port
+from loyalty_shared.access.migrations import MIGRATIONS_DIR as ACCESS_MIGRATIONS
 from loyalty_shared.kafka import ensure_topics
 from loyalty_shared.migrations import upgrade
 from loyalty_shared.settings import KafkaSettings
@@ -64,15 +65,20 @@ def prepare(platform: Platform) -> None:
 
 
 def migrate_all(database_url: str) -> None:
-    """Every service's migrations, in order."""
+    """The API keys' and every service's migrations, in order."""
+    upgrade(ACCESS_MIGRATIONS, database_url)
+    console.print("migrated [bold]access[/]")
     for spec in SERVICES:
         upgrade(spec.migrations, database_url)
         console.print(f"migrated [bold]{spec.name}[/]")
 
 
-def start_services(platform: Platform, log_dir: Path) -> list[subprocess.Popen[bytes]]:
+def start_services(
+    platform: Platform, log_dir: Path, secrets: dict[str, str]
+) -> list[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
+        **secrets,
         "DATABASE_URL": platform.database_url,
         "KAFKA_BOOTSTRAP_SERVERS": platform.kafka.bootstrap_servers,
         "KAFKA_TOPIC_PARTITIONS": str(platform.kafka.topic_partitions),

@@ -108,6 +108,9 @@ class RefundData(_Data):
     amount: Amount
     currency: Currency
     reason: Annotated[str, Field(max_length=500)] | None = None
+    # The store that took the return, where the till says so (REST ingest always
+    # does). A chain may take back at any store what another one sold.
+    store_id: Identifier | None = None
 
 
 class CloudEvent(BaseModel):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loyalty_shared.events import ID_PATTERN
@@ -22,9 +21,47 @@ MemberId = Annotated[str, Path(pattern=ID_PATTERN)]
 class ApiError(Exception):
     """A caller's mistake (or a conflict), answered with the contract's error body."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
+        self.headers = headers
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error answers, so clients (and schema checks) know their body."""
+    said = {
+        401: "No credentials, or ones that are invalid, expired or revoked",
+        403: "The credentials are valid but may not do this",
+        404: "Not found (also: a member token naming another member)",
+        409: "A conflict with the current state; `error.code` says which",
+        422: "The request is malformed; `error.details` lists each problem",
+        429: "Too many attempts; see `Retry-After`",
+        503: "A service this one needs did not answer; nothing was lost",
+    }
+    return {s: {"model": ErrorOut, "description": said[s]} for s in statuses}
+
+
+# What every route guarded by an access rule may answer.
+ACCESS_ERRORS = error_responses(401, 403, 422, 429)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -41,7 +78,11 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details),
+            status_code=exc.status,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -96,38 +137,12 @@ def health_router() -> APIRouter:
     return router
 
 
-__all__ = ["ApiError", "error_body", "health_router", "install_error_handlers"]
-
-
-class Startable(Protocol):
-    async def start(self, *, consume: bool = True) -> None: ...
-    async def stop(self) -> None: ...
-
-
-def service_app(
-    *,
-    title: str,
-    description: str,
-    build: Callable[[], Startable],
-    router: APIRouter,
-    consume: bool = True,
-) -> FastAPI:
-    """A service's FastAPI app: its routes, health and metrics, error bodies, and the
-    service itself (consumer, relay, background work) running for the app's lifetime."""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Built here: the Kafka clients belong to the running event loop.
-        service = build()
-        await service.start(consume=consume)
-        app.state.service = service
-        try:
-            yield
-        finally:
-            await service.stop()
-
-    app = FastAPI(title=title, version="1.0", description=description, lifespan=lifespan)
-    install_error_handlers(app)
-    app.include_router(router)
-    app.include_router(health_router())
-    return app
+__all__ = [
+    "ACCESS_ERRORS",
+    "ApiError",
+    "ErrorOut",
+    "error_body",
+    "error_responses",
+    "health_router",
+    "install_error_handlers",
+]

@@ -10,6 +10,7 @@ class ServiceMetrics:
 
     def __init__(self, service: str) -> None:
         self.registry = CollectorRegistry()
+        self.service = service
         labels = {"service": service}
         self.messages_applied = Counter(
             "loyalty_messages_applied",
@@ -39,6 +40,19 @@ class ServiceMetrics:
             "Batches retried after a transient failure",
             registry=self.registry,
         )
+        self.security_events = Counter(
+            "loyalty_security_events",
+            "Security events, also logged by `loyalty.security` (over-limit auth failures, "
+            "another store's purchase, another member's id, redemptions over the limit)",
+            ["event"],
+            registry=self.registry,
+        ).labels
+        self.auth_failures = Counter(
+            "loyalty_auth_failures",
+            "Requests refused for their credentials, by reason",
+            ["reason"],
+            registry=self.registry,
+        ).labels
         self.info = Gauge(
             "loyalty_service_info",
             "Constant 1, labelled with the service name",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from loyalty_shared.access.settings import AccessSettings
 from loyalty_shared.programme import Programme, load_programme
 
 
@@ -67,6 +68,7 @@ class ServiceSettings(BaseSettings):
     stall_seconds: float = Field(30.0, gt=0)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     programme: Programme = Field(default_factory=lambda: ProgrammeSettings().load())
+    access: AccessSettings = Field(default_factory=AccessSettings)
 
     @field_validator("database_url")
     @classmethod

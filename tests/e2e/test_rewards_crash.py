@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 import httpx
 
 from loyalty_cli.stack import free_port
+from loyalty_shared.access import Kind
 from tests.support import processes
+from tests.support.access import SERVICE_SCOPES, KeyByPath, issue_key
 from tests.support.events import encode, purchase
 from tests.support.kafka import payloads, publish, read_topic
 
@@ -39,11 +41,16 @@ async def test_a_crash_after_the_debit_is_finished_on_restart(platform_database,
     def rewards(**extra: str):
         return processes.spawn("loyalty_rewards", "REWARDS_", platform_database, kafka, log,
                                port=str(rewards_port), tiers_url="",
-                               points_url=f"http://127.0.0.1:{points_port}", **extra)  # fmt: skip
+                               points_url=f"http://127.0.0.1:{points_port}",
+                               service_key=service_key, **extra)  # fmt: skip
 
+    service_key = await issue_key(platform_database, Kind.SERVICE, scopes=SERVICE_SCOPES)
     crashing = rewards(failpoint="after_debit")
-    api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{rewards_port}", timeout=10)
-    points_api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{points_port}", timeout=10)
+    auth = KeyByPath(await issue_key(platform_database))
+    api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{rewards_port}", timeout=10, auth=auth)
+    points_api = httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{points_port}", timeout=10, auth=auth
+    )
     try:
         at = datetime.now(UTC).replace(microsecond=0)
         await publish(
@@ -113,11 +120,16 @@ async def test_a_points_outage_leaves_the_redemption_pending_until_points_is_bac
         return processes.spawn("loyalty_points", "POINTS_", platform_database, kafka, log,
                                port=str(points_port))  # fmt: skip
 
+    service_key = await issue_key(platform_database, Kind.SERVICE, scopes=SERVICE_SCOPES)
     rewards = processes.spawn("loyalty_rewards", "REWARDS_", platform_database, kafka, log,
                               port=str(rewards_port), tiers_url="", pending_grace_seconds="1",
-                              points_url=f"http://127.0.0.1:{points_port}")  # fmt: skip
-    api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{rewards_port}", timeout=10)
-    points_api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{points_port}", timeout=10)
+                              points_url=f"http://127.0.0.1:{points_port}",
+                              service_key=service_key)  # fmt: skip
+    auth = KeyByPath(await issue_key(platform_database))
+    api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{rewards_port}", timeout=10, auth=auth)
+    points_api = httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{points_port}", timeout=10, auth=auth
+    )
     first = points()
     try:
         at = datetime.now(UTC).replace(microsecond=0)

@@ -16,11 +16,13 @@ from loyalty_points.entrypoints.app import create_app as points_app
 from loyalty_rewards.bootstrap import RewardsService
 from loyalty_rewards.entrypoints.app import create_app as rewards_app
 from loyalty_rewards.settings import RewardsSettings
+from loyalty_shared.access import Kind
 from loyalty_shared.intake import Inbound, translate
 from loyalty_shared.messages import InboundMessage
 from loyalty_shared.settings import KafkaSettings
 from loyalty_tiers.bootstrap import TiersService
 from loyalty_tiers.entrypoints.app import create_app as tiers_app
+from tests.support.access import SERVICE_SCOPES, issue_key, staff_auth
 from tests.support.events import encode
 from tests.support.points import points_settings
 from tests.support.tiers import tiers_settings
@@ -72,10 +74,14 @@ async def rewards_stack(
             await apps.enter_async_context(tier_app.router.lifespan_context(tier_app))
             transports["tiers_transport"] = httpx.ASGITransport(app=tier_app)
             tier_service = tier_app.state.service
+        service_key = await issue_key(database_url, Kind.SERVICE, scopes=SERVICE_SCOPES)
+        overrides = {"service_key": service_key} | overrides
         rewards = rewards_app(rewards_settings(database_url, kafka, **overrides), **transports)
         await apps.enter_async_context(rewards.router.lifespan_context(rewards))
         transport = httpx.ASGITransport(app=rewards)
         client = await apps.enter_async_context(
-            httpx.AsyncClient(transport=transport, base_url="http://rewards")
+            httpx.AsyncClient(
+                transport=transport, base_url="http://rewards", auth=await staff_auth(database_url)
+            )
         )
         yield Stack(client, points.state.service, rewards.state.service, tier_service)

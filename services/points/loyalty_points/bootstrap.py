@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loyalty_points.adapters.orm import OutboxRow
+from loyalty_points.service_layer.adjusting import Adjusting
 from loyalty_points.service_layer.handlers import CONSUMER, PurchaseHandler
 from loyalty_points.service_layer.spending import Spending
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
@@ -19,6 +20,7 @@ class PointsService(RunningService):
     settings: PointsSettings
     handler: PurchaseHandler
     spending: Spending
+    adjusting: Adjusting
 
 
 def build(settings: PointsSettings) -> PointsService:
@@ -27,6 +29,12 @@ def build(settings: PointsSettings) -> PointsService:
     handler = PurchaseHandler(uow, settings.programme, settings.kafka.topics)
     runner = plumbing.purchases_runner(settings, handler)
     spending = Spending(uow, settings.kafka.topics)
+    adjusting = Adjusting(uow, settings.kafka.topics)
     return PointsService(
-        plumbing=plumbing, runner=runner, settings=settings, handler=handler, spending=spending
+        plumbing=plumbing,
+        runner=runner,
+        settings=settings,
+        handler=handler,
+        spending=spending,
+        adjusting=adjusting,
     )

@@ -18,6 +18,7 @@ from loyalty_rewards.entrypoints.catalog_file import load_catalog
 from loyalty_rewards.service_layer.redeeming import Redeeming
 from loyalty_rewards.service_layer.unit_of_work import RewardsUnitOfWork
 from loyalty_rewards.settings import RewardsSettings
+from loyalty_shared.access.limits import SlidingWindow
 from loyalty_shared.programme import TierPolicy
 from loyalty_shared.service import Plumbing, RunningService, wall_clock
 
@@ -29,6 +30,7 @@ class RewardsService(RunningService):
     settings: RewardsSettings
     redeeming: Redeeming
     http: list[httpx.AsyncClient]
+    redemption_attempts: SlidingWindow
     # Finishing runs first on every pending redemption, then on those past the grace.
     _grace: timedelta = timedelta(0)
 
@@ -85,13 +87,16 @@ def build(
     """The transports let tests run the points and tier apps in the same process."""
     plumbing = Plumbing.build("rewards", settings, OutboxRow)
     timeout = httpx.Timeout(settings.call_timeout_seconds)
+    key = settings.service_key
+    headers = {"X-API-Key": key.get_secret_value()} if key is not None else {}
     points_http = httpx.AsyncClient(base_url=settings.points_url, timeout=timeout,
-                                    transport=points_transport)  # fmt: skip
+                                    headers=headers, transport=points_transport)  # fmt: skip
     clients = [points_http]
     tier_of = _no_tiers
     if settings.tiers_url or tiers_transport is not None:
         tiers_http = httpx.AsyncClient(base_url=settings.tiers_url or "http://tiers",
-                                       timeout=timeout, transport=tiers_transport)  # fmt: skip
+                                       timeout=timeout, headers=headers,
+                                       transport=tiers_transport)  # fmt: skip
         clients.append(tiers_http)
         tier_of = TiersClient(tiers_http).tier
 
@@ -107,7 +112,14 @@ def build(
         wall_clock,
         after_debit=_crash if settings.failpoint == "after_debit" else lambda: None,
     )
-    return RewardsService(plumbing=plumbing, settings=settings, redeeming=redeeming, http=clients)
+    attempts = SlidingWindow(settings.redemptions_per_member, settings.redemption_window_seconds)
+    return RewardsService(
+        plumbing=plumbing,
+        settings=settings,
+        redeeming=redeeming,
+        http=clients,
+        redemption_attempts=attempts,
+    )
 
 
 async def _no_tiers(member_id: str) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from loyalty_shared.settings import ServiceSettings, database_url_field
@@ -25,5 +25,21 @@ class RewardsSettings(ServiceSettings):
     call_timeout_seconds: float = Field(5.0, gt=0, le=60)
     # Pending redemptions older than this are finished by a background pass.
     pending_grace_seconds: float = Field(10.0, ge=0, le=3600)
+    # The rewards service's own API key (kind service, scopes points:debit,
+    # points:read, tiers:read), sent to the points and tier services.
+    service_key: SecretStr | None = None
+    # Abuse limit: redemption attempts per member in a sliding window, per replica.
+    redemptions_per_member: int = Field(10, ge=1, le=10_000)
+    redemption_window_seconds: float = Field(60.0, gt=0, le=86_400)
     # Tests only: "after_debit" kills the process between the points debit and the commit.
     failpoint: str | None = None
+
+    @model_validator(mode="after")
+    def _service_key_in_production(self) -> RewardsSettings:
+        if self.access.production and self.service_key is None:
+            raise ValueError(
+                "REWARDS_SERVICE_KEY is not set: issue one with "
+                "`loyalty keys issue service --scope points:debit --scope points:read "
+                "--scope tiers:read`"
+            )
+        return self

@@ -18,6 +18,7 @@ from loyalty_churn.adapters.orm import OutboxRow, PurchaseRow
 from loyalty_churn.entrypoints.app import create_app
 from loyalty_shared.messages import InboundMessage
 from loyalty_shared.settings import KafkaSettings
+from tests.support.access import staff_auth
 from tests.support.churn import churn_settings, tier_changed, wait_outbox_empty
 from tests.support.events import encode, iso, purchase, refund
 from tests.support.kafka import payloads, read_topic
@@ -35,7 +36,10 @@ async def app(
     application = create_app(churn_settings(churn_database, kafka), consume=False)
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://churn") as client:
+        auth = await staff_auth(churn_database)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://churn", auth=auth
+        ) as client:
             yield client, application.state.service
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty_points.domain.ledger import DebitRefused, EntryKind, Ledger
+from loyalty_points.domain.ledger import AdjustmentRefused, DebitRefused, EntryKind, Ledger
 from loyalty_shared.intake import (
     ConflictingDuplicate,
     MemberMismatch,
@@ -170,3 +170,23 @@ def test_nothing_can_be_spent_while_the_balance_is_negative():
         lg.debit("d1", 1, "r1", T0)
     assert refused.value.reason == "negative_balance"
     assert lg.new_entries == []
+
+
+def test_an_adjustment_moves_the_balance_either_way_and_records_who_and_why():
+    account = ledger()
+    account.earn(buy("p1", "30.00"), TIERS, EARN)
+    credit = account.adjust("a-1", 20, "late delivery", "ops_1", T0)
+    debit = account.adjust("a-2", -70, "earned on a voided sale", "ops_1", T0)
+    assert (credit.balance_after, debit.balance_after, account.balance) == (50, -20, -20)
+    assert [(e.kind, e.delta, e.reference) for e in account.new_entries[1:]] == [
+        (EntryKind.ADJUSTED, 20, "a-1"), (EntryKind.ADJUSTED, -70, "a-2")]  # fmt: skip
+    assert (debit.reason, debit.actor) == ("earned on a voided sale", "ops_1")
+
+
+@pytest.mark.parametrize(("points", "reason"), [(0, "x"), (1_000_001, "x"), (-1_000_001, "x"),
+                                                (5, "  ")])  # fmt: skip
+def test_an_adjustment_of_nothing_too_much_or_without_reason_is_refused(points, reason):
+    account = ledger()
+    with pytest.raises(AdjustmentRefused):
+        account.adjust("a-1", points, reason, "ops_1", T0)
+    assert (account.balance, account.new_entries) == (0, [])

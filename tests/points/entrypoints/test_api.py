@@ -11,6 +11,7 @@ import pytest
 
 from loyalty_points.entrypoints.app import create_app
 from loyalty_shared.settings import KafkaSettings
+from tests.support.access import staff_auth
 from tests.support.kafka import payloads, read_topic
 from tests.support.points import points_settings
 
@@ -29,11 +30,12 @@ def purchase_body(pid: str, amount: str = "25.50", member: str = "member-1", **e
     }
 
 
-async def serve(settings, *, consume: bool) -> AsyncIterator[httpx.AsyncClient]:
+async def serve(settings, *, consume: bool, keys: bool = True) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, consume=consume)
+    auth = await staff_auth(settings.database_url) if keys else None
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://points") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://points", auth=auth) as c:
             yield c
 
 
@@ -82,6 +84,8 @@ async def test_a_posted_purchase_reaches_the_topic_and_then_the_balance(client, 
 
 async def test_a_refund_claws_back_through_the_same_path(client):
     await client.post("/v1/purchases", json=purchase_body("p-1", "40.00"))
+    # A refund follows its purchase once the ledger has it.
+    await eventually(client, "/v1/members/member-1/balance", lambda r: r.status_code == 200)
     refund = {
         "refund_id": "r-1",
         "purchase_id": "p-1",
@@ -182,7 +186,7 @@ async def test_operations_endpoints(client):
 
 async def test_readiness_is_red_when_the_database_is_unreachable(kafka):
     settings = points_settings("postgresql://postgres@127.0.0.1:1/nowhere", kafka)
-    async for c in serve(settings, consume=False):
+    async for c in serve(settings, consume=False, keys=False):
         response = await c.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["database"] is False

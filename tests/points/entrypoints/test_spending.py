@@ -18,6 +18,7 @@ from loyalty_points.entrypoints.app import create_app
 from loyalty_shared.intake import Inbound, translate
 from loyalty_shared.messages import InboundMessage
 from loyalty_shared.settings import KafkaSettings
+from tests.support.access import staff_auth
 from tests.support.events import encode, purchase, refund
 from tests.support.kafka import payloads, read_topic
 from tests.support.points import points_settings
@@ -32,7 +33,10 @@ async def app(
     application = create_app(points_settings(points_database, kafka), consume=False)
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://points") as client:
+        auth = await staff_auth(points_database)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://points", auth=auth
+        ) as client:
             yield client, application.state.service
 
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from loyalty_cli import tiers as tiers_cli
 from loyalty_shared.settings import KafkaSettings
 from loyalty_tiers.entrypoints.app import create_app
+from tests.support.access import staff_auth
 from tests.support.events import encode, purchase, refund
 from tests.support.tiers import as_inbound, tiers_settings
 
@@ -33,7 +34,10 @@ async def app(
     application = create_app(tiers_settings(tiers_database, kafka), consume=False)
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tiers") as client:
+        auth = await staff_auth(tiers_database)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://tiers", auth=auth
+        ) as client:
             yield client, application.state.service
 
 
@@ -139,7 +143,10 @@ async def test_live_a_hold_that_ran_out_shows_before_any_sweep(tiers_database, k
     async with application.router.lifespan_context(application):
         await feed(application.state.service, purchase("m-old", "o1", "100.00", T0 - 400 * DAY))
         transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tiers") as client:
+        auth = await staff_auth(tiers_database)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://tiers", auth=auth
+        ) as client:
             body = (await client.get("/v1/members/m-old/tier")).json()
     assert body["tier"] == "opal"
     assert datetime.fromisoformat(body["as_of"]) > T0

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from loyalty_churn.bootstrap import build
 from loyalty_churn.entrypoints.routes import router
 from loyalty_churn.settings import ChurnWatchSettings
-from loyalty_shared.http import service_app
+from loyalty_shared.serving import service_app
 
 
 def create_app(settings: ChurnWatchSettings | None = None, *, consume: bool = True) -> FastAPI:
@@ -18,5 +18,6 @@ def create_app(settings: ChurnWatchSettings | None = None, *, consume: bool = Tr
         "alerts, risk scores, churn rates.",
         build=lambda: build(chosen),
         router=router,
+        access=chosen.access,
         consume=consume,
     )

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from loyalty_churn.bootstrap import ChurnWatchService
@@ -28,11 +28,15 @@ from loyalty_churn.entrypoints.schemas import (
 )
 from loyalty_churn.service_layer import views
 from loyalty_churn.service_layer.modelling import fit_and_store
+from loyalty_shared.access import Allow
 from loyalty_shared.events import money_text
-from loyalty_shared.http import ApiError, MemberId
+from loyalty_shared.http import ACCESS_ERRORS, ApiError, MemberId
 from loyalty_shared.service import wall_clock
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=ACCESS_ERRORS)
+# Ops only: a member never sees their own churn risk.
+READ = Allow(scope="churn:read")
+FIT = Allow(scope="churn:model")
 AsOf = Annotated[
     datetime | None,
     Query(description="RFC 3339 moment to score as of (default: now, or the latest event time)"),
@@ -104,7 +108,7 @@ def _cents(amount: Any) -> Any:
     return None if amount is None else round(amount, 2)
 
 
-@router.get("/members/{member_id}/risk", response_model=MemberRiskOut)
+@router.get("/members/{member_id}/risk", response_model=MemberRiskOut, dependencies=[Depends(READ)])
 async def get_member_risk(
     member_id: MemberId, request: Request, as_of: AsOf = None
 ) -> MemberRiskOut:
@@ -117,7 +121,7 @@ async def get_member_risk(
     return _risk_out(scored, scorer.rules.horizon_days, features=True)
 
 
-@router.get("/risk", response_model=RiskPageOut)
+@router.get("/risk", response_model=RiskPageOut, dependencies=[Depends(READ)])
 async def get_risk(
     request: Request,
     as_of: AsOf = None,
@@ -164,7 +168,7 @@ def _csv_rows(ranked: list[views.ScoredMember]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-@router.get("/alerts", response_model=AlertsOut)
+@router.get("/alerts", response_model=AlertsOut, dependencies=[Depends(READ)])
 async def get_alerts(
     request: Request,
     status: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
@@ -207,7 +211,7 @@ def period_bounds(period: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-@router.get("/churn/summary", response_model=ChurnSummaryOut)
+@router.get("/churn/summary", response_model=ChurnSummaryOut, dependencies=[Depends(READ)])
 async def get_churn_summary(
     request: Request,
     period: Annotated[
@@ -253,14 +257,14 @@ def _model_out(version: int | None, scorer: Scorer) -> ModelOut:
     )
 
 
-@router.get("/churn/model", response_model=ModelOut)
+@router.get("/churn/model", response_model=ModelOut, dependencies=[Depends(READ)])
 async def get_model(request: Request) -> ModelOut:
     """The risk model in use."""
     scorer, version = await _scorer(_service(request))
     return _model_out(version, scorer)
 
 
-@router.post("/churn/model", response_model=ModelOut, status_code=201)
+@router.post("/churn/model", response_model=ModelOut, status_code=201, dependencies=[Depends(FIT)])
 async def fit_model(request: Request, as_of: AsOf = None) -> ModelOut:
     """Fit the risk model on the history known as of a moment and put it in use."""
     service = _service(request)

@@ -73,6 +73,7 @@ class PurchaseRow(Base):
     amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     points_earned: Mapped[int] = mapped_column(Integer)
+    store_id: Mapped[str | None] = mapped_column(String(128))  # None: recorded before 0004
 
 
 class RefundRow(Base):
@@ -99,6 +100,21 @@ class DebitRow(Base):
     balance_after: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     restored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AdjustmentRow(Base):
+    """Points moved by hand by ops: the reason and the key that did it."""
+
+    __tablename__ = "adjustments"
+    __table_args__ = (Index("ix_adjustments_member", "member_id"),)
+
+    adjustment_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(128))
+    points: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(500))
+    actor: Mapped[str] = mapped_column(String(64))
+    made_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    balance_after: Mapped[int] = mapped_column(BigInteger)
 
 
 class OutboxRow(OutboxColumns, Base):

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty_points.adapters.orm import SCHEMA
-from loyalty_points.domain.ledger import Debit, Ledger, Purchase, Refund
+from loyalty_points.domain.ledger import Adjustment, Debit, Ledger, Purchase, Refund
 from loyalty_shared.db import copy_rows, driver_connection
 
 _LOCK_BALANCES = f"""
@@ -47,13 +47,21 @@ _ADD_DEBIT = f"""
         (debit_id, member_id, points, reference, created_at, balance_after, restored_at)
     values ($1, $2, $3, $4, $5, $6, $7)"""
 _RESTORED = f"update {SCHEMA}.debits set restored_at = $2 where debit_id = $1"
+_ADJUSTMENT = f"""
+    select adjustment_id, member_id, points, reason, actor, made_at, balance_after
+    from {SCHEMA}.adjustments where adjustment_id = $1"""
+_ADD_ADJUSTMENT = f"""
+    insert into {SCHEMA}.adjustments
+        (adjustment_id, member_id, points, reason, actor, made_at, balance_after)
+    values ($1, $2, $3, $4, $5, $6, $7)"""
 
 _SAVE_BALANCES = f"""
     insert into {SCHEMA}.balances (member_id, balance)
     select * from unnest($1::text[], $2::bigint[])
     on conflict (member_id) do update set balance = excluded.balance, updated_at = now()"""
 
-_PURCHASE_COLUMNS = ["purchase_id", "member_id", "amount", "occurred_at", "points_earned"]
+_PURCHASE_COLUMNS = ["purchase_id", "member_id", "amount", "occurred_at", "points_earned",
+                     "store_id"]  # fmt: skip
 _REFUND_COLUMNS = ["refund_id", "purchase_id", "amount", "occurred_at", "points_clawed_back"]
 _ENTRY_COLUMNS = ["member_id", "kind", "delta", "balance_after", "reference", "purchase_id",
                   "tier", "occurred_at"]  # fmt: skip
@@ -98,6 +106,23 @@ class LedgerRepository:
         balance = await db.fetchval(_LOCK_BALANCE, member_id)
         return Ledger(member_id, balance or 0, {}, self._currency)
 
+    async def for_adjusting(self, member_id: str) -> Ledger | None:
+        """The member's ledger with its balance row locked; None for a member with no
+        account yet. (Creating one here could race the consumer creating it.)"""
+        db = await driver_connection(self._session)
+        balance = await db.fetchval(_LOCK_BALANCE, member_id)
+        return None if balance is None else Ledger(member_id, balance, {}, self._currency)
+
+    async def adjustment(self, adjustment_id: str) -> Adjustment | None:
+        db = await driver_connection(self._session)
+        row = await db.fetchrow(_ADJUSTMENT, adjustment_id)
+        return None if row is None else Adjustment(*row)
+
+    async def add_adjustment(self, a: Adjustment) -> None:
+        db = await driver_connection(self._session)
+        await db.execute(_ADD_ADJUSTMENT, a.adjustment_id, a.member_id, a.points, a.reason,
+                         a.actor, a.made_at, a.balance_after)  # fmt: skip
+
     async def debit(self, debit_id: str, *, lock: bool = False) -> Debit | None:
         db = await driver_connection(self._session)
         row = await db.fetchrow(_DEBIT + (" for update" if lock else ""), debit_id)
@@ -119,7 +144,7 @@ class LedgerRepository:
         ledgers = [lg for lg in ledgers if lg.new_entries or lg.new_purchases or lg.new_refunds]
         db = await driver_connection(self._session)
         await copy_rows(db, SCHEMA, "purchases", _PURCHASE_COLUMNS, [
-            (p.purchase_id, p.member_id, p.amount, p.occurred_at, p.points_earned)
+            (p.purchase_id, p.member_id, p.amount, p.occurred_at, p.points_earned, p.store_id)
             for lg in ledgers for p in lg.new_purchases
         ])  # fmt: skip
         await copy_rows(db, SCHEMA, "refunds", _REFUND_COLUMNS, [

@@ -22,6 +22,10 @@ class EntryKind(StrEnum):
     CLAWED_BACK = "clawed_back"
     REDEEMED = "redeemed"
     RESTORED = "restored"
+    ADJUSTED = "adjusted"
+
+
+MAX_ADJUSTMENT = 1_000_000
 
 
 class DebitRefused(Exception):
@@ -43,6 +47,23 @@ class Debit:
     created_at: datetime
     balance_after: int
     restored_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """Points added or taken by hand by ops, with the reason and who did it."""
+
+    adjustment_id: str
+    member_id: str
+    points: int  # signed
+    reason: str
+    actor: str  # the id of the API key that made it
+    made_at: datetime
+    balance_after: int
+
+
+class AdjustmentRefused(ValueError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -76,6 +97,7 @@ class Purchase(RefundTally):
     occurred_at: datetime
     points_earned: int
     refunds: list[Refund] = field(default_factory=list)
+    store_id: str | None = None  # kept, not loaded: the refund ingest checks it
 
     @property
     def clawed_back(self) -> int:
@@ -107,7 +129,10 @@ class Ledger:
             return None
         tier = self.tier_before(cmd.occurred_at, tiers)
         points = rule.points_for(cmd.amount, tier.multiplier)
-        purchase = Purchase(cmd.purchase_id, cmd.member_id, cmd.amount, cmd.occurred_at, points)
+        purchase = Purchase(
+            cmd.purchase_id, cmd.member_id, cmd.amount, cmd.occurred_at, points,
+            store_id=cmd.store_id,
+        )  # fmt: skip
         self.purchases[cmd.purchase_id] = purchase
         self.new_purchases.append(purchase)
         return self._append(
@@ -150,6 +175,18 @@ class Ledger:
         """Put a debit's points back (a cancelled redemption)."""
         self._append(EntryKind.RESTORED, debit.points, debit.debit_id, None, at)
         return replace(debit, restored_at=at)
+
+    def adjust(
+        self, adjustment_id: str, points: int, reason: str, actor: str, at: datetime
+    ) -> Adjustment:
+        """A correction by hand. It may take the balance below zero, as a clawback can:
+        it corrects points that should not have been there."""
+        if points == 0 or abs(points) > MAX_ADJUSTMENT:
+            raise AdjustmentRefused(f"an adjustment moves 1 to {MAX_ADJUSTMENT:,} points")
+        if not reason.strip():
+            raise AdjustmentRefused("an adjustment needs a reason")
+        self._append(EntryKind.ADJUSTED, points, adjustment_id, None, at)
+        return Adjustment(adjustment_id, self.member_id, points, reason, actor, at, self.balance)
 
     def tier_before(self, at: datetime, tiers: TierPolicy) -> TierLevel:
         own = (p for p in self.purchases.values() if p.member_id == self.member_id)

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from loyalty_points.bootstrap import build
 from loyalty_points.entrypoints.routes import router
 from loyalty_points.settings import PointsSettings
-from loyalty_shared.http import service_app
+from loyalty_shared.serving import service_app
 
 
 def create_app(settings: PointsSettings | None = None, *, consume: bool = True) -> FastAPI:
@@ -17,5 +17,6 @@ def create_app(settings: PointsSettings | None = None, *, consume: bool = True) 
         description="The points ledger: balances, ledger history, purchase and refund ingest.",
         build=lambda: build(chosen),
         router=router,
+        access=chosen.access,
         consume=consume,
     )

@@ -1,16 +1,20 @@
-"""The points REST API: balances and ledgers for apps, purchase and refund ingest for tills."""
+"""The points REST API: balances and ledgers for apps, purchase and refund ingest for
+tills, spending for the rewards service, adjustments by ops. Who may call what is each
+route's `Allow` rule."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from loyalty_points.bootstrap import PointsService
-from loyalty_points.domain.ledger import DebitRefused
+from loyalty_points.domain.ledger import AdjustmentRefused, DebitRefused
 from loyalty_points.entrypoints.schemas import (
     Accepted,
+    AdjustmentOut,
+    AdjustmentRequest,
     BalanceOut,
     DebitOut,
     DebitRequest,
@@ -20,7 +24,10 @@ from loyalty_points.entrypoints.schemas import (
     RefundSubmission,
 )
 from loyalty_points.service_layer import views
+from loyalty_points.service_layer.adjusting import AdjustmentConflict, AdjustPoints, NoAccount
 from loyalty_points.service_layer.spending import DebitConflict, SpendPoints, UnknownDebit
+from loyalty_shared.access import Allow, KeyHolder, require_store
+from loyalty_shared.access.guard import gate_of
 from loyalty_shared.events import (
     ID_PATTERN,
     PURCHASE_COMPLETED,
@@ -28,10 +35,15 @@ from loyalty_shared.events import (
     CloudEvent,
     derived_event_id,
 )
-from loyalty_shared.http import ApiError, MemberId
+from loyalty_shared.http import ACCESS_ERRORS, ApiError, MemberId, error_responses
 from loyalty_shared.kafka import member_key
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=ACCESS_ERRORS)
+# The member's own app, or ops and services allowed to read any member.
+READ = Allow(member="own", scope="points:read")
+TILL = Allow(till=True)
+SPEND = Allow(scope="points:debit")
+ADJUST = Allow(scope="points:adjust")
 DebitId = Annotated[str, Path(pattern=ID_PATTERN)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "The member has no points account"}
@@ -42,7 +54,12 @@ def _service(request: Request) -> PointsService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-@router.get("/members/{member_id}/balance", response_model=BalanceOut, responses=NOT_FOUND)
+@router.get(
+    "/members/{member_id}/balance",
+    response_model=BalanceOut,
+    responses=NOT_FOUND,
+    dependencies=[Depends(READ)],
+)
 async def get_balance(member_id: MemberId, request: Request) -> BalanceOut:
     async with _service(request).sessions() as session:
         found = await views.balance(session, member_id)
@@ -51,7 +68,12 @@ async def get_balance(member_id: MemberId, request: Request) -> BalanceOut:
     return BalanceOut(member_id=found.member_id, balance=found.balance, updated_at=found.updated_at)
 
 
-@router.get("/members/{member_id}/ledger", response_model=LedgerPage)
+@router.get(
+    "/members/{member_id}/ledger",
+    response_model=LedgerPage,
+    responses=NOT_FOUND,
+    dependencies=[Depends(READ)],
+)
 async def get_ledger(
     member_id: MemberId,
     request: Request,
@@ -68,23 +90,54 @@ async def get_ledger(
 
 
 @router.post("/purchases", status_code=202, response_model=Accepted)
-async def post_purchase(body: PurchaseSubmission, request: Request) -> Accepted:
-    """Validate a till's purchase and put it on the `purchases` topic."""
-    event = _till_event(body, PURCHASE_COMPLETED, body.purchase_id, f"pos-api/{body.store_id}")
+async def post_purchase(
+    body: PurchaseSubmission, request: Request, till: Annotated[KeyHolder, Depends(TILL)]
+) -> Accepted:
+    """Validate a till's purchase and put it on the `purchases` topic. A till's key
+    posts for its own store only."""
+    require_store(request, till, body.store_id)
+    event = _till_event(body, PURCHASE_COMPLETED, body.purchase_id, till)
     return await _publish(request, event, body.member_id, body.currency)
 
 
-@router.post("/refunds", status_code=202, response_model=Accepted)
-async def post_refund(body: RefundSubmission, request: Request) -> Accepted:
-    """Validate a till's refund and put it on the `purchases` topic."""
-    event = _till_event(body, PURCHASE_REFUNDED, body.refund_id, "pos-api/refunds")
+@router.post("/refunds", status_code=202, response_model=Accepted,
+             responses=error_responses(404))  # fmt: skip
+async def post_refund(
+    body: RefundSubmission, request: Request, till: Annotated[KeyHolder, Depends(TILL)]
+) -> Accepted:
+    """Validate a till's refund and put it on the `purchases` topic, stamped with the
+    till's store. The purchase must be recorded in the ledger, bought at that store."""
+    store_id = require_store(request, till, body.store_id)
+    await _check_refunded_purchase(request, till, body)
+    event = _till_event(body.model_copy(update={"store_id": store_id}), PURCHASE_REFUNDED,
+                        body.refund_id, till)  # fmt: skip
     return await _publish(request, event, body.member_id, body.currency)
+
+
+async def _check_refunded_purchase(
+    request: Request, till: KeyHolder, body: RefundSubmission
+) -> None:
+    """A till refunds what its own store sold, once the ledger has recorded it; to
+    another store's till, another store's purchase is as unknown as none at all."""
+    async with _service(request).sessions() as session:
+        found = await views.recorded_purchase(session, body.purchase_id)
+    unknown = ApiError(404, "unknown_purchase", f"no purchase {body.purchase_id} of this "
+                       f"member is recorded at store {till.store_id}")  # fmt: skip
+    if found is None or found.member_id != body.member_id:
+        raise unknown
+    if found.store_id is not None and found.store_id != till.store_id:
+        gate_of(request).events.record(
+            "store_mismatch", request, key_id=till.key_id, key_store=till.store_id,
+            named=found.store_id, purchase_id=body.purchase_id,
+        )  # fmt: skip
+        raise unknown
 
 
 def _till_event(
-    body: PurchaseSubmission | RefundSubmission, type: str, business_id: str, source: str
+    body: PurchaseSubmission | RefundSubmission, type: str, business_id: str, till: KeyHolder
 ) -> CloudEvent:
     """The event a till would have sent; a retried post gets the same event id."""
+    source = "/".join(part for part in ("pos-api", till.store_id, till.till_id) if part)
     return CloudEvent(
         specversion="1.0",
         id=derived_event_id("rest", type, business_id),
@@ -122,6 +175,7 @@ SPEND_REFUSALS: dict[int | str, dict[str, Any]] = {
     status_code=201,
     response_model=DebitOut,
     responses=SPEND_REFUSALS,
+    dependencies=[Depends(SPEND)],
 )
 async def post_debit(
     member_id: MemberId, body: DebitRequest, request: Request, response: Response
@@ -145,6 +199,7 @@ async def post_debit(
     "/debits/{debit_id}/restore",
     response_model=DebitOut,
     responses={404: {"description": "No such debit"}},
+    dependencies=[Depends(SPEND)],
 )
 async def post_restore(debit_id: DebitId, request: Request) -> DebitOut:
     """Put a debit's points back (a cancelled redemption); once, however often asked."""
@@ -153,3 +208,35 @@ async def post_restore(debit_id: DebitId, request: Request) -> DebitOut:
     except UnknownDebit as unknown:
         raise ApiError(404, "unknown_debit", str(unknown)) from unknown
     return DebitOut.model_validate(debit, from_attributes=True)
+
+
+@router.post(
+    "/members/{member_id}/adjustments",
+    status_code=201,
+    response_model=AdjustmentOut,
+    responses=error_responses(404, 409),
+)
+async def post_adjustment(
+    member_id: MemberId,
+    body: AdjustmentRequest,
+    request: Request,
+    response: Response,
+    operator: Annotated[KeyHolder, Depends(ADJUST)],
+) -> AdjustmentOut:
+    """Add or take points by hand, with a reason; the key that does it is recorded as
+    the actor. The balance may go below zero, as after a clawback. Asked again with the
+    same adjustment id and facts, the same adjustment is the answer (200); with other
+    facts, a 409. A member with no points account yet is a 404."""
+    cmd = AdjustPoints(body.adjustment_id, member_id, body.points, body.reason, operator.key_id)
+    try:
+        adjustment, created = await _service(request).adjusting.adjust(cmd, datetime.now(UTC))
+    except AdjustmentConflict as conflict:
+        raise ApiError(409, "conflicting_adjustment", str(conflict)) from conflict
+    except AdjustmentRefused as refused:
+        raise ApiError(422, "invalid_adjustment", str(refused),
+                       [{"field": "body", "problem": str(refused)}]) from refused  # fmt: skip
+    except NoAccount as missing:
+        raise ApiError(404, "unknown_member", str(missing)) from missing
+    if not created:
+        response.status_code = 200
+    return AdjustmentOut.model_validate(adjustment, from_attributes=True)

@@ -75,3 +75,24 @@ class DebitOut(BaseModel):
     balance_after: int  # right after the debit
     created_at: datetime
     restored_at: datetime | None
+
+
+class AdjustmentRequest(BaseModel):
+    """A correction by ops: points to add (positive) or take (negative), and why.
+    `adjustment_id` makes the call idempotent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    adjustment_id: Identifier
+    points: Annotated[StrictInt, Field(ge=-1_000_000, le=1_000_000)]
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class AdjustmentOut(BaseModel):
+    adjustment_id: str
+    member_id: str
+    points: int
+    reason: str
+    actor: str  # the id of the key that made it
+    balance_after: int
+    made_at: datetime

@@ -99,6 +99,7 @@ _EVENT_TYPES = {
     EntryKind.CLAWED_BACK: "loyalty.points.clawed_back.v1",
     EntryKind.REDEEMED: "loyalty.points.redeemed.v1",
     EntryKind.RESTORED: "loyalty.points.restored.v1",
+    EntryKind.ADJUSTED: "loyalty.points.adjusted.v1",
 }
 
 

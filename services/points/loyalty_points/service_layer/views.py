@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty_points.adapters.orm import BalanceRow, LedgerEntryRow
+from loyalty_points.adapters.orm import BalanceRow, LedgerEntryRow, PurchaseRow
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,17 @@ class Balance:
 async def balance(session: AsyncSession, member_id: str) -> Balance | None:
     row = await session.get(BalanceRow, member_id)
     return Balance(row.member_id, row.balance, row.updated_at) if row else None
+
+
+@dataclass(frozen=True)
+class RecordedPurchase:
+    member_id: str
+    store_id: str | None
+
+
+async def recorded_purchase(session: AsyncSession, purchase_id: str) -> RecordedPurchase | None:
+    row = await session.get(PurchaseRow, purchase_id)
+    return RecordedPurchase(row.member_id, row.store_id) if row else None
 
 
 async def ledger_page(

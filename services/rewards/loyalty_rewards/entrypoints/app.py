@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from loyalty_rewards.bootstrap import build
 from loyalty_rewards.entrypoints.routes import router
 from loyalty_rewards.settings import RewardsSettings
-from loyalty_shared.http import service_app
+from loyalty_shared.serving import service_app
 
 
 def create_app(settings: RewardsSettings | None = None, **transports: Any) -> FastAPI:
@@ -19,4 +19,5 @@ def create_app(settings: RewardsSettings | None = None, **transports: Any) -> Fa
         description="The reward catalog, and redemptions that never overdraw or oversell.",
         build=lambda: build(chosen, **transports),
         router=router,
+        access=chosen.access,
     )

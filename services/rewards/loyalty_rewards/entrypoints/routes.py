@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -23,28 +23,30 @@ from loyalty_rewards.entrypoints.schemas import (
     reward_out,
 )
 from loyalty_rewards.service_layer.redeeming import KeyReused, redemption_body
+from loyalty_shared.access import Allow, limit
 from loyalty_shared.events import ID_PATTERN
-from loyalty_shared.http import ApiError, MemberId
+from loyalty_shared.http import ACCESS_ERRORS, ApiError, MemberId, error_responses
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=ACCESS_ERRORS)
+BROWSE = Allow(member="own", scope="rewards:read")
+REDEEM = Allow(member="own", scope="rewards:redeem")
+# Cancelling gives points back, so it is for ops: a member could otherwise use a
+# coupon at the till and then cancel its redemption.
+CANCEL = Allow(scope="rewards:redeem")
+ADMIN = Allow(scope="catalog:admin")
 RewardId = Annotated[str, Path(pattern=ID_PATTERN)]
 RedemptionId = Annotated[str, Path(pattern=r"^rd-[0-9a-f]{32}$")]
 IdempotencyKey = Annotated[
     str, Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
 ]
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such reward"},
-    409: {"description": "The member cannot redeem it now; `error.code` says why"},
-    422: {"description": "A bad body, or an Idempotency-Key used for another request"},
-    503: {"description": "The points or tier service did not answer; nothing was lost"},
-}
+REFUSALS = error_responses(404, 409, 422, 503)
 
 
 def _service(request: Request) -> RewardsService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-@router.get("/rewards", response_model=CatalogOut)
+@router.get("/rewards", response_model=CatalogOut, dependencies=[Depends(BROWSE)])
 async def get_rewards(
     request: Request,
     member_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
@@ -75,13 +77,16 @@ async def get_rewards(
     status_code=201,
     response_model=RedemptionOut,
     responses=REFUSALS,
+    dependencies=[Depends(REDEEM)],
 )
 async def post_redemption(
     member_id: MemberId, body: RedemptionRequest, key: IdempotencyKey, request: Request
 ) -> JSONResponse:
     """Redeem a reward. The same `Idempotency-Key` with the same body gives the same
     answer, also after a restart; with another body, a 422."""
-    redeeming = _service(request).redeeming
+    service = _service(request)
+    limit(request, service.redemption_attempts, member_id, "redemptions_over_limit")
+    redeeming = service.redeeming
     try:
         answer = await redeeming.redeem(member_id, body.reward_id, key, body.model_dump())
     except KeyReused as reused:
@@ -89,7 +94,11 @@ async def post_redemption(
     return JSONResponse(answer.body, status_code=answer.status)
 
 
-@router.get("/members/{member_id}/redemptions", response_model=list[RedemptionOut])
+@router.get(
+    "/members/{member_id}/redemptions",
+    response_model=list[RedemptionOut],
+    dependencies=[Depends(BROWSE)],
+)
 async def get_redemptions(
     member_id: MemberId, request: Request, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> list[RedemptionOut]:
@@ -100,7 +109,10 @@ async def get_redemptions(
 
 
 @router.post(
-    "/redemptions/{redemption_id}/cancel", response_model=RedemptionOut, responses=REFUSALS
+    "/redemptions/{redemption_id}/cancel",
+    response_model=RedemptionOut,
+    responses=REFUSALS,
+    dependencies=[Depends(CANCEL)],
 )
 async def post_cancel(redemption_id: RedemptionId, request: Request) -> JSONResponse:
     """Cancel a redemption: its points come back (`loyalty.points.restored.v1`), and its
@@ -114,7 +126,13 @@ async def post_cancel(redemption_id: RedemptionId, request: Request) -> JSONResp
 # Catalog admin.
 
 
-@router.post("/admin/rewards", status_code=201, response_model=RewardOut)
+@router.post(
+    "/admin/rewards",
+    status_code=201,
+    response_model=RewardOut,
+    responses=error_responses(409),
+    dependencies=[Depends(ADMIN)],
+)
 async def create_reward(body: RewardIn, request: Request) -> RewardOut:
     service = _service(request)
     _check_tier(service, body.min_tier)
@@ -126,7 +144,12 @@ async def create_reward(body: RewardIn, request: Request) -> RewardOut:
     return RewardOut(**reward_out(body.to_reward()))
 
 
-@router.patch("/admin/rewards/{reward_id}", response_model=RewardOut)
+@router.patch(
+    "/admin/rewards/{reward_id}",
+    response_model=RewardOut,
+    responses=error_responses(404),
+    dependencies=[Depends(ADMIN)],
+)
 async def update_reward(reward_id: RewardId, body: RewardPatch, request: Request) -> RewardOut:
     service = _service(request)
     async with service.redeeming.uow() as uow:
@@ -149,12 +172,22 @@ async def update_reward(reward_id: RewardId, body: RewardPatch, request: Request
     return RewardOut(**reward_out(changed))
 
 
-@router.post("/admin/rewards/{reward_id}/deactivate", response_model=RewardOut)
+@router.post(
+    "/admin/rewards/{reward_id}/deactivate",
+    response_model=RewardOut,
+    responses=error_responses(404),
+    dependencies=[Depends(ADMIN)],
+)
 async def deactivate_reward(reward_id: RewardId, request: Request) -> RewardOut:
     return await _change(request, reward_id, active=False)
 
 
-@router.post("/admin/rewards/{reward_id}/restock", response_model=RewardOut)
+@router.post(
+    "/admin/rewards/{reward_id}/restock",
+    response_model=RewardOut,
+    responses=error_responses(404, 409),
+    dependencies=[Depends(ADMIN)],
+)
 async def restock_reward(reward_id: RewardId, body: Restock, request: Request) -> RewardOut:
     async with _service(request).redeeming.uow() as uow:
         current = await uow.catalog.get(reward_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from loyalty_shared.http import service_app
+from loyalty_shared.serving import service_app
 from loyalty_tiers.bootstrap import build
 from loyalty_tiers.entrypoints.routes import router
 from loyalty_tiers.settings import TiersSettings
@@ -17,5 +17,6 @@ def create_app(settings: TiersSettings | None = None, *, consume: bool = True) -
         description="Tier status: each member's tier, what keeps it, the tier table, movement.",
         build=lambda: build(chosen),
         router=router,
+        access=chosen.access,
         consume=consume,
     )

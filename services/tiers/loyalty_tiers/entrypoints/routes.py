@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from loyalty_shared.http import ApiError, MemberId
+from loyalty_shared.access import Allow
+from loyalty_shared.http import ACCESS_ERRORS, ApiError, MemberId
 from loyalty_tiers.bootstrap import TiersService
 from loyalty_tiers.entrypoints.schemas import (
     KeepTier,
@@ -21,7 +22,10 @@ from loyalty_tiers.entrypoints.schemas import (
 )
 from loyalty_tiers.service_layer import views
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=ACCESS_ERRORS)
+MEMBER_TIER = Allow(member="own", scope="tiers:read")
+TIER_TABLE = Allow(member="any", scope="tiers:read")  # the programme, for every app
+REPORT = Allow(scope="tiers:read")
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No purchase of the member's has reached the tier service"}
 }
@@ -31,7 +35,12 @@ def _service(request: Request) -> TiersService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-@router.get("/members/{member_id}/tier", response_model=MemberTierOut, responses=NOT_FOUND)
+@router.get(
+    "/members/{member_id}/tier",
+    response_model=MemberTierOut,
+    responses=NOT_FOUND,
+    dependencies=[Depends(MEMBER_TIER)],
+)
 async def get_member_tier(member_id: MemberId, request: Request) -> MemberTierOut:
     service = _service(request)
     async with service.sessions() as session:
@@ -68,7 +77,7 @@ async def get_member_tier(member_id: MemberId, request: Request) -> MemberTierOu
     )
 
 
-@router.get("/tiers", response_model=TierTableOut)
+@router.get("/tiers", response_model=TierTableOut, dependencies=[Depends(TIER_TABLE)])
 async def get_tiers(request: Request) -> TierTableOut:
     """The programme's tiers, lowest first, with how many members hold each."""
     service = _service(request)
@@ -91,7 +100,7 @@ async def get_tiers(request: Request) -> TierTableOut:
     )
 
 
-@router.get("/tiers/report", response_model=TierReportOut)
+@router.get("/tiers/report", response_model=TierReportOut, dependencies=[Depends(REPORT)])
 async def get_tier_report(
     request: Request,
     start: Annotated[datetime, Query(alias="from", description="RFC 3339, with a zone")],

@@ -1,0 +1,75 @@
+"""Development credentials: what `loyalty up` (and the benchmarks) hand to the services
+and print, so the demo and the README's curl examples work. Every key is marked as a
+development key, which a production start-up refuses while any still works."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from loyalty_shared.access.credentials import SCOPES, Kind
+from loyalty_shared.access.keystore import KeyStore
+from loyalty_shared.access.settings import AccessSettings
+from loyalty_shared.access.tokens import MemberTokens
+from loyalty_shared.db import create_engine, session_factory
+from loyalty_shared.settings import asyncpg_url
+
+# What the rewards service needs of the points and tier services.
+REWARDS_SERVICE_SCOPES = frozenset({"points:debit", "points:read", "tiers:read"})
+
+
+@dataclass(frozen=True)
+class DevelopmentCredentials:
+    token_secret: str
+    ops_key: str  # every scope
+    till_key: str  # posts for `till_store` only
+    till_store: str
+    service_key: str  # the rewards service's key
+    member_tokens: dict[str, str] = field(default_factory=dict)
+
+    def service_environment(self) -> dict[str, str]:
+        """What the services read to verify member tokens and call each other."""
+        return {"LOYALTY_TOKEN_SECRET": self.token_secret, "REWARDS_SERVICE_KEY": self.service_key}
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        os.chmod(path, 0o600)
+
+
+async def issue_development_credentials(
+    database_url: str, *, members: list[str], store_id: str = "store-17"
+) -> DevelopmentCredentials:
+    engine = create_engine(asyncpg_url(database_url), pool_size=1)
+    try:
+        keys = KeyStore(session_factory(engine))
+        ops = await keys.issue(
+            Kind.OPS, scopes=frozenset(SCOPES), label="development ops", development=True
+        )
+        till = await keys.issue(
+            Kind.TILL, store_id=store_id, label=f"development till, {store_id}", development=True
+        )
+        service = await keys.issue(
+            Kind.SERVICE, scopes=REWARDS_SERVICE_SCOPES, label="rewards", development=True
+        )
+    finally:
+        await engine.dispose()
+    secret = secrets.token_urlsafe(32)
+    tokens = MemberTokens(AccessSettings(LOYALTY_TOKEN_SECRET=secret))
+    member_tokens = {m: tokens.issue(m, lifetime=timedelta(days=1)) for m in members}
+    return DevelopmentCredentials(
+        secret, ops.text, till.text, store_id, service.text, member_tokens
+    )
+
+
+def development_credentials(
+    database_url: str, *, members: list[str], store_id: str = "store-17"
+) -> DevelopmentCredentials:
+    return asyncio.run(
+        issue_development_credentials(database_url, members=members, store_id=store_id)
+    )

@@ -1,0 +1,82 @@
+"""Adjusting a member's points by hand: ops' corrections and goodwill, each with a
+reason and the key that made it.
+
+One unit of work holding the member's balance row locked, as spending does, so an
+adjustment queues behind the consumer and behind spends. The adjustment id makes it
+idempotent: asked again with the same facts, the first adjustment is the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from loyalty_points.domain.ledger import Adjustment
+from loyalty_points.service_layer.handlers import points_event
+from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
+from loyalty_shared.settings import TopicNames
+
+
+@dataclass(frozen=True)
+class AdjustPoints:
+    adjustment_id: str
+    member_id: str
+    points: int
+    reason: str
+    actor: str
+
+
+class AdjustmentConflict(Exception):
+    """The adjustment id was used before, for other facts."""
+
+
+class NoAccount(Exception):
+    """The member has no points account to adjust."""
+
+
+@dataclass
+class Adjusting:
+    uow: Callable[[], PointsUnitOfWork]
+    topics: TopicNames
+
+    async def adjust(self, cmd: AdjustPoints, now: datetime) -> tuple[Adjustment, bool]:
+        """The adjustment, and whether this call made it (False: asked before)."""
+        try:
+            async with self.uow() as uow:
+                # Locked first: a retry racing its original waits, then finds it.
+                ledger = await uow.ledgers.for_adjusting(cmd.member_id)
+                if ledger is None:
+                    raise NoAccount(f"member {cmd.member_id} has no points account")
+                known = await uow.ledgers.adjustment(cmd.adjustment_id)
+                if known is not None:
+                    return self._same(known, cmd), False
+                adjustment = ledger.adjust(
+                    cmd.adjustment_id, cmd.points, cmd.reason, cmd.actor, now
+                )
+                for entry in ledger.new_entries:
+                    event = points_event(entry)
+                    data = {**event.data, "reason": cmd.reason, "actor": cmd.actor}
+                    uow.outbox.add(
+                        self.topics.points_events,
+                        entry.member_id,
+                        event.model_copy(update={"data": data}),
+                    )
+                await uow.ledgers.save([ledger])
+                await uow.ledgers.add_adjustment(adjustment)
+                await uow.commit()
+                return adjustment, True
+        except asyncpg.UniqueViolationError as exc:
+            # The same id at the same moment, for another member (their locks differ).
+            raise AdjustmentConflict(
+                f"adjustment {cmd.adjustment_id} was made with other facts"
+            ) from exc
+
+    @staticmethod
+    def _same(known: Adjustment, cmd: AdjustPoints) -> Adjustment:
+        if (known.member_id, known.points, known.reason) != (cmd.member_id, cmd.points,
+                                                             cmd.reason):  # fmt: skip
+            raise AdjustmentConflict(f"adjustment {cmd.adjustment_id} was made with other facts")
+        return known
