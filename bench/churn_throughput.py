@@ -23,7 +23,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
-from embedded import child, consumer_env, follow_applied, run_on_embedded_stack, wait_ready
+from embedded import (
+    child,
+    consumer_env,
+    follow_applied,
+    ops_header,
+    run_on_embedded_stack,
+    wait_ready,
+)
 from points_throughput import (
     Stack,
     _load,
@@ -71,7 +78,9 @@ async def run_all(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
             base = f"http://127.0.0.1:{port}"
             await wait_ready(f"{base}/healthz")
             stamp = as_of.isoformat().replace("+00:00", "Z")
-            async with httpx.AsyncClient(base_url=base, timeout=600) as client:
+            async with httpx.AsyncClient(
+                base_url=base, timeout=600, headers=ops_header(run)
+            ) as client:
                 say("F: fit the risk model")
                 started = time.perf_counter()
                 fitted = await client.post("/v1/churn/model", params={"as_of": stamp})

@@ -10,7 +10,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ import httpx
 from points_throughput import CpuMeter, Stack, percentiles, start_database
 
 from loyalty_cli.stack import EmbeddedBroker
+from loyalty_shared.access.settings import AccessSettings
+from loyalty_shared.access.tokens import MemberTokens
 
 # (method, path, JSON body or None, headers)
 Request = tuple[str, str, dict[str, Any] | None, dict[str, str]]
@@ -147,4 +149,16 @@ def consumer_env(prefix: str, run: Any, stack: Stack, port: int) -> dict[str, st
         f"{prefix}_BATCH_SIZE": str(stack.batch_size),
         f"{prefix}_CONSUMER_GROUP": f"bench-{prefix.lower()}-{run.tag}",
         f"{prefix}_CLOCK": "event",
+        **run.credentials.service_environment(),
     }
+
+
+def ops_header(run: Any) -> dict[str, str]:
+    """The run's development ops key, with every scope."""
+    return {"X-API-Key": run.credentials.ops_key}
+
+
+def member_headers(run: Any, members: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Each member's app token, as the identity service would sign it at login."""
+    tokens = MemberTokens(AccessSettings(LOYALTY_TOKEN_SECRET=run.credentials.token_secret))
+    return {m: {"Authorization": f"Bearer {tokens.issue(m)}"} for m in members}

@@ -43,6 +43,7 @@ from typing import IO, Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from loyalty_cli.credentials import DevelopmentCredentials, issue_development_credentials
 from loyalty_cli.stack import (
     EmbeddedBroker,
     EmbeddedDatabase,
@@ -51,6 +52,7 @@ from loyalty_cli.stack import (
     free_port,
 )
 from loyalty_points.migrations import MIGRATIONS_DIR
+from loyalty_shared.access.migrations import MIGRATIONS_DIR as ACCESS_MIGRATIONS
 from loyalty_shared.kafka import ensure_topics
 from loyalty_shared.migrations import upgrade
 from loyalty_shared.settings import KafkaSettings, asyncpg_url
@@ -152,6 +154,7 @@ class Run:
     url: str
     kafka: KafkaSettings
     conn: asyncpg.Connection
+    credentials: DevelopmentCredentials  # what the services verify and call each other with
 
 
 def plain_url(url: str) -> str:
@@ -167,7 +170,9 @@ async def fresh_run(
     name = f"bench_{tag}"
     url = await create_database(stack.server_url, name)
     try:
-        await asyncio.to_thread(upgrade, migrations, url)  # upgrade() runs its own loop
+        await asyncio.to_thread(upgrade, ACCESS_MIGRATIONS, url)  # upgrade() runs its own loop
+        await asyncio.to_thread(upgrade, migrations, url)
+        credentials = await issue_development_credentials(url, members=[])
         kafka = KafkaSettings(
             bootstrap_servers=stack.bootstrap,
             topic_partitions=stack.partitions,
@@ -176,7 +181,7 @@ async def fresh_run(
         await ensure_topics(kafka, kafka.topics.all())
         conn = await asyncpg.connect(plain_url(url))
         try:
-            yield Run(tag, url, kafka, conn)
+            yield Run(tag, url, kafka, conn, credentials)
         finally:
             await conn.close()
     finally:
@@ -199,6 +204,7 @@ async def points_service(stack: Stack, run: Run) -> AsyncIterator[asyncio.subpro
         "POINTS_PORT": str(free_port()),
         "POINTS_BATCH_SIZE": str(stack.batch_size),
         "POINTS_CONSUMER_GROUP": f"bench-points-{run.tag}",
+        **run.credentials.service_environment(),
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -20,7 +20,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
-from embedded import child, run_on_embedded_stack, timed_requests, trivial_app_args, wait_ready
+from embedded import (
+    child,
+    member_headers,
+    ops_header,
+    run_on_embedded_stack,
+    timed_requests,
+    trivial_app_args,
+    wait_ready,
+)
 from points_throughput import Stack, _load, fresh_run, make_purchases, producer, say, send_all
 
 from loyalty_cli.stack import free_port
@@ -32,15 +40,16 @@ async def run_all(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     results: dict[str, Any] = {"load_before": _load()}
     async with fresh_run(stack, "rw") as run:  # migrated for points
         await asyncio.to_thread(upgrade, REWARDS_MIGRATIONS, run.url)
+        secrets = run.credentials.service_environment()
         purchases = make_purchases(args.members, args.members, tag="rw", seed=9)
         async with producer(stack) as p:
             await send_all(p, run.kafka.topics.purchases, purchases)
         points_port, rewards_port, trivial_port = free_port(), free_port(), free_port()
         common = {"KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
                   "KAFKA_TOPIC_PREFIX": run.kafka.topic_prefix}  # fmt: skip
-        points_env = common | {"POINTS_DATABASE_URL": run.url, "POINTS_PORT": str(points_port),
+        points_env = common | secrets | {"POINTS_DATABASE_URL": run.url, "POINTS_PORT": str(points_port),
                                "POINTS_CONSUMER_GROUP": f"bench-points-{run.tag}"}  # fmt: skip
-        rewards_env = common | {"REWARDS_DATABASE_URL": run.url, "REWARDS_PORT": str(rewards_port),
+        rewards_env = common | secrets | {"REWARDS_DATABASE_URL": run.url, "REWARDS_PORT": str(rewards_port),
                                 "REWARDS_POINTS_URL": f"http://127.0.0.1:{points_port}",
                                 "REWARDS_TIERS_URL": ""}  # fmt: skip
         trivial = trivial_app_args(trivial_port)
@@ -59,16 +68,17 @@ async def run_all(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
                     raise RuntimeError("the points service did not apply the purchases")
                 await asyncio.sleep(0.2)
             base = f"http://127.0.0.1:{rewards_port}"
-            async with httpx.AsyncClient(base_url=base) as admin:
+            async with httpx.AsyncClient(base_url=base, headers=ops_header(run)) as admin:
                 made = await admin.post("/v1/admin/rewards", json={
                     "reward_id": "bench", "name": "bench", "kind": "coupon", "points_cost": 1})  # fmt: skip
                 if made.status_code != 201:
                     raise RuntimeError(f"could not create the reward: {made.text}")
             members = sorted({p.member_id for p in purchases})
+            apps = member_headers(run, members)  # each member redeems from their own app
             redemptions = [
-                ("POST", f"/v1/members/{members[n % len(members)]}/redemptions",
-                 {"reward_id": "bench"}, {"Idempotency-Key": f"bench-{n}"})
-                for n in range(args.redemptions)
+                ("POST", f"/v1/members/{m}/redemptions", {"reward_id": "bench"},
+                 {"Idempotency-Key": f"bench-{n}", **apps[m]})
+                for n, m in ((n, members[n % len(members)]) for n in range(args.redemptions))
             ]  # fmt: skip
             say(f"{args.redemptions:,} redemptions by {args.concurrency} clients")
             results["redeem"] = await timed_requests(base, redemptions, args.concurrency)

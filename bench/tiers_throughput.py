@@ -26,6 +26,7 @@ from embedded import (
     child,
     consumer_env,
     follow_applied,
+    member_headers,
     run_on_embedded_stack,
     timed_requests,
     trivial_app_args,
@@ -82,8 +83,9 @@ async def run_all(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
             async with child(trivial, {}, stack.service_log):
                 await wait_ready(f"http://127.0.0.1:{trivial_port}/ping")
                 rng = random.Random(5)
-                paths = [f"/v1/members/{rng.choice(members)}/tier" for _ in range(args.requests)]
-                gets = [("GET", path, None, {}) for path in paths]
+                asked = [rng.choice(members) for _ in range(args.requests)]
+                apps = member_headers(run, set(asked))  # each member's own app asks
+                gets = [("GET", f"/v1/members/{m}/tier", None, apps[m]) for m in asked]
                 await timed_requests(f"http://127.0.0.1:{port}", gets[:200], args.concurrency)
                 results["tier_api"] = await timed_requests(
                     f"http://127.0.0.1:{port}", gets, args.concurrency

@@ -152,7 +152,7 @@ async def follow_alerts(
 ) -> None:
     """Print the last `backlog` alerts on the topic, then each new one as it comes."""
     topic = kafka.topics.churn_alerts
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or set()

@@ -55,6 +55,9 @@ def issue(
     development: Annotated[
         bool, typer.Option(help="Mark it as a development key (production refuses those)")
     ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the key to this file (mode 600) instead")
+    ] = None,
 ) -> None:
     """Issue a key and print it: this is the only time its secret is shown."""
     try:
@@ -73,7 +76,13 @@ def issue(
         console.print(f"[red]{refused}[/]")
         raise typer.Exit(2) from refused
     console.print(f"key id  {issued.holder.key_id}", highlight=False)
-    print(issued.text)
+    if out is None:
+        print(issued.text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.touch(mode=0o600)
+    out.write_text(issued.text + "\n")
+    console.print(f"written to {out}")
 
 
 @keys_app.command("revoke")

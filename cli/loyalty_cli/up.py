@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,18 +100,19 @@ def start_services(
     return processes
 
 
-def wait_ready(timeout: float = 60.0) -> None:
+def wait_ready(timeout: float = 60.0, ports: Mapping[str, int] | None = None) -> None:
+    """Until every service (on its usual port, or the one in `ports`) answers /readyz."""
     deadline = time.monotonic() + timeout
-    for spec in SERVICES:
+    for name, port in (ports or {spec.name: spec.port for spec in SERVICES}).items():
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"http://127.0.0.1:{spec.port}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
         else:
-            raise TimeoutError(f"{spec.name} did not become ready; see var/{spec.name}.log")
+            raise TimeoutError(f"{name} did not become ready; see its log ({name}.log)")
 
 
 def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -87,7 +87,7 @@ class ConsumerRunner:
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._kafka.bootstrap_servers,
+            **self._kafka.client_options(),
             group_id=self._group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Protocol
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator, StrictInt
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loyalty_shared.events import ID_PATTERN
@@ -16,6 +18,28 @@ from loyalty_shared.metrics import ServiceMetrics
 
 # A member id in a path, as the events define ids: a bad one is a 422 before any lookup.
 MemberId = Annotated[str, Path(pattern=ID_PATTERN)]
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?)?$"
+)
+
+
+def _moment_text(value: object) -> object:
+    if isinstance(value, str) and not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time, e.g. 2026-11-23T10:15:00Z")
+    return value
+
+
+def _whole_number(value: object) -> object:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# A moment given as text: without this, a bare number would pass as seconds since 1970.
+Moment = Annotated[datetime, BeforeValidator(_moment_text)]
+# An integer in a JSON body: 5 and 5.0 are the same JSON number; "5", true and 5.5 are not.
+WholeNumber = Annotated[StrictInt, BeforeValidator(_whole_number)]
 
 
 class ApiError(Exception):
@@ -49,6 +73,7 @@ class ErrorOut(BaseModel):
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for error answers, so clients (and schema checks) know their body."""
     said = {
+        400: "The body could not be read (not UTF-8 JSON)",
         401: "No credentials, or ones that are invalid, expired or revoked",
         403: "The credentials are valid but may not do this",
         404: "Not found (also: a member token naming another member)",
@@ -61,7 +86,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 # What every route guarded by an access rule may answer.
-ACCESS_ERRORS = error_responses(401, 403, 422, 429)
+ACCESS_ERRORS = error_responses(400, 401, 403, 422, 429)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -93,11 +118,31 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route matching the path only.
+            headers["Allow"] = ", ".join(_methods_at(request.app.routes, request.url.path))
         return JSONResponse(
-            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
         )
+
+
+def _methods_at(routes: list[Any], path: str) -> list[str]:
+    methods: set[str] = set()
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            methods.update(_methods_at(included.routes, path))
+        elif getattr(route, "path_regex", None) and route.path_regex.match(path):
+            methods.update(route.methods or ())
+    return sorted(methods)
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, bool]
 
 
 class Operated(Protocol):
@@ -119,7 +164,7 @@ def health_router() -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz")
+    @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
     async def readyz(request: Request) -> JSONResponse:
         service: Operated = request.app.state.service
         results = await service.readiness()
@@ -129,7 +174,11 @@ def health_router() -> APIRouter:
             status_code=200 if ready else 503,
         )
 
-    @router.get("/metrics")
+    @router.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     async def prometheus(request: Request) -> Response:
         service: Operated = request.app.state.service
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)

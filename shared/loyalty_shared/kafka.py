@@ -19,7 +19,7 @@ def make_producer(kafka: KafkaSettings, *, linger_ms: int = 5) -> AIOKafkaProduc
     # No idempotent producer: the embedded broker refuses InitProducerId. Duplicates
     # a retry may cause are absorbed by consumers deduplicating on ids.
     return AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap_servers,
+        **kafka.client_options(),
         acks="all",
         linger_ms=linger_ms,
         max_batch_size=256 * 1024,
@@ -29,7 +29,7 @@ def make_producer(kafka: KafkaSettings, *, linger_ms: int = 5) -> AIOKafkaProduc
 
 async def ensure_topics(kafka: KafkaSettings, names: list[str]) -> None:
     """Create the topics that do not exist yet, with the configured partition count."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -60,7 +60,7 @@ async def broker_reachable(producer: AIOKafkaProducer) -> bool:
 
 async def cluster_id(kafka: KafkaSettings) -> str | None:
     """The broker cluster's id, which names the log that consumed offsets count in."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         description = await admin.describe_cluster()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator
+from typing import Any, Literal
+
+from aiokafka.helpers import create_ssl_context
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from loyalty_shared.access.settings import AccessSettings
@@ -34,10 +37,45 @@ class KafkaSettings(BaseSettings):
     bootstrap_servers: str = "127.0.0.1:9092"
     topic_partitions: int = Field(6, ge=1, le=1000)
     topic_prefix: str = ""
+    # How this process authenticates to the broker: each service is a principal of its
+    # own, which the broker's ACLs let read and write only its topics.
+    security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None  # the CA that signed the brokers' certificates
 
     @property
     def topics(self) -> TopicNames:
         return TopicNames().prefixed(self.topic_prefix)
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_username and self.sasl_password and self.sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        return self
+
+    def client_options(self) -> dict[str, Any]:
+        """What every aiokafka client of this process is built with."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol.startswith("SASL"):
+            assert self.sasl_password is not None
+            options |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_password.get_secret_value(),
+            }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = create_ssl_context(cafile=self.ssl_cafile)
+        return options
 
 
 def asyncpg_url(url: str) -> str:

@@ -87,3 +87,13 @@ def test_development_credentials_are_written_and_exported(
     assert "export MEMBER=member-1" in exports
     listing = run("keys", "list", database_url=keys_database)
     assert listing.count("(dev)") == 3  # every development key is marked as one
+
+
+def test_a_service_key_can_go_to_a_secret_file(keys_database: str, tmp_path: Path) -> None:
+    out = tmp_path / "secrets" / "rewards.key"
+    printed = run("keys", "issue", "service", "--scope", "points:debit", "--out", str(out),
+                  database_url=keys_database)  # fmt: skip
+    key = read_key(out.read_text().strip())
+    assert key is not None
+    assert key.secret not in printed
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600

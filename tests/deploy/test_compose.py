@@ -241,3 +241,74 @@ def test_rewards_calls_points_and_tiers_where_compose_serves_them(compose: Compo
         url = urlsplit(env[variable])
         assert url.hostname == target
         assert str(url.port) == environment(services[target])[f"{target.upper()}_PORT"]
+
+
+# The broker's ACLs, as the kafka-acls step grants them.
+PRINCIPAL = {"points": "points", "tiers": "tiers", "rewards": "rewards", "churn-watch": "churn"}
+PUBLISHES = {"points": {"points.events", "purchases.dlq", "purchases"},
+             "tiers": {"tiers.events", "purchases.dlq"}, "rewards": {"rewards.events"},
+             "churn-watch": {"churn.alerts", "purchases.dlq"}}  # fmt: skip
+CONSUMES = {"points": {"purchases"}, "tiers": {"purchases"}, "rewards": set(),
+            "churn-watch": {"purchases", "tiers.events", "rewards.events"}}  # fmt: skip
+
+
+def acls(compose: Compose) -> set[tuple[str, str, str, str]]:
+    """(principal, operation, resource type, name) for every grant."""
+    script = compose["services"]["kafka-acls"]["command"][0]
+    grants = set()
+    for line in script.splitlines():
+        words = line.split()
+        if len(words) == 5 and words[0] == "acl":
+            _, principal, operations, kind, name = words
+            grants |= {(principal, op, kind, name) for op in operations.split(",")}
+    return grants
+
+
+def jaas_users(compose: Compose) -> dict[str, str]:
+    jaas = environment(compose["services"]["kafka"])[
+        "KAFKA_LISTENER_NAME_INTERNAL_PLAIN_SASL_JAAS_CONFIG"
+    ]
+    return dict(re.findall(r'user_(\w+)="([^"]*)"', jaas))
+
+
+def test_the_broker_refuses_whatever_no_acl_allows(compose: Compose) -> None:
+    broker = environment(compose["services"]["kafka"])
+    assert broker["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert broker["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    exposed = listeners(broker["KAFKA_ADVERTISED_LISTENERS"])
+    protocols = dict(
+        p.split(":") for p in broker["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+    )
+    assert all(protocols[name].startswith("SASL") for name in exposed)
+
+
+def test_only_the_tills_and_the_points_ingest_may_write_purchases(compose: Compose) -> None:
+    grants = acls(compose)
+    writers = {
+        p for p, op, kind, name in grants if (op, kind, name) == ("Write", "topic", "purchases")
+    }
+    assert writers == {"tills", "points"}
+    assert {(op, kind, name) for p, op, kind, name in grants if p == "tills"} == {
+        ("Write", "topic", "purchases"), ("Describe", "topic", "purchases")}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_a_service_logs_in_as_itself_and_may_do_just_its_work(
+    compose: Compose, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    env = environment(compose["services"][name])
+    principal = PRINCIPAL[name]
+    assert env["KAFKA_SASL_USERNAME"] == principal
+    assert jaas_users(compose)[principal] == env["KAFKA_SASL_PASSWORD"]
+    for variable in accepted_env(name):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    settings = SETTINGS[name]()
+    assert settings.kafka.client_options()["sasl_plain_username"] == principal
+    mine = {(op, kind, res) for p, op, kind, res in acls(compose) if p == principal}
+    writes = {res for op, kind, res in mine if (op, kind) == ("Write", "topic")}
+    reads = {res for op, kind, res in mine if (op, kind) == ("Read", "topic")}
+    assert (writes, reads) == (PUBLISHES[name], CONSUMES[name])
+    groups = {res for op, kind, res in mine if kind == "group"}
+    assert groups == ({settings.consumer_group} if CONSUMES[name] else set())

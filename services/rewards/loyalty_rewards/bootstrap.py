@@ -87,8 +87,8 @@ def build(
     """The transports let tests run the points and tier apps in the same process."""
     plumbing = Plumbing.build("rewards", settings, OutboxRow)
     timeout = httpx.Timeout(settings.call_timeout_seconds)
-    key = settings.service_key
-    headers = {"X-API-Key": key.get_secret_value()} if key is not None else {}
+    key = settings.own_key()
+    headers = {"X-API-Key": key} if key is not None else {}
     points_http = httpx.AsyncClient(base_url=settings.points_url, timeout=timeout,
                                     headers=headers, transport=points_transport)  # fmt: skip
     clients = [points_http]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -28,17 +30,31 @@ class RewardsSettings(ServiceSettings):
     # The rewards service's own API key (kind service, scopes points:debit,
     # points:read, tiers:read), sent to the points and tier services.
     service_key: SecretStr | None = None
+    # Or a file holding it (a Docker or Kubernetes secret), read at start-up.
+    service_key_file: Path | None = None
     # Abuse limit: redemption attempts per member in a sliding window, per replica.
-    redemptions_per_member: int = Field(10, ge=1, le=10_000)
+    redemptions_per_member: int = Field(10, ge=1, le=1_000_000)
     redemption_window_seconds: float = Field(60.0, gt=0, le=86_400)
     # Tests only: "after_debit" kills the process between the points debit and the commit.
     failpoint: str | None = None
 
+    def own_key(self) -> str | None:
+        """The key, read now from REWARDS_SERVICE_KEY_FILE if that is given."""
+        if self.service_key_file is not None:
+            try:
+                return self.service_key_file.read_text().strip() or None
+            except OSError as exc:
+                raise RuntimeError(f"REWARDS_SERVICE_KEY_FILE cannot be read: {exc}") from exc
+        return self.service_key.get_secret_value() or None if self.service_key else None
+
     @model_validator(mode="after")
     def _service_key_in_production(self) -> RewardsSettings:
-        if self.access.production and self.service_key is None:
+        missing = self.service_key_file is None and not (
+            self.service_key and self.service_key.get_secret_value()
+        )
+        if self.access.production and missing:
             raise ValueError(
-                "REWARDS_SERVICE_KEY is not set: issue one with "
+                "REWARDS_SERVICE_KEY (or REWARDS_SERVICE_KEY_FILE) is not set: issue one with "
                 "`loyalty keys issue service --scope points:debit --scope points:read "
                 "--scope tiers:read`"
             )

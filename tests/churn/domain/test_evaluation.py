@@ -115,6 +115,7 @@ def test_recall_and_revenue_caught_never_fall_as_the_share_grows(rows, money) ->
     caught = [lost_revenue_caught(s, y, revenue, share) for share in shares]
     assert recalls == sorted(recalls)
     assert caught == sorted(caught)
+    assert caught[-1] in (0.0, 1.0)  # all of it, exactly, whenever anything was lost
     assert recalls[-1] == 1.0
     assert top_share(s, y, 1.0)[0] == pytest.approx(y.mean())
 

@@ -69,11 +69,14 @@ def lost_revenue_caught(
     money = np.asarray(revenue, dtype=np.float64)
     if money.shape != s.shape:
         raise ValueError("need one revenue per score")
-    lost = float(money @ y)
+    # Summed in one order, by score, so a larger share can never round to less (or the
+    # whole to more than 1): Hypothesis found a dot product per share doing both.
+    top = _top(s, 1.0)
+    running = np.cumsum(money[top] * y[top])
+    lost = float(running[-1]) if len(running) else 0.0
     if lost == 0:
         return 0.0
-    top = _top(s, share)
-    return float(money[top] @ y[top]) / lost
+    return float(running[len(_top(s, share)) - 1]) / lost
 
 
 def brier(scores: npt.ArrayLike, labels: npt.ArrayLike) -> float:

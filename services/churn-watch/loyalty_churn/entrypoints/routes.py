@@ -30,7 +30,7 @@ from loyalty_churn.service_layer import views
 from loyalty_churn.service_layer.modelling import fit_and_store
 from loyalty_shared.access import Allow
 from loyalty_shared.events import money_text
-from loyalty_shared.http import ACCESS_ERRORS, ApiError, MemberId
+from loyalty_shared.http import ACCESS_ERRORS, ApiError, MemberId, Moment, error_responses
 from loyalty_shared.service import wall_clock
 
 router = APIRouter(prefix="/v1", responses=ACCESS_ERRORS)
@@ -38,12 +38,13 @@ router = APIRouter(prefix="/v1", responses=ACCESS_ERRORS)
 READ = Allow(scope="churn:read")
 FIT = Allow(scope="churn:model")
 AsOf = Annotated[
-    datetime | None,
+    Moment | None,
     Query(description="RFC 3339 moment to score as of (default: now, or the latest event time)"),
 ]
 # Periods and windows reach years back and ahead of a moment: keep clear of the
 # calendar's ends.
 FIRST_YEAR, LAST_YEAR = 1900, 9000
+PERIOD_PATTERN = r"^(19\d\d|[2-8]\d\d\d|9000)(-Q[1-4]|-(0[1-9]|1[0-2]))?$"
 CSV_COLUMNS = ["rank", "member_id", "risk_score", "severity", "signals", "tier",
                "value_at_risk", "last_purchase_at"]  # fmt: skip
 
@@ -108,7 +109,12 @@ def _cents(amount: Any) -> Any:
     return None if amount is None else round(amount, 2)
 
 
-@router.get("/members/{member_id}/risk", response_model=MemberRiskOut, dependencies=[Depends(READ)])
+@router.get(
+    "/members/{member_id}/risk",
+    response_model=MemberRiskOut,
+    responses=error_responses(404),
+    dependencies=[Depends(READ)],
+)
 async def get_member_risk(
     member_id: MemberId, request: Request, as_of: AsOf = None
 ) -> MemberRiskOut:
@@ -121,12 +127,17 @@ async def get_member_risk(
     return _risk_out(scored, scorer.rules.horizon_days, features=True)
 
 
-@router.get("/risk", response_model=RiskPageOut, dependencies=[Depends(READ)])
+@router.get(
+    "/risk",
+    response_model=RiskPageOut,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    dependencies=[Depends(READ)],
+)
 async def get_risk(
     request: Request,
     as_of: AsOf = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=100_000_000)] = 0,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
     """Every member's risk as of a date, riskiest first. `format=csv` returns them all."""
@@ -176,7 +187,7 @@ async def get_alerts(
     tier: Annotated[str | None, Query(max_length=32)] = None,
     signal: Annotated[SignalCode | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=100_000_000)] = 0,
 ) -> AlertsOut:
     """Alerts, the largest value at risk first."""
     found = await views.alerts(
@@ -215,7 +226,7 @@ def period_bounds(period: str) -> tuple[datetime, datetime]:
 async def get_churn_summary(
     request: Request,
     period: Annotated[
-        str | None, Query(max_length=16, description="YYYY, YYYY-Qn or YYYY-MM")
+        str | None, Query(pattern=PERIOD_PATTERN, description="YYYY, YYYY-Qn or YYYY-MM")
     ] = None,
 ) -> ChurnSummaryOut:
     """Absolute and relative churn over a period (default: the year to the latest

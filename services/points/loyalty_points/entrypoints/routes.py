@@ -78,7 +78,7 @@ async def get_ledger(
     member_id: MemberId,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,  # fits a bigint
 ) -> LedgerPage:
     async with _service(request).sessions() as session:
         rows = await views.ledger_page(

@@ -7,18 +7,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loyalty_rewards.domain.catalog import Reward, RewardKind
 from loyalty_shared.events import EventTime, Identifier, Money
+from loyalty_shared.http import WholeNumber
 
-Count = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
-Positive = Annotated[StrictInt, Field(ge=1, le=1_000_000_000)]
+Count = Annotated[WholeNumber, Field(ge=0, le=10_000_000)]
+Positive = Annotated[WholeNumber, Field(ge=1, le=1_000_000_000)]
 # Field types shared by a new reward and a change to one.
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=2000)]
 TierName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-PeriodDays = Annotated[StrictInt, Field(ge=1, le=3660)]
+PeriodDays = Annotated[WholeNumber, Field(ge=1, le=3660)]
 VoucherValue = Annotated[Decimal, Field(gt=0, le=100_000, decimal_places=2)]
 
 

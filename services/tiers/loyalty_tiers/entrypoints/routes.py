@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from loyalty_shared.access import Allow
-from loyalty_shared.http import ACCESS_ERRORS, ApiError, MemberId
+from loyalty_shared.http import ACCESS_ERRORS, ApiError, MemberId, Moment
 from loyalty_tiers.bootstrap import TiersService
 from loyalty_tiers.entrypoints.schemas import (
     KeepTier,
@@ -103,8 +102,8 @@ async def get_tiers(request: Request) -> TierTableOut:
 @router.get("/tiers/report", response_model=TierReportOut, dependencies=[Depends(REPORT)])
 async def get_tier_report(
     request: Request,
-    start: Annotated[datetime, Query(alias="from", description="RFC 3339, with a zone")],
-    end: Annotated[datetime, Query(alias="to", description="RFC 3339, with a zone")],
+    start: Annotated[Moment, Query(alias="from", description="RFC 3339, with a zone")],
+    end: Annotated[Moment, Query(alias="to", description="RFC 3339, with a zone")],
 ) -> TierReportOut:
     """Tier distribution at both ends of (from, to], the moves between tiers in it,
     and per tier the share of members still there at the end."""
