@@ -36,6 +36,10 @@ def _whole_number(value: object) -> object:
     return value
 
 
+# Free text that goes into the database: PostgreSQL refuses NUL in text, so the schema
+# does too (a 422 at the door, not a 500 at the insert).
+NO_NUL = r"^[^\x00]*$"
+
 # A moment given as text: without this, a bare number would pass as seconds since 1970.
 Moment = Annotated[datetime, BeforeValidator(_moment_text)]
 # An integer in a JSON body: 5 and 5.0 are the same JSON number; "5", true and 5.5 are not.

@@ -284,3 +284,20 @@ async def test_moments_at_the_ends_of_the_calendar_are_answered_not_crashed(app,
     if response.status_code == 422:
         codes = ("invalid_as_of", "invalid_period", "invalid_request")  # the last: by pattern
         assert response.json()["error"]["code"] in codes
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"tier": "opal\x00"}, {"tier": ""}, {"offset": 10**30}, {"as_of": "1700000000"},
+     {"period": "0000"}, {"limit": "5.5"}],
+)  # fmt: skip
+async def test_filters_outside_their_schema_are_a_422_not_a_crash(app, params):
+    """What Schemathesis found: a NUL byte reaching PostgreSQL, an offset past a bigint,
+    a number taken as a moment."""
+    client, _ = app
+    path = "/v1/churn/summary" if "period" in params else "/v1/alerts"
+    if "as_of" in params:
+        path = "/v1/risk"
+    response = await client.get(path, params=params)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_request"

@@ -76,6 +76,7 @@ async def test_bad_adjustments_change_nothing(app) -> None:
     client, service, _ = app
     await feed(service, purchase("m-1", "p1", "30.00", T0))
     for bad in (adjustment(0), adjustment(2_000_000), adjustment(5, reason=" "),
+                adjustment(5, reason="nul\x00byte"),
                 {**adjustment(5), "balance": 10**6}, {"points": 5, "reason": "x"}):  # fmt: skip
         answer = await client.post("/v1/members/m-1/adjustments", json=bad)
         assert answer.status_code == 422, bad

@@ -184,7 +184,7 @@ async def get_alerts(
     request: Request,
     status: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
     severity: Annotated[Literal["low", "medium", "high"] | None, Query()] = None,
-    tier: Annotated[str | None, Query(max_length=32)] = None,
+    tier: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_\-]{1,32}$")] = None,
     signal: Annotated[SignalCode | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=100_000_000)] = 0,

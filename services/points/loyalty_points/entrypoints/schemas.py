@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from loyalty_shared.events import EventTime, Identifier, PurchaseData, RefundData
-from loyalty_shared.http import WholeNumber
+from loyalty_shared.http import NO_NUL, WholeNumber
 
 
 class PurchaseSubmission(PurchaseData):
@@ -86,7 +86,7 @@ class AdjustmentRequest(BaseModel):
 
     adjustment_id: Identifier
     points: Annotated[WholeNumber, Field(ge=-1_000_000, le=1_000_000)]
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=NO_NUL)]
 
 
 class AdjustmentOut(BaseModel):

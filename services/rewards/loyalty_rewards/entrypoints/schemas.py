@@ -11,13 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from loyalty_rewards.domain.catalog import Reward, RewardKind
 from loyalty_shared.events import EventTime, Identifier, Money
-from loyalty_shared.http import WholeNumber
+from loyalty_shared.http import NO_NUL, WholeNumber
 
 Count = Annotated[WholeNumber, Field(ge=0, le=10_000_000)]
 Positive = Annotated[WholeNumber, Field(ge=1, le=1_000_000_000)]
 # Field types shared by a new reward and a change to one.
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Description = Annotated[str, Field(max_length=2000)]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+Description = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
 TierName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 PeriodDays = Annotated[WholeNumber, Field(ge=1, le=3660)]
 VoucherValue = Annotated[Decimal, Field(gt=0, le=100_000, decimal_places=2)]
