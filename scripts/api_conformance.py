@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import subprocess
 import sys
@@ -21,11 +20,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from loyalty_cli import up
 from loyalty_cli.credentials import DevelopmentCredentials, development_credentials
 from loyalty_cli.services import SERVICES
 from loyalty_cli.stack import EmbeddedBroker, EmbeddedDatabase, create_database, free_port
-from loyalty_cli.up import migrate_all, wait_ready
-from loyalty_shared.kafka import ensure_topics
 from loyalty_shared.settings import KafkaSettings
 
 HERE = Path(__file__).resolve().parent
@@ -47,27 +45,21 @@ def main() -> int:
             stack.callback(broker.stop)
             database_url = asyncio.run(create_database(db.url(), "loyalty"))
             kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, topic_partitions=2)
-            asyncio.run(ensure_topics(kafka, kafka.topics.all()))
-            migrate_all(database_url)
+            platform = up.Platform(database_url, kafka)
+            up.prepare(platform)
             credentials = development_credentials(database_url, members=["member-1"])
-            ports = start_services(
-                stack, root, database_url, kafka, credentials.service_environment()
-            )
+            ports = start_services(stack, root, platform, credentials.service_environment())
             return check_all(runs(ports, credentials), args.max_examples, args.seed)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
 def start_services(
-    stack: ExitStack, root: Path, database_url: str, kafka: KafkaSettings, secrets: dict[str, str]
+    stack: ExitStack, root: Path, platform: up.Platform, secrets: dict[str, str]
 ) -> dict[str, int]:
     ports = {spec.name: free_port() for spec in SERVICES}
-    env = {
-        **os.environ,
+    environment = {
         **secrets,
-        "DATABASE_URL": database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "KAFKA_TOPIC_PARTITIONS": str(kafka.topic_partitions),
         "REWARDS_POINTS_URL": f"http://127.0.0.1:{ports['points']}",
         "REWARDS_TIERS_URL": f"http://127.0.0.1:{ports['tiers']}",
         # Schemathesis sends requests without credentials on purpose (its ignored_auth
@@ -75,17 +67,10 @@ def start_services(
         "ACCESS_FAILED_AUTH_LIMIT": "1000000",
         "REWARDS_REDEMPTIONS_PER_MEMBER": "1000000",
     }
-    for spec in SERVICES:
-        log = stack.enter_context(open(root / f"{spec.name}.log", "ab"))  # noqa: SIM115
-        process = subprocess.Popen(
-            [sys.executable, "-m", spec.module],
-            env={**env, f"{spec.env_prefix}PORT": str(ports[spec.name])},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        stack.callback(_stop, process)
+    processes = up.start_services(platform, root, environment, ports)
+    stack.callback(up.stop_processes, processes)
     try:
-        wait_ready(90, ports)
+        up.wait_ready(90, ports)
     except TimeoutError:
         for spec in SERVICES:  # the temporary folder goes away: show the logs now
             tail = (root / f"{spec.name}.log").read_text(errors="replace")[-2000:]
@@ -153,14 +138,6 @@ def check_all(planned: list[Run], max_examples: int, seed: int) -> int:
 def _summary_line(output: str) -> str:
     lines = [line.strip("= ") for line in output.splitlines() if line.startswith("====")]
     return lines[-1] if lines else ""
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 if __name__ == "__main__":

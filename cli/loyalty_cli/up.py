@@ -74,11 +74,16 @@ def migrate_all(database_url: str) -> None:
 
 
 def start_services(
-    platform: Platform, log_dir: Path, secrets: dict[str, str]
+    platform: Platform,
+    log_dir: Path,
+    environment: Mapping[str, str],
+    ports: Mapping[str, int] | None = None,
 ) -> list[subprocess.Popen[bytes]]:
+    """Every service as a child process, on its usual port or the one in `ports`, with
+    `environment` (credentials, settings) added to the platform's."""
     env = {
         **os.environ,
-        **secrets,
+        **environment,
         "DATABASE_URL": platform.database_url,
         "KAFKA_BOOTSTRAP_SERVERS": platform.kafka.bootstrap_servers,
         "KAFKA_TOPIC_PARTITIONS": str(platform.kafka.topic_partitions),
@@ -89,7 +94,7 @@ def start_services(
         processes.append(
             subprocess.Popen(
                 [sys.executable, "-m", spec.module],
-                env={**env, f"{spec.env_prefix}PORT": str(spec.port)},
+                env={**env, f"{spec.env_prefix}PORT": str((ports or {}).get(spec.name, spec.port))},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 # Their own session: Ctrl-C reaches only us, and we stop them one by one

@@ -133,15 +133,18 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def _methods_at(routes: list[Any], path: str) -> list[str]:
-    methods: set[str] = set()
+def every_route(routes: list[Any]) -> list[Any]:
+    """The routes of an app, those of included routers among them."""
+    found = []
     for route in routes:
         included = getattr(route, "original_router", None)
-        if included is not None:
-            methods.update(_methods_at(included.routes, path))
-        elif getattr(route, "path_regex", None) and route.path_regex.match(path):
-            methods.update(route.methods or ())
-    return sorted(methods)
+        found.extend(every_route(included.routes) if included is not None else [route])
+    return found
+
+
+def _methods_at(routes: list[Any], path: str) -> list[str]:
+    matching = (r for r in every_route(routes) if getattr(r, "path_regex", None))
+    return sorted({m for r in matching if r.path_regex.match(path) for m in r.methods or ()})
 
 
 class Readiness(BaseModel):

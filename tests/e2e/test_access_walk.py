@@ -24,6 +24,7 @@ from loyalty_churn.migrations import MIGRATIONS_DIR as CHURN_MIGRATIONS
 from loyalty_points.entrypoints.app import create_app as points_app
 from loyalty_rewards.entrypoints.app import create_app as rewards_app
 from loyalty_shared.access import AccessSettings, Allow, Kind
+from loyalty_shared.http import every_route
 from loyalty_shared.migrations import upgrade
 from loyalty_tiers.entrypoints.app import create_app as tiers_app
 from tests.support.access import (
@@ -96,14 +97,6 @@ def rule_of(route: APIRoute) -> Allow:
     rules = [d.call for d in route.dependant.dependencies if isinstance(d.call, Allow)]
     assert len(rules) == 1, f"{route.path} has {len(rules)} access rules"
     return rules[0]
-
-
-def every_route(routes: list[Any]) -> list[Any]:
-    found = []
-    for route in routes:
-        included = getattr(route, "original_router", None)  # an included router
-        found.extend(every_route(included.routes) if included is not None else [route])
-    return found
 
 
 def guarded_routes(app: FastAPI) -> list[tuple[str, APIRoute, Allow]]:
@@ -275,3 +268,12 @@ async def test_no_body_takes_a_field_it_does_not_declare(platform: Platform) -> 
             assert {"body.balance", "body.tier"} <= fields, (route.path, fields)
             bodies += 1
     assert bodies >= 8
+
+
+async def test_a_wrong_method_names_every_method_the_path_takes(platform: Platform) -> None:
+    churn, points = platform.clients["churn-watch"], platform.clients["points"]
+    model = await churn.request("DELETE", "/v1/churn/model")
+    purchases = await points.request("PUT", "/v1/purchases")
+    assert (model.status_code, model.headers["Allow"]) == (405, "GET, POST")
+    assert (purchases.status_code, purchases.headers["Allow"]) == (405, "POST")
+    assert model.json()["error"]["code"] == "method_not_allowed"
