@@ -25,6 +25,8 @@ from loyalty_points.entrypoints.app import create_app as points_app
 from loyalty_rewards.entrypoints.app import create_app as rewards_app
 from loyalty_shared.access import AccessSettings, Allow, Kind
 from loyalty_shared.http import every_route
+from loyalty_shared.intake import Inbound, translate
+from loyalty_shared.messages import InboundMessage
 from loyalty_shared.migrations import upgrade
 from loyalty_tiers.entrypoints.app import create_app as tiers_app
 from tests.support.access import (
@@ -85,9 +87,6 @@ async def platform(platform_database: str, kafka) -> AsyncIterator[Platform]:
 
 
 async def _victim_has_points(points: FastAPI) -> None:
-    from loyalty_shared.intake import Inbound, translate
-    from loyalty_shared.messages import InboundMessage
-
     event = purchase(VICTIM, "p-victim", "4321.00", AT)
     message = InboundMessage("purchases", 0, 0, VICTIM.encode(), encode(event), 0, None, "log")
     await points.state.service.handler.apply([Inbound(message, translate(message))])

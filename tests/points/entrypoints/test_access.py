@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -28,13 +29,20 @@ PRODUCTION = {"LOYALTY_ENV": "production", "LOYALTY_TOKEN_SECRET": "p" * 40,
 
 
 @asynccontextmanager
-async def points_api(database_url, kafka, **access: object) -> AsyncIterator[httpx.AsyncClient]:
+async def points_app(database_url, kafka, **access: object) -> AsyncIterator[tuple[Any, Any]]:
+    """The points API (consumer off) and its running service."""
     settings = points_settings(database_url, kafka, access=AccessSettings(**access))
     app = create_app(settings, consume=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://points") as client:
-            yield client
+            yield client, app.state.service
+
+
+@asynccontextmanager
+async def points_api(database_url, kafka, **access: object) -> AsyncIterator[httpx.AsyncClient]:
+    async with points_app(database_url, kafka, **access) as (client, _):
+        yield client
 
 
 def purchase(store: str = "store-17", **changes: str) -> dict[str, str]:
@@ -83,8 +91,8 @@ async def test_a_till_refunds_only_what_its_store_sold(points_database, kafka) -
         return {"refund_id": f"r-{purchase_id}", "purchase_id": purchase_id, "member_id": "m-1",
                 "amount": "5.00", "currency": "USD", "occurred_at": AT.isoformat(), **changes}  # fmt: skip
 
-    async with points_api(points_database, kafka) as api:
-        await feed(api, purchase_event("m-1", "p-17", "20.00", AT, store_id="store-17"))
+    async with points_app(points_database, kafka) as (api, service):
+        await feed_ledger(service, purchase_event("m-1", "p-17", "20.00", AT, store_id="store-17"))
         answers = [
             await api.post("/v1/refunds", json=refund("p-17", store_id="store-99"), headers=till),
             await api.post("/v1/refunds", json=refund("p-17"), headers=elsewhere),
@@ -99,12 +107,6 @@ async def test_a_till_refunds_only_what_its_store_sold(points_database, kafka) -
     [published] = payloads(await read_topic(kafka, kafka.topics.purchases, expect=1))
     assert published["data"]["store_id"] == "store-17"
     assert published["source"] == "pos-api/store-17/till-3"
-
-
-async def feed(api: httpx.AsyncClient, *events: dict[str, object]) -> None:
-    """Purchases into the ledger as the consumer would apply them."""
-    service = api._transport.app.state.service  # type: ignore[attr-defined]
-    await feed_ledger(service, *events)
 
 
 async def test_a_member_reads_their_own_points_and_nobody_elses(points_database, kafka) -> None:
