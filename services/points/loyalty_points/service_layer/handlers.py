@@ -94,12 +94,14 @@ class PurchaseHandler:
             return Rejection(broken.reason, str(broken))
 
 
+POINTS_ADJUSTED = "loyalty.points.adjusted.v1"
+
 _EVENT_TYPES = {
     EntryKind.EARNED: "loyalty.points.earned.v1",
     EntryKind.CLAWED_BACK: "loyalty.points.clawed_back.v1",
     EntryKind.REDEEMED: "loyalty.points.redeemed.v1",
     EntryKind.RESTORED: "loyalty.points.restored.v1",
-    EntryKind.ADJUSTED: "loyalty.points.adjusted.v1",
+    EntryKind.ADJUSTED: POINTS_ADJUSTED,
 }
 
 
