@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,8 @@ def main() -> int:
     parser.add_argument("--max-examples", type=int, default=100, help="per operation")
     parser.add_argument("--seed", type=int, default=20261124, help="same seed, same run")
     args = parser.parse_args()
+    # A CI job's cancel (SIGTERM) unwinds like Ctrl-C: services stopped, folder removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     root = Path(tempfile.mkdtemp(prefix="lconf"))
     try:
         with ExitStack() as stack:
@@ -47,7 +50,7 @@ def main() -> int:
             kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, topic_partitions=2)
             platform = up.Platform(database_url, kafka)
             up.prepare(platform)
-            credentials = development_credentials(database_url, members=["member-1"])
+            credentials = development_credentials(database_url, members=[MEMBER])
             ports = start_services(stack, root, platform, credentials.service_environment())
             return check_all(runs(ports, credentials), args.max_examples, args.seed)
     finally:
@@ -80,10 +83,14 @@ def start_services(
 
 
 TILL_ROUTES = ("/v1/purchases", "/v1/refunds")
+MEMBER = "member-1"  # schemathesis-member.toml names it too
+# What a member token may call: its own balance, ledger, tier and redemptions, the catalog.
+MEMBER_ROUTES = r"^/v1/(members/\{member_id\}/(balance|ledger|tier|redemptions)|rewards)$"
 
 
 def runs(ports: dict[str, int], credentials: DevelopmentCredentials) -> list[Run]:
-    """Each service with the ops key (every scope); the till routes with the till key."""
+    """Each service with the ops key (every scope); the till routes with the till key;
+    the member routes with a member's token."""
     ops = ["--header", f"X-API-Key: {credentials.ops_key}"]
     till = ["--header", f"X-API-Key: {credentials.till_key}"]
     not_tills = [arg for path in TILL_ROUTES for arg in ("--exclude-path", path)]
@@ -91,6 +98,10 @@ def runs(ports: dict[str, int], credentials: DevelopmentCredentials) -> list[Run
     found = [Run(name, port, ops + (not_tills if name == "points" else []), "schemathesis.toml")
              for name, port in ports.items()]  # fmt: skip
     found.append(Run("points, till", ports["points"], till + only_tills, "schemathesis-till.toml"))
+    member = ["--header", f"Authorization: Bearer {credentials.member_tokens[MEMBER]}",
+              "--include-path-regex", MEMBER_ROUTES]  # fmt: skip
+    found += [Run(f"{name}, member", ports[name], member, "schemathesis-member.toml")
+              for name in ("points", "tiers", "rewards")]  # fmt: skip
     return found
 
 
@@ -121,13 +132,15 @@ def check_all(planned: list[Run], max_examples: int, seed: int) -> int:
                 "--seed", str(seed),
                 "--workers", "1",
                 "--request-timeout", "30",
+                # Every failure of an operation, not only its first.
+                "--continue-on-failure",
             ],
             capture_output=True,
             text=True,
         )  # fmt: skip
         seconds = time.monotonic() - started
         verdict = "ok  " if result.returncode == 0 else "FAIL"
-        print(f"{run.name:<13} {verdict} {seconds:6.1f} s  {_summary_line(result.stdout)}")
+        print(f"{run.name:<15} {verdict} {seconds:6.1f} s  {_summary_line(result.stdout)}")
         if result.returncode != 0:
             failed.append(run.name)
             print(result.stdout[-20_000:])

@@ -67,7 +67,18 @@ UnitPrice = Annotated[
     BeforeValidator(_money_from_string),
     PlainSerializer(lambda d: format(d, "f"), return_type=str),
 ]
-EventTime = Annotated[datetime, BeforeValidator(_rfc3339)]
+
+
+def _within_calendar(value: datetime) -> datetime:
+    # Windows and holds add and subtract days, and zones shift the date: a moment near
+    # year 1 or 9999 would overflow there. Refused here, it is a clear 422 or dead letter.
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"must fall in the years {FIRST_YEAR}-{LAST_YEAR}")
+    return value
+
+
+FIRST_YEAR, LAST_YEAR = 1900, 9000
+EventTime = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_within_calendar)]
 CENT = Decimal("0.01")
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, BeforeValidator, StrictInt
+from pydantic import BaseModel, BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loyalty_shared.events import ID_PATTERN
@@ -42,8 +42,12 @@ NO_NUL = r"^[^\x00]*$"
 
 # A moment given as text: without this, a bare number would pass as seconds since 1970.
 Moment = Annotated[datetime, BeforeValidator(_moment_text)]
-# An integer in a JSON body: 5 and 5.0 are the same JSON number; "5", true and 5.5 are not.
-WholeNumber = Annotated[StrictInt, BeforeValidator(_whole_number)]
+
+
+# An integer in a JSON body: 5 and 5.0 are the same JSON number; "5", true and 5.5 are
+# not. Put it after the bounds, `Annotated[StrictInt, Field(ge=.., le=..), WHOLE_NUMBER]`,
+# so the schema publishes them as minimum and maximum.
+WHOLE_NUMBER = BeforeValidator(_whole_number)
 
 
 class ApiError(Exception):

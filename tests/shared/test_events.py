@@ -85,3 +85,15 @@ def test_bad_envelopes_are_refused(field, value):
 
 def test_a_128_character_id_is_accepted():
     assert parse(purchase("m", "p", "1.00", AT, event_id="e" * 128)).id == "e" * 128
+
+
+@pytest.mark.parametrize(
+    "time", ["0001-01-01T00:00:00+05:38", "9999-12-31T23:00:00-05:00", "1899-12-31T23:59:59Z",
+             "9001-01-01T00:00:00Z"],
+)  # fmt: skip
+def test_a_moment_at_the_ends_of_the_calendar_is_refused_not_overflowed(time):
+    """Windows and zones would push it past year 1 or 9999 (Schemathesis' find)."""
+    event = purchase("m-1", "p-1", "10.00", AT)
+    event["time"] = time
+    with pytest.raises(ValidationError, match="1900-9000"):
+        parse(event)

@@ -139,6 +139,7 @@ async def test_an_unknown_member_gets_a_clear_404(api):
         ({"amount": "0"}, "body.amount"),
         ({"amount": 12}, "body.amount"),
         ({"occurred_at": "2026-11-20T10:00:00"}, "body.occurred_at"),
+        ({"occurred_at": "9999-12-31T23:00:00-05:00"}, "body.occurred_at"),
         ({"member_id": "bad id"}, "body.member_id"),
         ({"balance": 1_000_000}, "body.balance"),
         ({"purchase_id": None}, "body.purchase_id"),

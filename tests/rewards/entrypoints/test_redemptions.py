@@ -185,6 +185,13 @@ async def test_restock_and_update_keep_the_rules(stack):
     await stack.client.post("/v1/admin/rewards", json=reward("r", 10, stock=1))
     restocked = await stack.client.post("/v1/admin/rewards/r/restock", json={"quantity": 4})
     assert restocked.json()["stock"] == 5
+    # Past the stock limit: refused, where it once overflowed the column (a 500).
+    near = await stack.client.post("/v1/admin/rewards/r/restock", json={"quantity": 9_999_995})
+    over = await stack.client.post("/v1/admin/rewards/r/restock", json={"quantity": 1})
+    assert (near.json()["stock"], over.status_code) == (10_000_000, 409)
+    assert over.json()["error"]["code"] == "stock_limit"
+    early = {**reward("old", 1), "available_from": "0001-01-01T00:00:00+05:38"}
+    assert (await stack.client.post("/v1/admin/rewards", json=early)).status_code == 422
     bad = await stack.client.patch("/v1/admin/rewards/r", json={"limit_per_member": 2})
     assert bad.status_code == 422
     good = await stack.client.patch("/v1/admin/rewards/r", json={"points_cost": 20})

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from loyalty_shared.events import EventTime, Identifier, PurchaseData, RefundData
-from loyalty_shared.http import NO_NUL, WholeNumber
+from loyalty_shared.http import NO_NUL, WHOLE_NUMBER
 
 
 class PurchaseSubmission(PurchaseData):
@@ -64,7 +64,7 @@ class DebitRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     debit_id: Identifier
-    points: Annotated[WholeNumber, Field(ge=1, le=1_000_000_000)]
+    points: Annotated[StrictInt, Field(ge=1, le=1_000_000_000), WHOLE_NUMBER]
     reference: Identifier  # what the points pay for, e.g. the redemption's id
 
 
@@ -85,7 +85,7 @@ class AdjustmentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     adjustment_id: Identifier
-    points: Annotated[WholeNumber, Field(ge=-1_000_000, le=1_000_000)]
+    points: Annotated[StrictInt, Field(ge=-1_000_000, le=1_000_000), WHOLE_NUMBER]
     reason: Annotated[str, Field(min_length=1, max_length=500, pattern=NO_NUL)]
 
 

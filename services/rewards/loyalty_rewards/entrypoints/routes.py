@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from loyalty_rewards.bootstrap import RewardsService
 from loyalty_rewards.entrypoints.schemas import (
+    MAX_STOCK,
     CatalogOut,
     OfferOut,
     Reason,
@@ -46,7 +47,12 @@ def _service(request: Request) -> RewardsService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-@router.get("/rewards", response_model=CatalogOut, dependencies=[Depends(BROWSE)])
+@router.get(
+    "/rewards",
+    response_model=CatalogOut,
+    responses=error_responses(404),
+    dependencies=[Depends(BROWSE)],
+)
 async def get_rewards(
     request: Request,
     member_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
@@ -97,6 +103,7 @@ async def post_redemption(
 @router.get(
     "/members/{member_id}/redemptions",
     response_model=list[RedemptionOut],
+    responses=error_responses(404),
     dependencies=[Depends(BROWSE)],
 )
 async def get_redemptions(
@@ -195,6 +202,8 @@ async def restock_reward(reward_id: RewardId, body: Restock, request: Request) -
             raise ApiError(404, "unknown_reward", f"no reward {reward_id}")
         if current.stock is None:
             raise ApiError(409, "stock_not_counted", f"{reward_id} has no counted stock")
+        if current.stock + body.quantity > MAX_STOCK:
+            raise ApiError(409, "stock_limit", f"stock cannot go above {MAX_STOCK:,}")
         changed = await uow.catalog.restock(reward_id, body.quantity)
         await uow.commit()
     assert changed is not None

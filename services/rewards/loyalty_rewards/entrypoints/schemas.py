@@ -7,19 +7,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from loyalty_rewards.domain.catalog import Reward, RewardKind
 from loyalty_shared.events import EventTime, Identifier, Money
-from loyalty_shared.http import NO_NUL, WholeNumber
+from loyalty_shared.http import NO_NUL, WHOLE_NUMBER
 
-Count = Annotated[WholeNumber, Field(ge=0, le=10_000_000)]
-Positive = Annotated[WholeNumber, Field(ge=1, le=1_000_000_000)]
+MAX_STOCK = 10_000_000
+Count = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK), WHOLE_NUMBER]
+Positive = Annotated[StrictInt, Field(ge=1, le=1_000_000_000), WHOLE_NUMBER]
 # Field types shared by a new reward and a change to one.
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
 Description = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
 TierName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-PeriodDays = Annotated[WholeNumber, Field(ge=1, le=3660)]
+PeriodDays = Annotated[StrictInt, Field(ge=1, le=3660), WHOLE_NUMBER]
 VoucherValue = Annotated[Decimal, Field(gt=0, le=100_000, decimal_places=2)]
 
 
@@ -83,7 +84,7 @@ class RewardPatch(_Body):
 
 
 class Restock(_Body):
-    quantity: Positive
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_STOCK), WHOLE_NUMBER]
 
 
 class RewardOut(BaseModel):
