@@ -19,8 +19,8 @@ import httpx
 from points_throughput import CpuMeter, Stack, percentiles, start_database
 
 from loyalty_cli.stack import EmbeddedBroker
-from loyalty_shared.access.settings import AccessSettings
-from loyalty_shared.access.tokens import MemberTokens
+from loyalty_platform.access.settings import AccessSettings
+from loyalty_platform.access.tokens import MemberTokens
 
 # (method, path, JSON body or None, headers)
 Request = tuple[str, str, dict[str, Any] | None, dict[str, str]]

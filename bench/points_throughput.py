@@ -51,11 +51,11 @@ from loyalty_cli.stack import (
     drop_database,
     free_port,
 )
+from loyalty_platform.access.migrations import MIGRATIONS_DIR as ACCESS_MIGRATIONS
+from loyalty_platform.kafka import ensure_topics
+from loyalty_platform.migrations import upgrade
+from loyalty_platform.settings import KafkaSettings, asyncpg_url
 from loyalty_points.migrations import MIGRATIONS_DIR
-from loyalty_shared.access.migrations import MIGRATIONS_DIR as ACCESS_MIGRATIONS
-from loyalty_shared.kafka import ensure_topics
-from loyalty_shared.migrations import upgrade
-from loyalty_shared.settings import KafkaSettings, asyncpg_url
 
 TARGET_RATE = 5_000  # purchases/s the service should sustain on a 2-core machine
 TARGET_P99 = 1.0  # seconds from a till sending a purchase to its ledger entry

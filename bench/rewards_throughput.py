@@ -32,8 +32,8 @@ from embedded import (
 from points_throughput import Stack, _load, fresh_run, make_purchases, producer, say, send_all
 
 from loyalty_cli.stack import free_port
+from loyalty_platform.migrations import upgrade
 from loyalty_rewards.migrations import MIGRATIONS_DIR as REWARDS_MIGRATIONS
-from loyalty_shared.migrations import upgrade
 
 
 async def run_all(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:

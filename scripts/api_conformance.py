@@ -25,7 +25,7 @@ from loyalty_cli import up
 from loyalty_cli.credentials import DevelopmentCredentials, development_credentials
 from loyalty_cli.services import SERVICES
 from loyalty_cli.stack import EmbeddedBroker, EmbeddedDatabase, create_database, free_port
-from loyalty_shared.settings import KafkaSettings
+from loyalty_platform.settings import KafkaSettings
 
 HERE = Path(__file__).resolve().parent
 
@@ -95,13 +95,21 @@ def runs(ports: dict[str, int], credentials: DevelopmentCredentials) -> list[Run
     till = ["--header", f"X-API-Key: {credentials.till_key}"]
     not_tills = [arg for path in TILL_ROUTES for arg in ("--exclude-path", path)]
     only_tills = [arg for path in TILL_ROUTES for arg in ("--include-path", path)]
-    found = [Run(name, port, ops + (not_tills if name == "points" else []), "schemathesis.toml")
-             for name, port in ports.items()]  # fmt: skip
+    found = [
+        Run(name, port, ops + (not_tills if name == "points" else []), "schemathesis.toml")
+        for name, port in ports.items()
+    ]
     found.append(Run("points, till", ports["points"], till + only_tills, "schemathesis-till.toml"))
-    member = ["--header", f"Authorization: Bearer {credentials.member_tokens[MEMBER]}",
-              "--include-path-regex", MEMBER_ROUTES]  # fmt: skip
-    found += [Run(f"{name}, member", ports[name], member, "schemathesis-member.toml")
-              for name in ("points", "tiers", "rewards")]  # fmt: skip
+    member = [
+        "--header",
+        f"Authorization: Bearer {credentials.member_tokens[MEMBER]}",
+        "--include-path-regex",
+        MEMBER_ROUTES,
+    ]
+    found += [
+        Run(f"{name}, member", ports[name], member, "schemathesis-member.toml")
+        for name in ("points", "tiers", "rewards")
+    ]
     return found
 
 
@@ -120,24 +128,33 @@ def check_all(planned: list[Run], max_examples: int, seed: int) -> int:
         result = subprocess.run(
             [
                 str(Path(sys.executable).parent / "schemathesis"),
-                "--config-file", str(HERE / run.config),
+                "--config-file",
+                str(HERE / run.config),
                 "--no-color",
-                "run", f"http://127.0.0.1:{run.port}/openapi.json",
+                "run",
+                f"http://127.0.0.1:{run.port}/openapi.json",
                 *run.options,
-                "--checks", "all",
+                "--checks",
+                "all",
                 # Our credentials only: generated ones would ride along with ours.
-                "--generation-with-security-parameters", "false",
-                "--generation-database", "none",
-                "--max-examples", str(max_examples),
-                "--seed", str(seed),
-                "--workers", "1",
-                "--request-timeout", "30",
+                "--generation-with-security-parameters",
+                "false",
+                "--generation-database",
+                "none",
+                "--max-examples",
+                str(max_examples),
+                "--seed",
+                str(seed),
+                "--workers",
+                "1",
+                "--request-timeout",
+                "30",
                 # Every failure of an operation, not only its first.
                 "--continue-on-failure",
             ],
             capture_output=True,
             text=True,
-        )  # fmt: skip
+        )
         seconds = time.monotonic() - started
         verdict = "ok  " if result.returncode == 0 else "FAIL"
         print(f"{run.name:<15} {verdict} {seconds:6.1f} s  {_summary_line(result.stdout)}")

@@ -18,12 +18,12 @@ import pytest
 
 from loyalty_churn.migrations import MIGRATIONS_DIR as CHURN_MIGRATIONS
 from loyalty_cli.stack import EmbeddedBroker, EmbeddedDatabase, create_database, drop_database
+from loyalty_platform.access.migrations import MIGRATIONS_DIR as ACCESS_MIGRATIONS
+from loyalty_platform.kafka import ensure_topics
+from loyalty_platform.migrations import upgrade
+from loyalty_platform.settings import KafkaSettings
 from loyalty_points.migrations import MIGRATIONS_DIR as POINTS_MIGRATIONS
 from loyalty_rewards.migrations import MIGRATIONS_DIR as REWARDS_MIGRATIONS
-from loyalty_shared.access.migrations import MIGRATIONS_DIR as ACCESS_MIGRATIONS
-from loyalty_shared.kafka import ensure_topics
-from loyalty_shared.migrations import upgrade
-from loyalty_shared.settings import KafkaSettings
 from loyalty_tiers.migrations import MIGRATIONS_DIR as TIERS_MIGRATIONS
 
 

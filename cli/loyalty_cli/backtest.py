@@ -34,7 +34,7 @@ from loyalty_churn.domain.evaluation import (
     top_share,
 )
 from loyalty_churn.domain.lifetimes import BgNbd, ParetoNbd
-from loyalty_shared.events import PURCHASE_COMPLETED, PURCHASE_REFUNDED
+from loyalty_kernel.events.purchases import PURCHASE_COMPLETED, PURCHASE_REFUNDED
 
 Floats = npt.NDArray[np.float64]
 SHARES = (0.1, 0.2)
@@ -185,14 +185,16 @@ class Backtest:
                     "calibration": [band._asdict() for band in q.calibration or []],
                     **{
                         f"top_{int(s * 100)}pct": {
-                            "precision": p, "recall": r, "lost_revenue_caught": c,
+                            "precision": p,
+                            "recall": r,
+                            "lost_revenue_caught": c,
                         }
                         for s, (p, r, c) in q.at_share.items()
                     },
                 }
                 for q in self.results
             ],
-        }  # fmt: skip
+        }
 
 
 async def _replay_and_score(
@@ -210,9 +212,9 @@ async def _replay_and_score(
     from loyalty_churn.service_layer.views import ranked_risk
     from loyalty_churn.settings import ChurnWatchSettings
     from loyalty_cli.replay import publish_events
-    from loyalty_shared.kafka import ensure_topics
-    from loyalty_shared.migrations import upgrade
-    from loyalty_shared.settings import KafkaSettings, ProgrammeSettings
+    from loyalty_platform.kafka import ensure_topics
+    from loyalty_platform.migrations import upgrade
+    from loyalty_platform.settings import KafkaSettings, ProgrammeSettings
 
     await asyncio.to_thread(upgrade, MIGRATIONS_DIR, database_url)
     kafka = KafkaSettings(
@@ -312,10 +314,14 @@ def run_backtest(
     ours = Scores("churn watch", np.array([watched.get(m, 0.0) for m in members]), True)
     everyone = [ours, *baselines(customers, cutoff, horizon_days)]
     per_member = [
-        {"member_id": m, "churned": int(labels[i]), "revenue": revenue[i],
-         **{s.name: float(s.values[i]) for s in everyone}}
+        {
+            "member_id": m,
+            "churned": int(labels[i]),
+            "revenue": revenue[i],
+            **{s.name: float(s.values[i]) for s in everyone},
+        }
         for i, m in enumerate(members)
-    ]  # fmt: skip
+    ]
     return Backtest(
         members=len(members),
         churned=int(labels.sum()),

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from loyalty_cli.options import utc_moment
 from loyalty_cli.replay import read_jsonl
-from loyalty_shared.settings import KafkaSettings
+from loyalty_platform.settings import KafkaSettings
 
 churn_app = typer.Typer(help="Churn watch: backtests, synthetic logs.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Churn alerts.", no_args_is_help=True)
@@ -58,9 +58,12 @@ def backtest(
     moment = utc_moment(cutoff)
     with console.status("replaying the log into a fresh churn watch ..."):
         result = run_backtest(
-            read_jsonl(log), moment, horizon,
-            database_server=database_server, bootstrap_servers=bootstrap_servers,
-        )  # fmt: skip
+            read_jsonl(log),
+            moment,
+            horizon,
+            database_server=database_server,
+            bootstrap_servers=bootstrap_servers,
+        )
     if result.unreadable:
         console.print(f"[yellow]{result.unreadable} unreadable lines left out[/]")
     if result.last_event is None or result.last_event < moment + timedelta(days=horizon):

@@ -26,14 +26,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from loyalty_cli.traffic import to_json_line
-from loyalty_shared.events import (
-    PURCHASE_COMPLETED,
-    PURCHASE_REFUNDED,
-    PURCHASE_TOPIC,
-    CloudEvent,
-    derived_event_id,
-    money_text,
-)
+from loyalty_kernel.events.envelope import CloudEvent, derived_event_id
+from loyalty_kernel.events.money import money_text
+from loyalty_kernel.events.purchases import PURCHASE_COMPLETED, PURCHASE_REFUNDED, PURCHASE_TOPIC
 
 # Members fade over their last few visits, or their last months if they visit often.
 FADE_VISITS = 4

@@ -12,15 +12,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from loyalty_shared.access.credentials import SCOPES, Kind
-from loyalty_shared.access.keystore import KeyStore
-from loyalty_shared.access.settings import AccessSettings
-from loyalty_shared.access.tokens import MemberTokens
-from loyalty_shared.db import create_engine, session_factory
-from loyalty_shared.settings import asyncpg_url
-
-# What the rewards service needs of the points and tier services.
-REWARDS_SERVICE_SCOPES = frozenset({"points:debit", "points:read", "tiers:read"})
+from loyalty_platform.access.credentials import REWARDS_SERVICE_SCOPES, SCOPES, Kind
+from loyalty_platform.access.settings import AccessSettings
+from loyalty_platform.access.startup import key_store_at
+from loyalty_platform.access.tokens import MemberTokens
 
 
 @dataclass(frozen=True)
@@ -45,9 +40,7 @@ class DevelopmentCredentials:
 async def issue_development_credentials(
     database_url: str, *, members: list[str], store_id: str = "store-17"
 ) -> DevelopmentCredentials:
-    engine = create_engine(asyncpg_url(database_url), pool_size=1)
-    try:
-        keys = KeyStore(session_factory(engine))
+    async with key_store_at(database_url) as keys:
         ops = await keys.issue(
             Kind.OPS, scopes=frozenset(SCOPES), label="development ops", development=True
         )
@@ -57,8 +50,6 @@ async def issue_development_credentials(
         service = await keys.issue(
             Kind.SERVICE, scopes=REWARDS_SERVICE_SCOPES, label="rewards", development=True
         )
-    finally:
-        await engine.dispose()
     secret = secrets.token_urlsafe(32)
     tokens = MemberTokens(AccessSettings(LOYALTY_TOKEN_SECRET=secret))
     member_tokens = {m: tokens.issue(m, lifetime=timedelta(days=1)) for m in members}

@@ -16,12 +16,11 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from loyalty_shared.access.credentials import SCOPES, InvalidKeyRequest, Kind
-from loyalty_shared.access.keystore import KeyStore
-from loyalty_shared.access.settings import AccessSettings
-from loyalty_shared.access.tokens import MemberTokens
-from loyalty_shared.db import create_engine, session_factory
-from loyalty_shared.settings import asyncpg_url
+from loyalty_platform.access.credentials import SCOPES, InvalidKeyRequest, Kind
+from loyalty_platform.access.keystore import KeyStore
+from loyalty_platform.access.settings import AccessSettings
+from loyalty_platform.access.startup import key_store_at
+from loyalty_platform.access.tokens import MemberTokens
 
 keys_app = typer.Typer(help="API keys of tills, ops and services.", no_args_is_help=True)
 console = Console()
@@ -33,11 +32,8 @@ DatabaseUrl = Annotated[
 
 def _with_keys(database_url: str, work: Callable[[KeyStore], Awaitable[T]]) -> T:
     async def run() -> T:
-        engine = create_engine(asyncpg_url(database_url), pool_size=1)
-        try:
-            return await work(KeyStore(session_factory(engine)))
-        finally:
-            await engine.dispose()
+        async with key_store_at(database_url) as keys:
+            return await work(keys)
 
     return asyncio.run(run())
 
@@ -98,8 +94,15 @@ def revoke(key_id: str, database_url: DatabaseUrl) -> None:
 def listing(database_url: DatabaseUrl) -> None:
     """Every key: kind, store, scopes, whether it still works. Never the secrets."""
     records = _with_keys(database_url, lambda keys: keys.records())
-    table = Table(Column("key id", no_wrap=True), "kind", "store", "scopes", "label",
-                  Column("created", no_wrap=True), Column("state", no_wrap=True))  # fmt: skip
+    table = Table(
+        Column("key id", no_wrap=True),
+        "kind",
+        "store",
+        "scopes",
+        "label",
+        Column("created", no_wrap=True),
+        Column("state", no_wrap=True),
+    )
     for r in records:
         h = r.holder
         state = f"revoked {r.revoked_at:%Y-%m-%d}" if r.revoked_at else "works"
@@ -136,7 +139,12 @@ def credentials(
         raise typer.Exit(1)
     saved = json.loads(file.read_text())
     member, token = next(iter(saved["member_tokens"].items()))
-    exports = {"MEMBER": member, "MEMBER_TOKEN": token, "OPS_KEY": saved["ops_key"],
-               "TILL_KEY": saved["till_key"], "TILL_STORE": saved["till_store"]}  # fmt: skip
+    exports = {
+        "MEMBER": member,
+        "MEMBER_TOKEN": token,
+        "OPS_KEY": saved["ops_key"],
+        "TILL_KEY": saved["till_key"],
+        "TILL_STORE": saved["till_store"],
+    }
     for name, value in exports.items():
         print(f"export {name}={shlex.quote(value)}")

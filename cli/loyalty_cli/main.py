@@ -23,8 +23,8 @@ from loyalty_cli.replay import publish_events, read_jsonl
 from loyalty_cli.services import SERVICES
 from loyalty_cli.tiers import tiers_app
 from loyalty_cli.traffic import TrafficPlan, grocery_traffic
-from loyalty_shared.kafka import ensure_topics
-from loyalty_shared.settings import KafkaSettings
+from loyalty_platform.kafka import ensure_topics
+from loyalty_platform.settings import KafkaSettings
 
 app = typer.Typer(help="The loyalty platform's command-line tool.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)

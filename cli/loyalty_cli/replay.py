@@ -10,8 +10,8 @@ from io import BufferedReader
 from pathlib import Path
 from typing import Any
 
-from loyalty_shared.kafka import make_producer, member_key
-from loyalty_shared.settings import KafkaSettings
+from loyalty_platform.kafka import make_producer, member_key
+from loyalty_platform.settings import KafkaSettings
 
 # Deliveries are awaited in batches so a long replay does not hold every future in memory.
 _DELIVERY_BATCH = 5_000

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import asyncpg
 
-from loyalty_shared.settings import asyncpg_url
+from loyalty_platform.settings import asyncpg_url
 
 log = logging.getLogger(__name__)
 

@@ -68,7 +68,11 @@ def print_report(body: dict[str, Any]) -> None:
     moves = Table("from", "to", "direction", "changes")
     for move in body["movements"]:
         colour = "green" if move["direction"] == "up" else "red"
-        moves.add_row(move["from_tier"], move["to_tier"], f"[{colour}]{move['direction']}[/]",
-                      str(move["changes"]))  # fmt: skip
+        moves.add_row(
+            move["from_tier"],
+            move["to_tier"],
+            f"[{colour}]{move['direction']}[/]",
+            str(move["changes"]),
+        )
     console.print(moves)
     console.print(f"upgrades: {body['upgrades']}   downgrades: {body['downgrades']}")

@@ -15,13 +15,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from loyalty_shared.events import (
+from loyalty_kernel.events.envelope import CloudEvent, derived_event_id
+from loyalty_kernel.events.purchases import (
     PURCHASE_COMPLETED,
     PURCHASE_REFUNDED,
-    CloudEvent,
     PurchaseCompleted,
     PurchaseRefunded,
-    derived_event_id,
 )
 
 CATALOGUE: tuple[tuple[str, str, Decimal], ...] = tuple(

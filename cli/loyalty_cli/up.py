@@ -18,10 +18,10 @@ from rich.console import Console
 
 from loyalty_cli.services import SERVICES
 from loyalty_cli.stack import EmbeddedBroker, EmbeddedDatabase, create_database, free_port
-from loyalty_shared.access.migrations import MIGRATIONS_DIR as ACCESS_MIGRATIONS
-from loyalty_shared.kafka import ensure_topics
-from loyalty_shared.migrations import upgrade
-from loyalty_shared.settings import KafkaSettings
+from loyalty_platform.access.migrations import MIGRATIONS_DIR as ACCESS_MIGRATIONS
+from loyalty_platform.kafka import ensure_topics
+from loyalty_platform.migrations import upgrade
+from loyalty_platform.settings import KafkaSettings
 
 console = Console()
 

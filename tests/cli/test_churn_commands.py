@@ -14,7 +14,7 @@ from loyalty_cli.churn import alert_line, follow_alerts
 from loyalty_cli.churn_logs import synthetic_churn_log
 from loyalty_cli.main import app
 from loyalty_cli.stack import EmbeddedBroker
-from loyalty_shared.settings import KafkaSettings
+from loyalty_platform.settings import KafkaSettings
 from tests.support.events import encode, iso
 from tests.support.kafka import publish
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from loyalty_cli.churn_logs import synthetic_churn_log, write_jsonl
-from loyalty_shared.events import PURCHASE_COMPLETED, PURCHASE_TOPIC
-from loyalty_shared.intake import RecordPurchase, RecordRefund, translate
-from loyalty_shared.messages import InboundMessage
+from loyalty_kernel.events.purchases import PURCHASE_COMPLETED, PURCHASE_TOPIC
+from loyalty_kernel.intake.commands import RecordPurchase, RecordRefund
+from loyalty_kernel.intake.translation import translate_purchase
+from loyalty_kernel.messages import Consumed, InboundMessage
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 DAYS = 730
@@ -39,7 +40,9 @@ def test_every_event_is_valid_in_time_order_and_refunds_never_exceed_their_purch
     refunded: dict[str, Decimal] = defaultdict(Decimal)
     for n, event in enumerate(log):
         message = InboundMessage("purchases", 0, n, event.subject.encode(), event.to_bytes(), 0)
-        command = translate(message)
+        consumed = translate_purchase(message)
+        assert isinstance(consumed, Consumed), consumed
+        command = consumed.command
         assert isinstance(command, RecordPurchase | RecordRefund), command
         assert re.fullmatch(r"m-\d{6}", command.member_id)
         assert re.fullmatch(r"\d+\.\d\d", event.data["amount"])

@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 from loyalty_cli.credentials import development_credentials
 from loyalty_cli.main import app
 from loyalty_cli.stack import create_database, drop_database
-from loyalty_shared.access.credentials import read_key
-from loyalty_shared.access.migrations import MIGRATIONS_DIR
-from loyalty_shared.access.settings import AccessSettings
-from loyalty_shared.access.tokens import MemberTokens
-from loyalty_shared.migrations import upgrade
+from loyalty_platform.access.credentials import read_key
+from loyalty_platform.access.migrations import MIGRATIONS_DIR
+from loyalty_platform.access.settings import AccessSettings
+from loyalty_platform.access.tokens import MemberTokens
+from loyalty_platform.migrations import upgrade
 
 
 @pytest.fixture

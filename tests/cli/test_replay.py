@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaConsumer
 from loyalty_cli.replay import TokenBucket, message_key, publish_events, read_jsonl
 from loyalty_cli.stack import EmbeddedBroker
 from loyalty_cli.traffic import TrafficPlan, grocery_traffic, to_json_line
-from loyalty_shared.kafka import ensure_topics
-from loyalty_shared.settings import KafkaSettings
+from loyalty_platform.kafka import ensure_topics
+from loyalty_platform.settings import KafkaSettings
 
 
 async def fresh_topic(broker: EmbeddedBroker) -> str:

@@ -10,12 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty_cli.traffic import TrafficPlan, grocery_traffic, to_json_line
-from loyalty_shared.events import (
-    PURCHASE_TOPIC,
-    CloudEvent,
-    PurchaseCompleted,
-    PurchaseRefunded,
-)
+from loyalty_kernel.events.envelope import CloudEvent
+from loyalty_kernel.events.purchases import PURCHASE_TOPIC, PurchaseCompleted, PurchaseRefunded
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 

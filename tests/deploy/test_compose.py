@@ -14,9 +14,9 @@ from pydantic_settings import BaseSettings
 
 from loyalty_churn.settings import ChurnWatchSettings
 from loyalty_cli.services import SERVICES
+from loyalty_platform.settings import KafkaSettings, ProgrammeSettings, ServiceSettings
 from loyalty_points.settings import PointsSettings
 from loyalty_rewards.settings import RewardsSettings
-from loyalty_shared.settings import KafkaSettings, ProgrammeSettings, ServiceSettings
 from loyalty_tiers.settings import TiersSettings
 
 ROOT = Path(__file__).resolve().parents[2]

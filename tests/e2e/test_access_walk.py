@@ -21,13 +21,13 @@ from fastapi.routing import APIRoute
 
 from loyalty_churn.entrypoints.app import create_app as churn_app
 from loyalty_churn.migrations import MIGRATIONS_DIR as CHURN_MIGRATIONS
+from loyalty_kernel.intake.translation import translate_purchase
+from loyalty_kernel.messages import InboundMessage
+from loyalty_platform.access import AccessSettings, Allow, Kind
+from loyalty_platform.http import every_route
+from loyalty_platform.migrations import upgrade
 from loyalty_points.entrypoints.app import create_app as points_app
 from loyalty_rewards.entrypoints.app import create_app as rewards_app
-from loyalty_shared.access import AccessSettings, Allow, Kind
-from loyalty_shared.http import every_route
-from loyalty_shared.intake import Inbound, translate
-from loyalty_shared.messages import InboundMessage
-from loyalty_shared.migrations import upgrade
 from loyalty_tiers.entrypoints.app import create_app as tiers_app
 from tests.support.access import (
     SERVICE_SCOPES,
@@ -89,7 +89,7 @@ async def platform(platform_database: str, kafka) -> AsyncIterator[Platform]:
 async def _victim_has_points(points: FastAPI) -> None:
     event = purchase(VICTIM, "p-victim", "4321.00", AT)
     message = InboundMessage("purchases", 0, 0, VICTIM.encode(), encode(event), 0, None, "log")
-    await points.state.service.handler.apply([Inbound(message, translate(message))])
+    await points.state.service.handler.apply([translate_purchase(message)])
 
 
 def rule_of(route: APIRoute) -> Allow:

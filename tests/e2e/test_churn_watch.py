@@ -17,10 +17,10 @@ from typing import Any
 
 from loyalty_churn.bootstrap import ChurnWatchService
 from loyalty_churn.domain.alerts import Move
-from loyalty_churn.domain.behaviour import Return, TierMove, Visit
+from loyalty_churn.domain.behaviour import Refund, TierMove, Visit
 from loyalty_churn.migrations import MIGRATIONS_DIR
 from loyalty_churn.settings import ChurnWatchSettings
-from loyalty_shared.kafka import ensure_topics
+from loyalty_platform.kafka import ensure_topics
 from tests.support.churn import (
     churn_settings,
     member_on_each_partition,
@@ -44,7 +44,7 @@ def weekly(member: str, amount: str, weeks: range) -> list[Visit]:
     return [Visit(f"{member}-p{w}", START + w * WEEK, Decimal(amount)) for w in weeks]
 
 
-def constructed() -> dict[str, list[Visit | Return | TierMove]]:
+def constructed() -> dict[str, list[Visit | Refund | TierMove]]:
     faller = weekly("faller", "25.00", range(60, 80))
     returner = weekly("returner", "60.00", range(30))
     spree = returner[-1].at + timedelta(days=1)
@@ -54,7 +54,7 @@ def constructed() -> dict[str, list[Visit | Return | TierMove]]:
         "halver": [*weekly("halver", "50.00", range(26)), *weekly("halver", "15.00", range(26, 52))],
         "returner": [
             *returner,
-            *(Return(f"r{i}", returner[-1 - i].purchase_id, spree + timedelta(days=i),
+            *(Refund(f"r{i}", returner[-1 - i].purchase_id, spree + timedelta(days=i),
                      Decimal("60.00")) for i in range(5)),
         ],
         "faller": [*faller, TierMove(1, faller[-1].at + timedelta(days=3), "ruby", "pearl", True)],
@@ -65,7 +65,7 @@ def constructed() -> dict[str, list[Visit | Return | TierMove]]:
     }  # fmt: skip
 
 
-def as_message(member: str, fact: Visit | Return) -> tuple[bytes, bytes]:
+def as_message(member: str, fact: Visit | Refund) -> tuple[bytes, bytes]:
     if isinstance(fact, Visit):
         event = purchase(member, fact.purchase_id, fact.amount, fact.at)
     else:

@@ -12,9 +12,9 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from loyalty_platform.database import create_engine
+from loyalty_platform.settings import KafkaSettings, asyncpg_url
 from loyalty_points.adapters.orm import BalanceRow, ConsumerProgressRow, LedgerEntryRow
-from loyalty_shared.db import create_engine
-from loyalty_shared.settings import KafkaSettings, asyncpg_url
 from tests.support import processes
 from tests.support.events import encode, purchase, refund
 from tests.support.kafka import payloads, publish, read_topic

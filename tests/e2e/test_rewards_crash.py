@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import httpx
 
 from loyalty_cli.stack import free_port
-from loyalty_shared.access import Kind
+from loyalty_platform.access import Kind
 from tests.support import processes
 from tests.support.access import SERVICE_SCOPES, KeyByPath, issue_key
 from tests.support.events import encode, purchase

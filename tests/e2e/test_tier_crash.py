@@ -10,9 +10,9 @@ import time
 
 from sqlalchemy import func, select
 
-from loyalty_shared.db import create_engine, session_factory
-from loyalty_shared.events import derived_event_id
-from loyalty_shared.settings import asyncpg_url
+from loyalty_kernel.events.envelope import derived_event_id
+from loyalty_platform.database import create_engine, session_factory
+from loyalty_platform.settings import asyncpg_url
 from loyalty_tiers.adapters.orm import ConsumerProgressRow
 from loyalty_tiers.migrations import MIGRATIONS_DIR
 from loyalty_tiers.service_layer.unit_of_work import TiersUnitOfWork

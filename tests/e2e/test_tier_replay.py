@@ -10,7 +10,7 @@ import random
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from loyalty_shared.kafka import ensure_topics
+from loyalty_platform.kafka import ensure_topics
 from loyalty_tiers.migrations import MIGRATIONS_DIR
 from loyalty_tiers.settings import TiersSettings
 from tests.support.histories import Message, bad_messages, good_traffic, with_redeliveries

@@ -7,10 +7,11 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from loyalty_shared.consumer import ConsumerRunner
-from loyalty_shared.messages import InboundMessage, Rejection
-from loyalty_shared.metrics import ServiceMetrics
-from loyalty_shared.settings import KafkaSettings
+from loyalty_kernel.messages import Consumed, InboundMessage, Item, Rejection
+from loyalty_platform.consuming import BatchOutcome
+from loyalty_platform.metrics import ServiceMetrics
+from loyalty_platform.runner import ConsumerRunner
+from loyalty_platform.settings import KafkaSettings
 from tests.support.kafka import publish
 
 
@@ -25,25 +26,30 @@ class RecordingHandler:
         self.broken = False
         self.done: set[tuple[int, int]] = set()
 
-    async def handle(self, batch: Sequence[InboundMessage]) -> None:
+    async def apply(self, batch: Sequence[Item[bytes]]) -> BatchOutcome:
         if self.transient_failures:
             self.transient_failures -= 1
             raise ConnectionResetError("database went away")
-        if self.broken or any(m.value in self.poison for m in batch):
+        if self.broken or any(i.message.value in self.poison for i in batch):
             raise ValueError("cannot apply")
-        fresh = [m for m in batch if (m.partition, m.offset) not in self.done]
-        self.applied.extend(m.value for m in fresh)
-        self.done.update((m.partition, m.offset) for m in fresh)
+        fresh = [i for i in batch if (i.message.partition, i.message.offset) not in self.done]
+        self.applied.extend(i.message.value for i in fresh)
+        self.done.update((i.message.partition, i.message.offset) for i in fresh)
+        return BatchOutcome.of(batch, fresh, 0, [])
 
-    async def dead_letter(self, message: InboundMessage, rejection: Rejection) -> None:
+    async def reject(self, message: InboundMessage, rejection: Rejection) -> None:
         if (message.partition, message.offset) not in self.done:
             self.dead.append((message.value, rejection.reason))
             self.done.add((message.partition, message.offset))
 
 
+def as_is(message: InboundMessage) -> Consumed[bytes]:
+    return Consumed(message, message.value)
+
+
 def runner(kafka: KafkaSettings, handler, group: str, **options) -> ConsumerRunner:
     return ConsumerRunner(
-        name="test", topics=[kafka.topics.purchases], group_id=group, kafka=kafka,
+        name="test", translators={kafka.topics.purchases: as_is}, group_id=group, kafka=kafka,
         handler=handler, metrics=ServiceMetrics("test"), **options,
     )  # fmt: skip
 

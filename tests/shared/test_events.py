@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from loyalty_shared.events import PURCHASE_TOPIC, PurchaseCompleted, PurchaseRefunded
+from loyalty_kernel.events.purchases import PURCHASE_TOPIC, PurchaseCompleted, PurchaseRefunded
 from tests.support.events import purchase, refund
 
 AT = datetime(2026, 11, 23, 10, 15, tzinfo=UTC)

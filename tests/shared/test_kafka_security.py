@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
-from loyalty_shared.settings import KafkaSettings
+from loyalty_platform.settings import KafkaSettings
 
 
 def test_the_embedded_default_is_plaintext_with_nothing_else() -> None:

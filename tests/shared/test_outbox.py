@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
+from loyalty_kernel.events.envelope import CloudEvent
+from loyalty_platform.database import create_engine, session_factory
+from loyalty_platform.kafka import make_producer
+from loyalty_platform.outbox import Outbox, OutboxRelay
+from loyalty_platform.settings import asyncpg_url
 from loyalty_points.adapters.orm import OutboxRow
-from loyalty_shared.db import create_engine, session_factory
-from loyalty_shared.events import CloudEvent
-from loyalty_shared.kafka import make_producer
-from loyalty_shared.outbox import Outbox, OutboxRelay
-from loyalty_shared.settings import asyncpg_url
 from tests.support.kafka import payloads, read_topic
 
 

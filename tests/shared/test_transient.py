@@ -5,7 +5,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from sqlalchemy.exc import OperationalError
 
-from loyalty_shared.consumer import is_transient
+from loyalty_platform.runner import is_transient
 
 
 @pytest.mark.parametrize(

@@ -8,15 +8,13 @@ from datetime import timedelta
 
 import httpx
 
-from loyalty_shared.access.credentials import SCOPES, Kind
-from loyalty_shared.access.keystore import KeyStore
-from loyalty_shared.access.settings import AccessSettings
-from loyalty_shared.access.tokens import MemberTokens
-from loyalty_shared.db import create_engine, session_factory
-from loyalty_shared.settings import asyncpg_url
+from loyalty_platform.access.credentials import REWARDS_SERVICE_SCOPES, SCOPES, Kind
+from loyalty_platform.access.settings import AccessSettings
+from loyalty_platform.access.startup import key_store_at
+from loyalty_platform.access.tokens import MemberTokens
 
 EVERY_SCOPE = frozenset(SCOPES)
-SERVICE_SCOPES = frozenset({"points:debit", "points:read", "tiers:read"})
+SERVICE_SCOPES = REWARDS_SERVICE_SCOPES  # what the rewards service is issued
 
 
 async def issue_key(
@@ -31,9 +29,8 @@ async def issue_key(
     """A new key's text. Ops and service keys get every scope unless told otherwise."""
     if scopes is None:
         scopes = frozenset() if kind is Kind.TILL else EVERY_SCOPE
-    engine = create_engine(asyncpg_url(database_url), pool_size=1)
-    try:
-        issued = await KeyStore(session_factory(engine)).issue(
+    async with key_store_at(database_url) as keys:
+        issued = await keys.issue(
             kind,
             store_id=store_id,
             till_id=till_id,
@@ -41,17 +38,12 @@ async def issue_key(
             label="test",
             development=development,
         )
-    finally:
-        await engine.dispose()
     return issued.text
 
 
 async def revoke_key(database_url: str, key: str) -> bool:
-    engine = create_engine(asyncpg_url(database_url), pool_size=1)
-    try:
-        return await KeyStore(session_factory(engine)).revoke(key.partition(".")[0])
-    finally:
-        await engine.dispose()
+    async with key_store_at(database_url) as keys:
+        return await keys.revoke(key.partition(".")[0])
 
 
 def member_token(

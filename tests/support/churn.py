@@ -15,7 +15,7 @@ from loyalty_churn.adapters.orm import AlertRow, ConsumerProgressRow, MemberRow,
 from loyalty_churn.bootstrap import ChurnWatchService, build
 from loyalty_churn.service_layer.unit_of_work import ChurnUnitOfWork
 from loyalty_churn.settings import ChurnWatchSettings
-from loyalty_shared.settings import KafkaSettings
+from loyalty_platform.settings import KafkaSettings
 from tests.support import waiting
 from tests.support.events import iso
 

@@ -8,16 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from loyalty_churn.domain.alerts import ChurnAlert, Move
-from loyalty_churn.domain.behaviour import MemberHistory, Return, TierMove, Visit
+from loyalty_churn.domain.behaviour import MemberHistory, Refund, TierMove, Visit
 from loyalty_churn.domain.risk import prior_model
 from loyalty_churn.domain.watch import MemberWatch, Scorer
-from loyalty_shared.programme import ChurnSettings, Programme
+from loyalty_kernel.programme import ChurnSettings, Programme
 
 RULES = ChurnSettings()
 LEVELS = [level.name for level in Programme().tiers.levels]
 SCORER = Scorer(prior_model(RULES), RULES, lambda t: LEVELS.index(t) if t in LEVELS else 0)
 
-Fact = Visit | Return | TierMove
+Fact = Visit | Refund | TierMove
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ def watch_through(member: str, facts: Iterable[Fact], until: datetime) -> list[P
     for fact in sorted(facts, key=lambda f: f.at):
         if isinstance(fact, Visit):
             watch.record_visit(fact, SCORER)
-        elif isinstance(fact, Return):
-            watch.record_return(fact, SCORER)
+        elif isinstance(fact, Refund):
+            watch.record_refund(fact, SCORER)
         else:
             watch.record_tier_move(fact, SCORER)
         drain()

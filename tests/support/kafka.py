@@ -10,7 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from loyalty_shared.settings import KafkaSettings
+from loyalty_platform.settings import KafkaSettings
 
 
 async def publish(kafka: KafkaSettings, topic: str, messages: Iterable[tuple[bytes | None, bytes]]):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import partial
 
+from loyalty_platform.settings import KafkaSettings
 from loyalty_points.adapters.orm import ConsumerProgressRow, OutboxRow
 from loyalty_points.bootstrap import PointsService, build
 from loyalty_points.settings import PointsSettings
-from loyalty_shared.settings import KafkaSettings
 from tests.support import waiting
 
 

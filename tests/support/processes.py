@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from loyalty_cli.stack import free_port
-from loyalty_shared.settings import KafkaSettings
+from loyalty_platform.settings import KafkaSettings
 
 
 def spawn(

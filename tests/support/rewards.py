@@ -10,16 +10,16 @@ from typing import Any
 
 import httpx
 
+from loyalty_kernel.intake.translation import translate_purchase
+from loyalty_kernel.messages import InboundMessage
+from loyalty_platform.access import Kind
+from loyalty_platform.settings import KafkaSettings
 from loyalty_points.adapters.orm import BalanceRow
 from loyalty_points.bootstrap import PointsService
 from loyalty_points.entrypoints.app import create_app as points_app
 from loyalty_rewards.bootstrap import RewardsService
 from loyalty_rewards.entrypoints.app import create_app as rewards_app
 from loyalty_rewards.settings import RewardsSettings
-from loyalty_shared.access import Kind
-from loyalty_shared.intake import Inbound, translate
-from loyalty_shared.messages import InboundMessage
-from loyalty_shared.settings import KafkaSettings
 from loyalty_tiers.bootstrap import TiersService
 from loyalty_tiers.entrypoints.app import create_app as tiers_app
 from tests.support.access import SERVICE_SCOPES, issue_key, staff_auth
@@ -43,7 +43,7 @@ class Stack:
             message = InboundMessage("purchases", 0, self.offset, event["subject"].encode(),
                                      encode(event), 0, None, "log")  # fmt: skip
             self.offset += 1
-            batch.append(Inbound(message, translate(message)))
+            batch.append(translate_purchase(message))
         await self.points.handler.apply(batch)
         if self.tiers is not None:
             await self.tiers.handler.apply(batch)

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from loyalty_shared.intake import Inbound, translate
-from loyalty_shared.messages import InboundMessage
-from loyalty_shared.settings import KafkaSettings
+from loyalty_kernel.intake.translation import translate_purchase
+from loyalty_kernel.messages import InboundMessage, Item
+from loyalty_platform.settings import KafkaSettings
 from loyalty_tiers.adapters.orm import ConsumerProgressRow, MemberRow, OutboxRow, TierChangeRow
 from loyalty_tiers.bootstrap import TiersService, build
 from loyalty_tiers.service_layer.unit_of_work import TiersUnitOfWork
@@ -87,7 +87,7 @@ def as_inbound(
     messages: list[tuple[bytes | None, bytes]],
     topic: str = "purchases",
     offsets: dict[int, int] | None = None,
-) -> list[Inbound]:
+) -> list[Item[object]]:
     """Messages as the consumer would hand them over: partitioned by key, offsets in
     order, continuing from `offsets` (which it moves on) when given."""
     offsets = offsets if offsets is not None else defaultdict(int)
@@ -96,5 +96,5 @@ def as_inbound(
         p = partition_of(key)
         message = InboundMessage(topic, p, offsets[p], key, value, 0, None, "log-1")
         offsets[p] += 1
-        out.append(Inbound(message, translate(message)))
+        out.append(translate_purchase(message))
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loyalty_churn.entrypoints.app import create_app
 from loyalty_churn.settings import ChurnWatchSettings
-from loyalty_shared.serving import serve
+from loyalty_platform.serving import serve
 
 
 def main() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from loyalty_platform.serving import serve
 from loyalty_points.entrypoints.app import create_app
 from loyalty_points.settings import PointsSettings
-from loyalty_shared.serving import serve
 
 
 def main() -> None:

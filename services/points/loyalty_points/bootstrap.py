@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from loyalty_platform.runner import ConsumerRunner
+from loyalty_platform.service import RunningService, ServiceParts
 from loyalty_points.adapters.orm import OutboxRow
 from loyalty_points.service_layer.adjusting import Adjusting
 from loyalty_points.service_layer.handlers import CONSUMER, PurchaseHandler
 from loyalty_points.service_layer.spending import Spending
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 from loyalty_points.settings import PointsSettings
-from loyalty_shared.consumer import ConsumerRunner
-from loyalty_shared.service import Plumbing, RunningService
 
 
 @dataclass(kw_only=True)
@@ -24,17 +24,14 @@ class PointsService(RunningService):
 
 
 def build(settings: PointsSettings) -> PointsService:
-    plumbing = Plumbing.build(CONSUMER, settings, OutboxRow)
-    uow = plumbing.units_of_work(PointsUnitOfWork, settings)
+    parts = ServiceParts.build(CONSUMER, settings, OutboxRow)
+    uow = parts.units_of_work(PointsUnitOfWork, settings)
     handler = PurchaseHandler(uow, settings.programme, settings.kafka.topics)
-    runner = plumbing.purchases_runner(settings, handler)
-    spending = Spending(uow, settings.kafka.topics)
-    adjusting = Adjusting(uow, settings.kafka.topics)
     return PointsService(
-        plumbing=plumbing,
-        runner=runner,
+        parts=parts,
+        runner=parts.runner(settings, handler),
         settings=settings,
         handler=handler,
-        spending=spending,
-        adjusting=adjusting,
+        spending=Spending(uow, settings.kafka.topics),
+        adjusting=Adjusting(uow, settings.kafka.topics),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from loyalty_shared.settings import ServiceSettings, database_url_field
+from loyalty_platform.settings import ServiceSettings, database_url_field
 
 
 class PointsSettings(ServiceSettings):

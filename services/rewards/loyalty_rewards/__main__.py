@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from loyalty_platform.serving import serve
 from loyalty_rewards.entrypoints.app import create_app
 from loyalty_rewards.settings import RewardsSettings
-from loyalty_shared.serving import serve
 
 
 def main() -> None:

@@ -12,15 +12,15 @@ from typing import Any
 
 import httpx
 
+from loyalty_kernel.programme import TierPolicy
+from loyalty_platform.access.limits import SlidingWindow
+from loyalty_platform.service import RunningService, ServiceParts, wall_clock
 from loyalty_rewards.adapters.clients import PointsClient, TiersClient
 from loyalty_rewards.adapters.orm import OutboxRow
 from loyalty_rewards.entrypoints.catalog_file import load_catalog
 from loyalty_rewards.service_layer.redeeming import Redeeming
 from loyalty_rewards.service_layer.unit_of_work import RewardsUnitOfWork
 from loyalty_rewards.settings import RewardsSettings
-from loyalty_shared.access.limits import SlidingWindow
-from loyalty_shared.programme import TierPolicy
-from loyalty_shared.service import Plumbing, RunningService, wall_clock
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def build(
     tiers_transport: httpx.AsyncBaseTransport | None = None,
 ) -> RewardsService:
     """The transports let tests run the points and tier apps in the same process."""
-    plumbing = Plumbing.build("rewards", settings, OutboxRow)
+    parts = ServiceParts.build("rewards", settings, OutboxRow)
     timeout = httpx.Timeout(settings.call_timeout_seconds)
     key = settings.own_key()
     headers = {"X-API-Key": key} if key is not None else {}
@@ -101,7 +101,7 @@ def build(
         tier_of = TiersClient(tiers_http).tier
 
     def uow() -> RewardsUnitOfWork:
-        return RewardsUnitOfWork(plumbing.sessions)
+        return RewardsUnitOfWork(parts.sessions)
 
     redeeming = Redeeming(
         uow,
@@ -114,7 +114,7 @@ def build(
     )
     attempts = SlidingWindow(settings.redemptions_per_member, settings.redemption_window_seconds)
     return RewardsService(
-        plumbing=plumbing,
+        parts=parts,
         settings=settings,
         redeeming=redeeming,
         http=clients,

@@ -7,7 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from loyalty_shared.settings import ServiceSettings, database_url_field
+from loyalty_platform.access.credentials import REWARDS_SERVICE_SCOPES
+from loyalty_platform.settings import ServiceSettings, database_url_field
 
 
 class RewardsSettings(ServiceSettings):
@@ -53,9 +54,9 @@ class RewardsSettings(ServiceSettings):
             self.service_key and self.service_key.get_secret_value()
         )
         if self.access.production and missing:
+            scopes = " ".join(f"--scope {s}" for s in sorted(REWARDS_SERVICE_SCOPES))
             raise ValueError(
                 "REWARDS_SERVICE_KEY (or REWARDS_SERVICE_KEY_FILE) is not set: issue one with "
-                "`loyalty keys issue service --scope points:debit --scope points:read "
-                "--scope tiers:read`"
+                f"`loyalty keys issue service {scopes}`"
             )
         return self

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loyalty_shared.serving import serve
+from loyalty_platform.serving import serve
 from loyalty_tiers.entrypoints.app import create_app
 from loyalty_tiers.settings import TiersSettings
 

@@ -6,9 +6,9 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from loyalty_shared.consumer import ConsumerRunner
-from loyalty_shared.programme import TierPolicy
-from loyalty_shared.service import Plumbing, RunningService, wall_clock
+from loyalty_kernel.programme import TierPolicy
+from loyalty_platform.runner import ConsumerRunner
+from loyalty_platform.service import RunningService, ServiceParts, wall_clock
 from loyalty_tiers.adapters.orm import OutboxRow
 from loyalty_tiers.service_layer.handlers import CONSUMER, TierHandler
 from loyalty_tiers.service_layer.unit_of_work import TiersUnitOfWork
@@ -33,19 +33,16 @@ class TiersService(RunningService):
     def background(self) -> dict[str, Coroutine[Any, Any, None]]:
         if self.settings.clock != "wall":
             return {}
-        return {"sweeper": self.every(self.settings.sweep_seconds, self._sweep, "sweep")}
-
-    async def _sweep(self) -> None:
-        """Live mode: let holds run out by the wall clock on the partitions we own."""
-        topic = self.settings.kafka.topics.purchases
-        partitions = sorted(p for t, p in self.runner.assignment() if t == topic)
-        if partitions and await self.handler.sweep(partitions, wall_clock()):
-            self.relay.wake()
+        sweep = self.every(
+            self.settings.sweep_seconds, lambda: self.sweep_owned(self.handler), "sweep"
+        )
+        return {"sweeper": sweep}
 
 
 def build(settings: TiersSettings) -> TiersService:
-    plumbing = Plumbing.build(CONSUMER, settings, OutboxRow)
-    uow = plumbing.units_of_work(TiersUnitOfWork, settings)
+    parts = ServiceParts.build(CONSUMER, settings, OutboxRow)
+    uow = parts.units_of_work(TiersUnitOfWork, settings)
     handler = TierHandler(uow, settings.programme, settings.kafka.topics)
-    runner = plumbing.purchases_runner(settings, handler)
-    return TiersService(plumbing=plumbing, runner=runner, settings=settings, handler=handler)
+    return TiersService(
+        parts=parts, runner=parts.runner(settings, handler), settings=settings, handler=handler
+    )

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from loyalty_shared.settings import ServiceSettings, database_url_field
+from loyalty_platform.settings import ServiceSettings, database_url_field
 
 
 class TiersSettings(ServiceSettings):

@@ -9,12 +9,12 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from loyalty_churn.domain.behaviour import Behaviour, MemberHistory, Return, Visit
+from loyalty_churn.domain.behaviour import Behaviour, MemberHistory, Refund, Visit
 from loyalty_churn.domain.evaluation import roc_auc
 from loyalty_churn.domain.risk import RiskModel, fit_risk_model, prior_model
 from loyalty_cli.churn_logs import synthetic_churn_log
-from loyalty_shared.events import PURCHASE_COMPLETED
-from loyalty_shared.programme import ChurnSettings
+from loyalty_kernel.events.purchases import PURCHASE_COMPLETED
+from loyalty_kernel.programme import ChurnSettings
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 RULES = ChurnSettings()
@@ -30,7 +30,7 @@ def histories(members: int, days: int, seed: int, until: datetime) -> dict[str, 
         if e.type == PURCHASE_COMPLETED:
             h.add_visit(Visit(d["purchase_id"], e.time, Decimal(d["amount"])))
         else:
-            h.add_return(Return(d["refund_id"], d["purchase_id"], e.time, Decimal(d["amount"])))
+            h.add_refund(Refund(d["refund_id"], d["purchase_id"], e.time, Decimal(d["amount"])))
     return found
 
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from loyalty_churn.domain.alerts import Move
-from loyalty_churn.domain.behaviour import MemberHistory, Return, TierMove, Visit
+from loyalty_churn.domain.behaviour import MemberHistory, Refund, TierMove, Visit
 from loyalty_churn.domain.watch import MemberWatch
 from tests.support.churn_reference import SCORER, Published, published_moves, watch_through
 
@@ -96,7 +96,7 @@ def test_a_refund_spree_shows_rising_refunds_at_the_refund_that_crosses_the_shar
     visits = weekly("returner", "60.00", range(30))
     spree_start = visits[-1].at + timedelta(days=1)
     returns = [
-        Return(
+        Refund(
             f"r{i}", visits[-1 - i].purchase_id, spree_start + timedelta(days=i), Decimal("60.00")
         )
         for i in range(5)

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from loyalty_churn.adapters.orm import OutboxRow, PurchaseRow
 from loyalty_churn.entrypoints.app import create_app
-from loyalty_shared.messages import InboundMessage
-from loyalty_shared.settings import KafkaSettings
+from loyalty_kernel.messages import InboundMessage
+from loyalty_platform.settings import KafkaSettings
 from tests.support.access import staff_auth
 from tests.support.churn import churn_settings, tier_changed, wait_outbox_empty
 from tests.support.events import encode, iso, purchase, refund
@@ -55,7 +55,7 @@ async def feed(service: Any, *events: dict[str, Any], topic: str | None = None) 
             )
         )
         offsets[name] += 1
-    await service.handler.handle(batch)
+    await service.handler.apply(service.runner.translate(batch))
 
 
 def weekly(member: str, amount: str, weeks: range) -> list[dict[str, Any]]:

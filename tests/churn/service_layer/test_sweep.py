@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from loyalty_churn.adapters.orm import AlertRow, OutboxRow
 from loyalty_churn.bootstrap import build
-from loyalty_shared.messages import InboundMessage
+from loyalty_kernel.messages import InboundMessage
 from tests.support.churn import churn_settings
 from tests.support.events import encode, iso, purchase
 
@@ -26,7 +26,7 @@ async def test_a_sweep_moves_the_clock_and_alerts_at_the_due_moments(churn_datab
         InboundMessage(topic, 1, n, b"quiet", encode(e), 0, None, "log-1")
         for n, e in enumerate(events)
     ]
-    await service.handler.handle(batch)
+    await service.handler.apply(service.runner.translate(batch))
     async with service.sessions() as session:
         assert (await session.scalars(select(AlertRow))).all() == []
 

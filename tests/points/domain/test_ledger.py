@@ -9,18 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty_points.domain.ledger import AdjustmentRefused, DebitRefused, EntryKind, Ledger
-from loyalty_shared.intake import (
+from loyalty_kernel.intake.commands import RecordPurchase, RecordRefund
+from loyalty_kernel.intake.rules import (
     ConflictingDuplicate,
     MemberMismatch,
-    RecordPurchase,
-    RecordRefund,
     RefundBeforePurchase,
     RefundExceedsPurchase,
     UnknownPurchase,
     WrongCurrency,
 )
-from loyalty_shared.programme import EarningRule, Programme, TierPolicy
+from loyalty_kernel.programme import EarningRule, Programme, TierPolicy
+from loyalty_points.domain.ledger import AdjustmentRefused, DebitRefused, EntryKind, Ledger
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 TIERS = TierPolicy(Programme().tiers)

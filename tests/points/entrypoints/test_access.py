@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from loyalty_platform.access import AccessSettings, Kind
+from loyalty_platform.access.startup import InsecureConfiguration
 from loyalty_points.entrypoints.app import create_app
-from loyalty_shared.access import AccessSettings, Kind
-from loyalty_shared.access.startup import InsecureConfiguration
 from tests.points.entrypoints.test_spending import feed as feed_ledger
 from tests.support.access import issue_key, key_header, member_header, member_token
 from tests.support.events import purchase as purchase_event

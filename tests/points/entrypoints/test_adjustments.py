@@ -12,9 +12,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from loyalty_platform.settings import KafkaSettings
 from loyalty_points.adapters.orm import AdjustmentRow
 from loyalty_points.entrypoints.app import create_app
-from loyalty_shared.settings import KafkaSettings
 from tests.points.entrypoints.test_spending import balance_and_entries, feed
 from tests.support.access import issue_key, key_header
 from tests.support.events import purchase

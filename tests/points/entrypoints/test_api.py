@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from loyalty_platform.settings import KafkaSettings
 from loyalty_points.entrypoints.app import create_app
-from loyalty_shared.settings import KafkaSettings
 from tests.support.access import staff_auth
 from tests.support.kafka import payloads, read_topic
 from tests.support.points import points_settings

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from loyalty_kernel.intake.translation import translate_purchase
+from loyalty_kernel.messages import InboundMessage
+from loyalty_platform.settings import KafkaSettings
 from loyalty_points.adapters.orm import BalanceRow, LedgerEntryRow
 from loyalty_points.entrypoints.app import create_app
-from loyalty_shared.intake import Inbound, translate
-from loyalty_shared.messages import InboundMessage
-from loyalty_shared.settings import KafkaSettings
 from tests.support.access import staff_auth
 from tests.support.events import encode, purchase, refund
 from tests.support.kafka import payloads, read_topic
@@ -46,7 +46,7 @@ async def feed(service, *events: dict, first_offset: int = 0) -> None:
     for n, event in enumerate(events):
         message = InboundMessage("purchases", 0, first_offset + n, event["subject"].encode(),
                                  encode(event), 0, None, "log")  # fmt: skip
-        batch.append(Inbound(message, translate(message)))
+        batch.append(translate_purchase(message))
     await service.handler.apply(batch)
 
 

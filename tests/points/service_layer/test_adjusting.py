@@ -10,6 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from loyalty_kernel.events.envelope import derived_event_id
+from loyalty_kernel.events.points import POINTS_ADJUSTED
+from loyalty_kernel.intake.translation import translate_purchase
+from loyalty_kernel.messages import InboundMessage, Item
+from loyalty_kernel.programme import Programme
+from loyalty_kernel.topics import TopicNames
+from loyalty_platform.database import create_engine, session_factory
+from loyalty_platform.settings import asyncpg_url
 from loyalty_points.adapters.orm import AdjustmentRow, BalanceRow, LedgerEntryRow, OutboxRow
 from loyalty_points.domain.ledger import AdjustmentRefused
 from loyalty_points.service_layer.adjusting import (
@@ -18,14 +26,8 @@ from loyalty_points.service_layer.adjusting import (
     AdjustPoints,
     NoAccount,
 )
-from loyalty_points.service_layer.handlers import POINTS_ADJUSTED, PurchaseHandler
+from loyalty_points.service_layer.handlers import PurchaseHandler
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
-from loyalty_shared.db import create_engine, session_factory
-from loyalty_shared.events import derived_event_id
-from loyalty_shared.intake import Inbound, translate
-from loyalty_shared.messages import InboundMessage
-from loyalty_shared.programme import Programme
-from loyalty_shared.settings import TopicNames, asyncpg_url
 from tests.support.events import encode, purchase
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -47,10 +49,10 @@ async def adjusting(points_database):
     await engine.dispose()
 
 
-def bought(member: str, purchase_id: str, amount: str, offset: int) -> Inbound:
+def bought(member: str, purchase_id: str, amount: str, offset: int) -> Item[object]:
     value = encode(purchase(member, purchase_id, amount, T0))
     message = InboundMessage(TOPICS.purchases, 0, offset, member.encode(), value, 0, None, "log")
-    return Inbound(message, translate(message))
+    return translate_purchase(message)
 
 
 def adjust(points: int, adjustment_id: str = "a-1", *, member: str = "m-1",

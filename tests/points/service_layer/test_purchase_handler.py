@@ -7,14 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from loyalty_kernel.intake.translation import translate_purchase
+from loyalty_kernel.messages import InboundMessage
+from loyalty_kernel.programme import Programme
+from loyalty_kernel.topics import TopicNames
+from loyalty_platform.database import create_engine, session_factory
+from loyalty_platform.settings import asyncpg_url
 from loyalty_points.adapters.orm import BalanceRow, LedgerEntryRow, OutboxRow
 from loyalty_points.service_layer.handlers import PurchaseHandler
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
-from loyalty_shared.db import create_engine, session_factory
-from loyalty_shared.intake import Inbound, translate
-from loyalty_shared.messages import InboundMessage
-from loyalty_shared.programme import Programme
-from loyalty_shared.settings import TopicNames, asyncpg_url
 from tests.support.events import encode, purchase
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -41,7 +42,7 @@ def messages(n: int, *, first_offset=0, log_id="cluster-a", log_end=None, tag="p
         value = encode(purchase("m-1", f"{tag}{i}", "10.00", start + timedelta(days=8 * i)))
         message = InboundMessage(TOPICS.purchases, 0, first_offset + i, b"m-1", value, 0,
                                  log_end, log_id)  # fmt: skip
-        out.append(Inbound(message, translate(message)))
+        out.append(translate_purchase(message))
     return out
 
 
@@ -68,7 +69,7 @@ async def test_a_batch_applies_in_one_go_and_a_redelivered_batch_is_skipped(hand
 
 async def test_a_rejected_message_is_dead_lettered_once_even_when_redelivered(handler):
     bad = InboundMessage(TOPICS.purchases, 0, 0, b"m-1", b"{oops", 0)
-    batch = [Inbound(bad, translate(bad))]
+    batch = [translate_purchase(bad)]
     outcome = await handler.apply(batch)
     await handler.apply(batch)
     assert [r.reason for r in outcome.rejections] == ["invalid_json"]

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty_shared.access.credentials import (
+from loyalty_platform.access.credentials import (
     SCOPES,
     InvalidKeyRequest,
     KeyHolder,

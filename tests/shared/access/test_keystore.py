@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
-from loyalty_shared.access.credentials import Kind, read_key
-from loyalty_shared.access.keystore import KeyStore
-from loyalty_shared.access.migrations import MIGRATIONS_DIR
-from loyalty_shared.db import create_engine, session_factory
-from loyalty_shared.migrations import upgrade
-from loyalty_shared.settings import asyncpg_url
+from loyalty_platform.access.credentials import Kind, read_key
+from loyalty_platform.access.keystore import KeyStore
+from loyalty_platform.access.migrations import MIGRATIONS_DIR
+from loyalty_platform.database import create_engine, session_factory
+from loyalty_platform.migrations import upgrade
+from loyalty_platform.settings import asyncpg_url
 
 
 class Clock:

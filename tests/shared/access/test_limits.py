@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty_shared.access.limits import SlidingWindow
+from loyalty_platform.access.limits import SlidingWindow
 
 
 class Clock:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loyalty_shared.access.settings import AccessSettings, insecure_settings
+from loyalty_platform.access.settings import AccessSettings, insecure_settings
 
 GOOD = {"LOYALTY_TOKEN_SECRET": "s" * 40, "LOYALTY_TOKEN_ISSUER": "https://id.shop.example"}
 

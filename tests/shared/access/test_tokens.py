@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from loyalty_shared.access.settings import AccessSettings
-from loyalty_shared.access.tokens import MemberTokens, TokenRefused
+from loyalty_platform.access.settings import AccessSettings
+from loyalty_platform.access.tokens import MemberTokens, TokenRefused
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 SETTINGS = AccessSettings(LOYALTY_TOKEN_SECRET=SECRET, LOYALTY_TOKEN_ISSUER="shop-id")

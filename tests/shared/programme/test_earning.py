@@ -5,7 +5,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty_shared.programme import EarningRule
+from loyalty_kernel.programme import EarningRule
 
 RULE = EarningRule(Decimal("1"))
 

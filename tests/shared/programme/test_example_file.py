@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from loyalty_shared.programme import Programme, load_programme
+from loyalty_kernel.programme import Programme, load_programme
 
 EXAMPLE = Path(__file__).parents[3] / "deploy" / "programme.example.toml"
 

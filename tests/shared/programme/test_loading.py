@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty_shared.programme import ProgrammeFileError, load_programme
+from loyalty_kernel.programme import ProgrammeFileError, load_programme
 
 
 def test_without_a_file_the_default_programme_applies():

@@ -8,7 +8,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty_shared.programme import Programme, QualifyingPurchase, TierPolicy
+from loyalty_kernel.programme import Programme, QualifyingPurchase, TierPolicy
 from tests.support.programme import ReferencePurchase, tier_as_of
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

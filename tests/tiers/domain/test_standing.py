@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty_shared.intake import RecordPurchase, RecordRefund, RefundExceedsPurchase
-from loyalty_shared.programme import Programme, TierLevel, TierPolicy, TierSettings
+from loyalty_kernel.intake.commands import RecordPurchase, RecordRefund
+from loyalty_kernel.intake.rules import RefundExceedsPurchase
+from loyalty_kernel.programme import Programme, TierLevel, TierPolicy, TierSettings
 from loyalty_tiers.domain.outlook import outlook
 from loyalty_tiers.domain.standing import Cause, Direction, TierStanding
 from tests.support.programme import ReferencePurchase, tier_as_of

@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from loyalty_cli import tiers as tiers_cli
-from loyalty_shared.settings import KafkaSettings
+from loyalty_platform.settings import KafkaSettings
 from loyalty_tiers.entrypoints.app import create_app
 from tests.support.access import staff_auth
 from tests.support.events import encode, purchase, refund

@@ -8,10 +8,11 @@ import random
 from datetime import timedelta
 from typing import Any
 
-from loyalty_shared.db import create_engine, session_factory
-from loyalty_shared.intake import Inbound
-from loyalty_shared.programme import Programme
-from loyalty_shared.settings import TopicNames, asyncpg_url
+from loyalty_kernel.messages import Item
+from loyalty_kernel.programme import Programme
+from loyalty_kernel.topics import TopicNames
+from loyalty_platform.database import create_engine, session_factory
+from loyalty_platform.settings import asyncpg_url
 from loyalty_tiers.adapters.orm import MemberRow
 from loyalty_tiers.migrations import MIGRATIONS_DIR
 from loyalty_tiers.service_layer.handlers import TierHandler
@@ -35,7 +36,9 @@ async def make_handler(url: str) -> tuple[TierHandler, Any]:
     return handler, engine
 
 
-async def apply_in_batches(handler: TierHandler, batch: list[Inbound], sizes: list[int]) -> None:
+async def apply_in_batches(
+    handler: TierHandler, batch: list[Item[object]], sizes: list[int]
+) -> None:
     i, n = 0, 0
     while i < len(batch):
         size = sizes[n % len(sizes)]

@@ -21,9 +21,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from loyalty_shared.db import metadata_for
-from loyalty_shared.outbox import OutboxColumns
-from loyalty_shared.progress import ConsumerProgressColumns
+from loyalty_platform.database import metadata_for
+from loyalty_platform.outbox import OutboxColumns
+from loyalty_platform.progress import ConsumerProgressColumns
+from loyalty_platform.purchase_history import PurchaseColumns, RefundColumns
 
 SCHEMA = "churn"
 
@@ -53,25 +54,16 @@ class MemberRow(Base):
     score: Mapped[float | None] = mapped_column(Double)
 
 
-class PurchaseRow(Base):
+class PurchaseRow(PurchaseColumns, Base):
     __tablename__ = "purchases"
     __table_args__ = (Index("ix_purchases_member_time", "member_id", "occurred_at"),)
 
-    purchase_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    member_id: Mapped[str] = mapped_column(String(128))
-    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-
-class RefundRow(Base):
+class RefundRow(RefundColumns, Base):
     __tablename__ = "refunds"
     __table_args__ = (Index("ix_refunds_member", "member_id"),)
 
-    refund_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    purchase_id: Mapped[str] = mapped_column(String(128))
     member_id: Mapped[str] = mapped_column(String(128))
-    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class TierMoveRow(Base):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty_churn.adapters.orm import SCHEMA
 from loyalty_churn.domain.alerts import ChurnAlert
-from loyalty_churn.domain.behaviour import MemberHistory, Return, RewardTaken, TierMove, Visit
+from loyalty_churn.domain.behaviour import MemberHistory, Refund, RewardTaken, TierMove, Visit
 from loyalty_churn.domain.risk import RiskModel
 from loyalty_churn.domain.signals import Signal, SignalCode
 from loyalty_churn.domain.watch import MemberWatch
-from loyalty_shared.clocks import PartitionClocks
-from loyalty_shared.db import copy_rows, driver_connection
+from loyalty_kernel.watermarks import PartitionWatermarks
+from loyalty_platform.clocks import PartitionClocks
+from loyalty_platform.database import copy_rows, driver_connection
 
 _DUE = f"""
     select m.member_id from {SCHEMA}.members m
@@ -85,7 +85,7 @@ class NewFacts:
     """What a batch learnt, to append."""
 
     visits: list[tuple[str, Visit]] = field(default_factory=list)
-    returns: list[tuple[str, Return]] = field(default_factory=list)
+    refunds: list[tuple[str, Refund]] = field(default_factory=list)
     tier_moves: list[tuple[str, TierMove]] = field(default_factory=list)
     rewards: list[tuple[str, str, RewardTaken]] = field(default_factory=list)  # kind
 
@@ -120,12 +120,13 @@ class WatchRepository:
     async def _db(self) -> Any:
         return await driver_connection(self._session)
 
-    async def due(self, watermarks: Mapping[int, datetime]) -> list[str]:
+    async def due(self, watermarks: PartitionWatermarks) -> list[str]:
         """Members of these partitions whose next assessment falls due by the watermark."""
-        if not watermarks:
+        known = watermarks.known()
+        if not known:
             return []
         db = await self._db()
-        rows = await db.fetch(_DUE, list(watermarks), list(watermarks.values()))
+        rows = await db.fetch(_DUE, list(known), list(known.values()))
         return [r[0] for r in rows]
 
     async def applied(self) -> int:
@@ -165,7 +166,7 @@ class WatchRepository:
         histories = {m: MemberHistory(m) for m in members or ()}
         for query, add in (
             (_VISITS, _add_visit),
-            (_RETURNS, _add_return),
+            (_RETURNS, _add_refund),
             (_TIER_MOVES, _add_tier_move),
             (_REWARDS, _add_reward),
         ):
@@ -204,19 +205,37 @@ class WatchRepository:
         await self._save_alerts(db, changed)
 
     async def _append(self, db: Any, facts: NewFacts) -> None:
-        await copy_rows(db, SCHEMA, "purchases", ["purchase_id", "member_id", "amount", "occurred_at"], [
-            (v.purchase_id, m, v.amount, v.at) for m, v in facts.visits
-        ])  # fmt: skip
-        await copy_rows(db, SCHEMA, "refunds", ["refund_id", "purchase_id", "member_id", "amount", "occurred_at"], [
-            (r.refund_id, r.purchase_id, m, r.amount, r.at) for m, r in facts.returns
-        ])  # fmt: skip
-        await copy_rows(db, SCHEMA, "tier_moves", ["member_id", "sequence", "from_tier", "to_tier", "direction", "effective_at"], [
-            (m, t.sequence, t.from_tier, t.to_tier, "down" if t.down else "up", t.at)
-            for m, t in facts.tier_moves
-        ])  # fmt: skip
-        await copy_rows(db, SCHEMA, "rewards_taken", ["redemption_id", "kind", "member_id", "points", "occurred_at"], [
-            (r.redemption_id, kind, m, abs(r.points), r.at) for m, kind, r in facts.rewards
-        ])  # fmt: skip
+        await copy_rows(
+            db,
+            SCHEMA,
+            "purchases",
+            ["purchase_id", "member_id", "amount", "occurred_at"],
+            [(v.purchase_id, m, v.amount, v.at) for m, v in facts.visits],
+        )
+        await copy_rows(
+            db,
+            SCHEMA,
+            "refunds",
+            ["refund_id", "purchase_id", "member_id", "amount", "occurred_at"],
+            [(r.refund_id, r.purchase_id, m, r.amount, r.at) for m, r in facts.refunds],
+        )
+        await copy_rows(
+            db,
+            SCHEMA,
+            "tier_moves",
+            ["member_id", "sequence", "from_tier", "to_tier", "direction", "effective_at"],
+            [
+                (m, t.sequence, t.from_tier, t.to_tier, "down" if t.down else "up", t.at)
+                for m, t in facts.tier_moves
+            ],
+        )
+        await copy_rows(
+            db,
+            SCHEMA,
+            "rewards_taken",
+            ["redemption_id", "kind", "member_id", "points", "occurred_at"],
+            [(r.redemption_id, kind, m, abs(r.points), r.at) for m, kind, r in facts.rewards],
+        )
 
     async def _save_alerts(self, db: Any, alerts: list[ChurnAlert]) -> None:
         """Each alert as it stands: known ones updated, then new ones inserted (a member's
@@ -269,8 +288,8 @@ def _add_visit(h: MemberHistory, row: Any) -> None:
     h.visits.append(Visit(row[1], row[2], Decimal(row[3])))
 
 
-def _add_return(h: MemberHistory, row: Any) -> None:
-    h.returns.append(Return(row[1], row[2], row[3], Decimal(row[4])))
+def _add_refund(h: MemberHistory, row: Any) -> None:
+    h.refunds.append(Refund(row[1], row[2], row[3], Decimal(row[4])))
 
 
 def _add_tier_move(h: MemberHistory, row: Any) -> None:

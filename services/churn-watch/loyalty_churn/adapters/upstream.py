@@ -1,41 +1,25 @@
 """Reading the other services' events: tier changes and reward redemptions.
 
-These topics are the platform's own, written by trusted services; an event of a type
-the churn watch does not use is skipped, and a malformed one is counted and skipped
-(the purchases topic, written by tills, is the one with a dead-letter contract).
+These topics are the platform's own, written by trusted services with the kernel's
+event models, which are read back here. An event of a type the churn watch does not
+use is ignored, and a malformed one is logged and ignored (the purchases topic,
+written by tills, is the one with a dead-letter contract).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from loyalty_churn.domain.behaviour import RewardTaken, TierMove
-from loyalty_shared.events import CloudEvent
-from loyalty_shared.messages import InboundMessage
+from loyalty_kernel.events.envelope import CloudEvent
+from loyalty_kernel.events.rewards import REDEMPTION_CANCELLED, REWARD_REDEEMED, RedemptionMoved
+from loyalty_kernel.events.tiers import TIER_CHANGED, TierChanged
+from loyalty_kernel.messages import Consumed, Ignored, InboundMessage
 
-TIER_CHANGED = "loyalty.tier.changed.v1"
-REWARD_REDEEMED = "loyalty.reward.redeemed.v1"
-REDEMPTION_CANCELLED = "loyalty.reward.redemption_cancelled.v1"
-
-
-class _TierChanged(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    member_id: str
-    from_tier: str
-    to_tier: str
-    direction: str
-    effective_at: datetime
-    sequence: int
-
-
-class _RewardData(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    member_id: str
-    redemption_id: str
-    points: int
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,26 +35,39 @@ class RewardMoved:
     reward: RewardTaken
 
 
-class Unreadable(Exception):
-    pass
-
-
-def read_upstream(message: InboundMessage) -> TierMoved | RewardMoved | None:
-    """The fact an upstream event records; None for a type the churn watch ignores."""
+def read_tier_change(message: InboundMessage) -> Consumed[TierMoved] | Ignored:
+    """A tier change from `tiers.events`."""
     try:
         event = CloudEvent.model_validate_json(message.value)
-        if event.type == TIER_CHANGED:
-            t = _TierChanged.model_validate(event.data)
-            move = TierMove(
-                t.sequence, t.effective_at, t.from_tier, t.to_tier, t.direction == "down"
-            )
-            return TierMoved(t.member_id, move)
-        if event.type in (REWARD_REDEEMED, REDEMPTION_CANCELLED):
-            r = _RewardData.model_validate(event.data)
-            redeemed = event.type == REWARD_REDEEMED
-            points = r.points if redeemed else -r.points
-            reward = RewardTaken(r.redemption_id, event.time, points)
-            return RewardMoved(r.member_id, "redeemed" if redeemed else "cancelled", reward)
+        if event.type != TIER_CHANGED:
+            return Ignored(message)
+        t = TierChanged.model_validate(event.data)
     except ValidationError as exc:
-        raise Unreadable(f"{message.topic}: {exc.error_count()} validation errors") from exc
-    return None
+        return _unreadable(message, exc)
+    move = TierMove(t.sequence, t.effective_at, t.from_tier, t.to_tier, t.direction == "down")
+    return Consumed(message, TierMoved(t.member_id, move))
+
+
+def read_reward(message: InboundMessage) -> Consumed[RewardMoved] | Ignored:
+    """A redemption, or its cancellation, from `rewards.events`."""
+    try:
+        event = CloudEvent.model_validate_json(message.value)
+        if event.type not in (REWARD_REDEEMED, REDEMPTION_CANCELLED):
+            return Ignored(message)
+        r = RedemptionMoved.model_validate(event.data)
+    except ValidationError as exc:
+        return _unreadable(message, exc)
+    redeemed = event.type == REWARD_REDEEMED
+    reward = RewardTaken(r.redemption_id, event.time, r.points if redeemed else -r.points)
+    return Consumed(
+        message, RewardMoved(r.member_id, "redeemed" if redeemed else "cancelled", reward)
+    )
+
+
+def _unreadable(message: InboundMessage, exc: ValidationError) -> Ignored:
+    log.warning(
+        "ignoring an unreadable event on %s: %d validation errors",
+        message.topic,
+        exc.error_count(),
+    )
+    return Ignored(message)

@@ -65,9 +65,16 @@ class ChurnAlert:
         if a.severity is None or not a.signals:
             return None
         alert = cls(
-            a.member_id, a.at, a.severity, a.score, a.signals, a.tier, a.value_at_risk,
-            a.last_purchase_at, a.at,
-        )  # fmt: skip
+            a.member_id,
+            a.at,
+            a.severity,
+            a.score,
+            a.signals,
+            a.tier,
+            a.value_at_risk,
+            a.last_purchase_at,
+            a.at,
+        )
         alert._moved(Move.OPENED)
         return alert
 

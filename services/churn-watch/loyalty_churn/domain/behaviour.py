@@ -30,7 +30,7 @@ class Visit:
 
 
 @dataclass(frozen=True)
-class Return:
+class Refund:
     """A refund of part or all of an earlier purchase."""
 
     refund_id: str
@@ -67,15 +67,15 @@ class MemberHistory:
 
     member_id: str
     visits: list[Visit] = field(default_factory=list)
-    returns: list[Return] = field(default_factory=list)
+    refunds: list[Refund] = field(default_factory=list)
     tier_moves: list[TierMove] = field(default_factory=list)
     rewards: list[RewardTaken] = field(default_factory=list)
 
     def add_visit(self, visit: Visit) -> None:
         _insort(self.visits, visit)
 
-    def add_return(self, ret: Return) -> None:
-        _insort(self.returns, ret)
+    def add_refund(self, ret: Refund) -> None:
+        _insort(self.refunds, ret)
 
     def add_tier_move(self, move: TierMove) -> None:
         _insort(self.tier_moves, move)
@@ -83,15 +83,12 @@ class MemberHistory:
     def add_reward(self, reward: RewardTaken) -> None:
         _insort(self.rewards, reward)
 
-    def knows_purchase(self, purchase_id: str) -> bool:
-        return any(v.purchase_id == purchase_id for v in self.visits)
-
     def last_visit_before(self, at: datetime) -> Visit | None:
         index = bisect.bisect_left(self.visits, at, key=lambda v: v.at)
         return self.visits[index - 1] if index else None
 
 
-_T = TypeVar("_T", Visit, Return, TierMove, RewardTaken)
+_T = TypeVar("_T", Visit, Refund, TierMove, RewardTaken)
 
 
 def _insort(items: list[_T], item: _T) -> None:
@@ -164,7 +161,7 @@ class Behaviour:
         refunded: dict[str, Decimal] = {}
         recent_start, before_start = as_of - period, as_of - 2 * period
         refunds_recent, refunded_recent, refunded_before = 0, Decimal(0), Decimal(0)
-        for ret in history.returns:
+        for ret in history.refunds:
             if ret.at > as_of:
                 break
             refunded[ret.purchase_id] = refunded.get(ret.purchase_id, Decimal(0)) + ret.amount

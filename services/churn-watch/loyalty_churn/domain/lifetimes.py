@@ -244,15 +244,22 @@ def _bgnbd_log_likelihood(
     all_ab = digamma(a + b + x)
     slopes = np.array(
         [
-            digamma(r + x) - digamma(r) + np.log(alpha)
-            - w_stays * np.log(alpha + T) - w_left * np.log(alpha + t_x),
+            digamma(r + x)
+            - digamma(r)
+            + np.log(alpha)
+            - w_stays * np.log(alpha + T)
+            - w_left * np.log(alpha + t_x),
             r / alpha - (r + x) * (w_stays / (alpha + T) + w_left / (alpha + t_x)),
-            w_stays * (digamma(a) - all_ab) + w_left * (digamma(a + 1) - all_ab)
-            - digamma(a) + digamma(a + b),
-            w_stays * (digamma(b + x) - all_ab) + w_left * (digamma(b_last) - all_ab)
-            - digamma(b) + digamma(a + b),
+            w_stays * (digamma(a) - all_ab)
+            + w_left * (digamma(a + 1) - all_ab)
+            - digamma(a)
+            + digamma(a + b),
+            w_stays * (digamma(b + x) - all_ab)
+            + w_left * (digamma(b_last) - all_ab)
+            - digamma(b)
+            + digamma(a + b),
         ]
-    )  # fmt: skip
+    )
     return np.asarray(ll, dtype=np.float64), slopes
 
 
@@ -301,9 +308,11 @@ class ParetoNbd:
         rate, death = self.alpha + T, self.beta + T
         with np.errstate(divide="ignore"):
             log_buys = (
-                np.log(self.r + x) + (self.r + x) * np.log(rate) + self.s * np.log(death)
+                np.log(self.r + x)
+                + (self.r + x) * np.log(rate)
+                + self.s * np.log(death)
                 + _log_integral(self.r + x + 1, rate, self.s, death, np.zeros_like(T), horizon)
-            )  # fmt: skip
+            )
         buys = np.clip(np.exp(log_buys), 0.0, 1.0)
         return np.asarray(1.0 - self.p_alive(x, t_x, T) * buys, dtype=np.float64)
 
@@ -353,9 +362,13 @@ def _pareto_branches(
 
 
 def _log_integral(
-    p: npt.ArrayLike, A: npt.ArrayLike, q: npt.ArrayLike, B: npt.ArrayLike,
-    start: npt.ArrayLike, end: npt.ArrayLike,
-) -> Floats:  # fmt: skip
+    p: npt.ArrayLike,
+    A: npt.ArrayLike,
+    q: npt.ArrayLike,
+    B: npt.ArrayLike,
+    start: npt.ArrayLike,
+    end: npt.ArrayLike,
+) -> Floats:
     """log int_start^end (A + u)^-p (B + u)^-q du, as the difference of two tails."""
     from_start = _log_tail(p, A, q, B, start)
     from_end = _log_tail(p, A, q, B, end)
@@ -414,8 +427,10 @@ def _log_hyp2f1_by_quadrature(e: Floats, m: Floats, z: Floats, rest: Floats) -> 
     weights = np.hstack([(hi - lo)[:, None] * _WEIGHTS / 2 for lo, hi in panels])
     w = np.exp(y)
     log_integrand = (
-        np.log(m)[:, None] + y + (m - 1)[:, None] * np.log1p(-w)
+        np.log(m)[:, None]
+        + y
+        + (m - 1)[:, None] * np.log1p(-w)
         - e[:, None] * np.log1p(k[:, None] * w)
-    )  # fmt: skip
+    )
     log_k = logsumexp(log_integrand, b=weights, axis=1)
     return np.asarray(-e * np.log(rest) + log_k, dtype=np.float64)

@@ -26,7 +26,7 @@ import numpy.typing as npt
 from loyalty_churn.domain.behaviour import DAY, Behaviour, MemberHistory
 from loyalty_churn.domain.calibration import Logistic
 from loyalty_churn.domain.lifetimes import BgNbd
-from loyalty_shared.programme import ChurnSettings, SeverityBands
+from loyalty_kernel.programme import ChurnSettings, SeverityBands
 
 Floats = npt.NDArray[np.float64]
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from loyalty_churn.domain.behaviour import DAY, Behaviour, MemberHistory
-from loyalty_shared.programme import ChurnSettings
+from loyalty_kernel.programme import ChurnSettings
 
 
 class SignalCode(StrEnum):
@@ -93,7 +93,7 @@ def next_moment(history: MemberHistory, b: Behaviour, rules: ChurnSettings) -> d
         candidates.append(b.last_at + timedelta(days=overdue_after))
     for shift in (rules.period, 2 * rules.period):
         # the first purchase, and the first refund, still inside the period ending now
-        for times in (history.visits, history.returns):
+        for times in (history.visits, history.refunds):
             i = bisect.bisect_right(times, b.as_of - shift, key=lambda f: f.at)
             if i < len(times) and times[i].at <= b.as_of:
                 candidates.append(times[i].at + shift)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from loyalty_churn.domain.behaviour import Behaviour
-from loyalty_shared.programme import ChurnSettings
+from loyalty_kernel.programme import ChurnSettings
 
 CENT = Decimal("0.01")
 DAYS_PER_YEAR = Decimal("365.25")

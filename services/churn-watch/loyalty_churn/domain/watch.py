@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from loyalty_churn.domain.alerts import Assessment, ChurnAlert
-from loyalty_churn.domain.behaviour import Behaviour, MemberHistory, Return, TierMove, Visit
+from loyalty_churn.domain.behaviour import Behaviour, MemberHistory, Refund, TierMove, Visit
 from loyalty_churn.domain.risk import RiskModel, severity_of
 from loyalty_churn.domain.signals import next_moment, signals_of
 from loyalty_churn.domain.value import value_at_risk
-from loyalty_shared.programme import ChurnSettings
+from loyalty_kernel.programme import ChurnSettings
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,9 @@ class MemberWatch:
         self.history.add_visit(visit)
         self._assess(self._moment(visit.at), scorer, came_back=visit.at)
 
-    def record_return(self, ret: Return, scorer: Scorer) -> None:
+    def record_refund(self, ret: Refund, scorer: Scorer) -> None:
         self.catch_up(ret.at, scorer, inclusive=False)
-        self.history.add_return(ret)
+        self.history.add_refund(ret)
         self._assess(self._moment(ret.at), scorer)
 
     def record_tier_move(self, move: TierMove, scorer: Scorer) -> None:

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from loyalty_churn.bootstrap import build
 from loyalty_churn.entrypoints.routes import router
 from loyalty_churn.settings import ChurnWatchSettings
-from loyalty_shared.serving import service_app
+from loyalty_platform.serving import service_app
 
 
 def create_app(settings: ChurnWatchSettings | None = None, *, consume: bool = True) -> FastAPI:

@@ -28,10 +28,10 @@ from loyalty_churn.entrypoints.schemas import (
 )
 from loyalty_churn.service_layer import views
 from loyalty_churn.service_layer.modelling import fit_and_store
-from loyalty_shared.access import Allow
-from loyalty_shared.events import money_text
-from loyalty_shared.http import ACCESS_ERRORS, ApiError, MemberId, Moment, error_responses
-from loyalty_shared.service import wall_clock
+from loyalty_kernel.events.money import money_text
+from loyalty_platform.access import Allow
+from loyalty_platform.http import ACCESS_ERRORS, ApiError, MemberId, Moment, error_responses
+from loyalty_platform.service import wall_clock
 
 router = APIRouter(prefix="/v1", responses=ACCESS_ERRORS)
 # Ops only: a member never sees their own churn risk.
@@ -45,8 +45,16 @@ AsOf = Annotated[
 # calendar's ends.
 FIRST_YEAR, LAST_YEAR = 1900, 9000
 PERIOD_PATTERN = r"^(19\d\d|[2-8]\d\d\d|9000)(-Q[1-4]|-(0[1-9]|1[0-2]))?$"
-CSV_COLUMNS = ["rank", "member_id", "risk_score", "severity", "signals", "tier",
-               "value_at_risk", "last_purchase_at"]  # fmt: skip
+CSV_COLUMNS = [
+    "rank",
+    "member_id",
+    "risk_score",
+    "severity",
+    "signals",
+    "tier",
+    "value_at_risk",
+    "last_purchase_at",
+]
 
 
 def _service(request: Request) -> ChurnWatchService:
@@ -168,10 +176,18 @@ def _csv_rows(ranked: list[views.ScoredMember]) -> Iterator[str]:
     out.writerow(CSV_COLUMNS)
     for rank, m in enumerate(ranked, start=1):
         a = m.assessment
-        out.writerow([
-            rank, a.member_id, a.score, a.severity or "", " ".join(s.code for s in a.signals),
-            a.tier or "", money_text(a.value_at_risk), a.last_purchase_at.isoformat(),
-        ])  # fmt: skip
+        out.writerow(
+            [
+                rank,
+                a.member_id,
+                a.score,
+                a.severity or "",
+                " ".join(s.code for s in a.signals),
+                a.tier or "",
+                money_text(a.value_at_risk),
+                a.last_purchase_at.isoformat(),
+            ]
+        )
         if rank % 1000 == 0:
             yield buffer.getvalue()
             buffer.seek(0)

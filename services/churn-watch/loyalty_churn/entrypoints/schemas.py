@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from loyalty_shared.events import Money
+from loyalty_kernel.events.money import Money
 
 Severity = Literal["low", "medium", "high"]
 

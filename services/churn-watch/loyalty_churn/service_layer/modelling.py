@@ -8,7 +8,7 @@ from datetime import datetime
 
 from loyalty_churn.domain.risk import RiskModel, fit_risk_model
 from loyalty_churn.service_layer.unit_of_work import ChurnUnitOfWork
-from loyalty_shared.programme import Programme
+from loyalty_kernel.programme import Programme
 
 
 async def fit_and_store(

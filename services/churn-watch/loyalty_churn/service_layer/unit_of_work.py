@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from loyalty_churn.adapters.orm import ConsumerProgressRow, OutboxRow
 from loyalty_churn.adapters.repository import WatchRepository
 from loyalty_churn.domain.risk import RiskModel
-from loyalty_shared.unit_of_work import ConsumingUnitOfWork
+from loyalty_platform.unit_of_work import ConsumingUnitOfWork
 
 
 class ChurnUnitOfWork(ConsumingUnitOfWork):

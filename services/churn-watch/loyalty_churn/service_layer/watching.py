@@ -2,45 +2,37 @@
 
 The consumer reads `purchases`, `tiers.events` and `rewards.events`; each batch is
 one unit of work. Each `purchases` partition has a watermark, the latest event time
-consumed there (the tier service's clock, README "The churn clock"). After a batch,
-every member of its partitions whose next assessment falls due by the watermark is
-assessed at that assessment's own moment; in live mode a sweeper moves the
-watermarks of the partitions a replica owns to the wall clock. Member rows are
+consumed there (the tier service's clock, docs/architecture.md "Time"). After a
+batch, every member of its partitions whose next assessment falls due by the
+watermark is assessed at that assessment's own moment; in live mode a sweeper moves
+the watermarks of the partitions a replica owns to the wall clock. Member rows are
 locked while a batch or a sweep works on them, so replicas never alert twice.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from loyalty_churn.adapters.repository import NewFacts
-from loyalty_churn.adapters.upstream import RewardMoved, TierMoved, Unreadable, read_upstream
-from loyalty_churn.domain.behaviour import MemberHistory, Return, Visit
+from loyalty_churn.adapters.upstream import RewardMoved, TierMoved
+from loyalty_churn.domain.behaviour import MemberHistory, Refund, Visit
 from loyalty_churn.domain.risk import RiskModel, prior_model
 from loyalty_churn.domain.watch import MemberWatch, Scorer
 from loyalty_churn.service_layer.events import alert_event
 from loyalty_churn.service_layer.unit_of_work import ChurnUnitOfWork
-from loyalty_shared.intake import (
-    DeadLetters,
-    PurchaseRuleBroken,
-    RecordPurchase,
-    RecordRefund,
-    admit_purchase,
-    admit_refund,
-    translate,
-)
-from loyalty_shared.intake.rules import RefundTally
-from loyalty_shared.messages import InboundMessage, Rejection
-from loyalty_shared.metrics import ServiceMetrics
-from loyalty_shared.programme import Programme
-from loyalty_shared.settings import TopicNames
+from loyalty_kernel.intake.commands import IntakeCommand, RecordPurchase, RecordRefund
+from loyalty_kernel.intake.rules import RefundTally, admit_purchase, admit_refund
+from loyalty_kernel.messages import Consumed
+from loyalty_kernel.programme import Programme
+from loyalty_kernel.topics import TopicNames
+from loyalty_kernel.watermarks import PartitionWatermarks
+from loyalty_platform.consuming import ConsumingHandler, DeadLetters
 
-log = logging.getLogger(__name__)
 CONSUMER = "churn-watch"
+WatchedFact = IntakeCommand | TierMoved | RewardMoved
 
 
 @dataclass
@@ -51,37 +43,41 @@ class KnownPurchase(RefundTally):
     member_id: str
     amount: Decimal
     occurred_at: datetime
-    refunds: Sequence[Return] = ()
+    refunds: Sequence[Refund] = ()
 
 
 def known_purchase(history: MemberHistory, purchase_id: str) -> KnownPurchase | None:
     visit = next((v for v in history.visits if v.purchase_id == purchase_id), None)
     if visit is None:
         return None
-    refunds = [r for r in history.returns if r.purchase_id == purchase_id]
+    refunds = [r for r in history.refunds if r.purchase_id == purchase_id]
     return KnownPurchase(purchase_id, history.member_id, visit.amount, visit.at, refunds)
 
 
 @dataclass
-class Batch:
-    """What one unit of work holds while it applies a batch."""
+class WatchBatch:
+    """What one unit of work holds while it applies a batch or a sweep."""
 
     watches: dict[str, MemberWatch]
     partitions: dict[str, int]
-    watermarks: dict[int, datetime | None]
-    owners: dict[str, str]  # purchase id -> member, for the batch's purchase ids
+    watermarks: PartitionWatermarks
+    scorer: Scorer
+    owners: dict[str, str] = field(default_factory=dict)  # purchase id -> member
     facts: NewFacts = field(default_factory=NewFacts)
+
+    def known(self, purchase_id: str) -> KnownPurchase | None:
+        owner = self.owners.get(purchase_id)
+        return known_purchase(self.watches[owner].history, purchase_id) if owner else None
 
 
 @dataclass
-class WatchHandler:
-    """The consumer runner's batch handler for the churn watch."""
+class WatchHandler(ConsumingHandler[ChurnUnitOfWork, WatchBatch, WatchedFact]):
+    """Applies what the churn watch consumes to the watched members; one unit of work
+    per batch."""
 
     uow: Callable[[], ChurnUnitOfWork]
     programme: Programme
     topics: TopicNames
-    metrics: ServiceMetrics
-    on_commit: Callable[[], None] = lambda: None
 
     def __post_init__(self) -> None:
         self.dead_letters = DeadLetters(self.topics.purchases_dlq, CONSUMER)
@@ -93,164 +89,103 @@ class WatchHandler:
             model or prior_model(self.programme.churn), self.programme.churn, self.tier_rank
         )
 
-    async def handle(self, batch: Sequence[InboundMessage]) -> None:
-        """Apply the batch's unapplied messages in log order; commit once."""
-        published, rejections = 0, 0
-        async with self.uow() as uow:
-            fresh = await uow.progress.unapplied(batch)
-            scorer = self.scorer(await uow.current_model())
-            items = [(m, self._read(m)) for m in fresh]
-            state = await self._load(uow, items)
-            for message, read in items:
-                rejection = self._apply(message, read, state, scorer)
-                if rejection is not None:
-                    rejections += 1
-                    self.dead_letters.stage(uow, message, rejection)
-                    self.metrics.dead_letters(rejection.reason).inc()
-            self._settle(state, scorer)
-            published = await self._save(uow, state)
-            await uow.progress.advance()
-            await uow.commit()
-        for topic in {m.topic for m in batch}:
-            self.metrics.messages_applied(topic).inc(sum(m.topic == topic for m in fresh))
-        if published or rejections:
-            self.on_commit()
-
-    async def dead_letter(self, message: InboundMessage, rejection: Rejection) -> None:
-        await self.dead_letters.send_alone(self.uow(), message, rejection)
-        self.metrics.dead_letters(rejection.reason).inc()
-        self.on_commit()
-
     async def sweep(self, partitions: Iterable[int], now: datetime) -> int:
         """Live mode: move these partitions' watermarks up to `now` and assess whoever
         falls due by then. Returns the number of alert events staged."""
         async with self.uow() as uow:
-            watermarks = await uow.watch.clocks.lock(partitions)
-            moved: dict[int, datetime | None] = {
-                p: max(w, now) if w else now for p, w in watermarks.items()
-            }
-            due = await uow.watch.due({p: w for p, w in moved.items() if w is not None})
-            watches, known = await uow.watch.load(due)
-            state = Batch(watches, known, moved, {})
-            self._settle(state, self.scorer(await uow.current_model()))
-            published = await self._save(uow, state)
+            moved = (await uow.watch.clocks.lock(partitions)).swept_to(now)
+            watches, known = await uow.watch.load(await uow.watch.due(moved))
+            batch = WatchBatch(watches, known, moved, self.scorer(await uow.current_model()))
+            published = await self.save(uow, batch)
             await uow.commit()
         return published
 
-    def _read(
-        self, message: InboundMessage
-    ) -> RecordPurchase | RecordRefund | TierMoved | RewardMoved | Rejection | None:
-        if message.topic == self.topics.purchases:
-            return translate(message)
-        try:
-            return read_upstream(message)
-        except Unreadable as exc:
-            log.warning("skipping an unreadable upstream event: %s", exc)
-            self.metrics.messages_skipped(message.topic).inc()
-            return None
-
-    async def _load(
-        self,
-        uow: ChurnUnitOfWork,
-        items: Sequence[tuple[InboundMessage, object]],
-    ) -> Batch:
+    async def load(
+        self, uow: ChurnUnitOfWork, batch: Sequence[Consumed[WatchedFact]]
+    ) -> WatchBatch:
         """Lock the batch's partitions' clocks and the members it touches, with
         everyone of those partitions who falls due before the batch is through."""
-        partitions = {m.partition for m, _ in items if m.topic == self.topics.purchases}
-        watermarks = await uow.watch.clocks.lock(partitions)
-        horizon = dict(watermarks)
-        members: set[str] = set()
-        purchase_ids: set[str] = set()
-        for message, read in items:
-            if isinstance(read, RecordPurchase | RecordRefund):
-                p, t = message.partition, read.occurred_at
-                horizon[p] = max(horizon[p] or t, t)
-                purchase_ids.add(read.purchase_id)
-            if isinstance(read, RecordPurchase | RecordRefund | TierMoved | RewardMoved):
-                members.add(read.member_id)
-        members.update(await uow.watch.due({p: w for p, w in horizon.items() if w is not None}))
-        owners = await uow.watch.owners(purchase_ids)
+        intake = [
+            (i.message.partition, i.command)
+            for i in batch
+            if isinstance(i.command, RecordPurchase | RecordRefund)
+        ]
+        watermarks = await uow.watch.clocks.lock({p for p, _ in intake})
+        horizon = watermarks.advanced((p, cmd.occurred_at) for p, cmd in intake)
+        members = {i.command.member_id for i in batch}
+        members.update(await uow.watch.due(horizon))
+        owners = await uow.watch.owners({cmd.purchase_id for _, cmd in intake})
         members.update(owners.values())
         watches, known = await uow.watch.load(members)
-        return Batch(watches, known, watermarks, owners)
+        scorer = self.scorer(await uow.current_model())
+        return WatchBatch(watches, known, watermarks, scorer, owners)
 
-    def _apply(
-        self, message: InboundMessage, read: object, state: Batch, scorer: Scorer
-    ) -> Rejection | None:
-        if read is None:
-            return None
-        if isinstance(read, Rejection):
-            return read
-        if isinstance(read, TierMoved):
-            watch = state.watches[read.member_id]
-            if all(m.sequence != read.move.sequence for m in watch.history.tier_moves):
-                watch.record_tier_move(read.move, scorer)
-                state.facts.tier_moves.append((read.member_id, read.move))
-            return None
-        if isinstance(read, RewardMoved):
-            history = state.watches[read.member_id].history
-            key = (read.reward.redemption_id, read.reward.points > 0)
-            if all((r.redemption_id, r.points > 0) != key for r in history.rewards):
-                history.add_reward(read.reward)
-                state.facts.rewards.append((read.member_id, read.kind, read.reward))
-            return None
-        assert isinstance(read, RecordPurchase | RecordRefund)
-        try:
-            applied = self._apply_purchase_topic(read, state, scorer)
-        except PurchaseRuleBroken as broken:
-            return Rejection(broken.reason, str(broken))
-        if applied:
-            p = message.partition
-            state.partitions[read.member_id] = p
-            watermark = state.watermarks[p]
-            state.watermarks[p] = max(watermark or read.occurred_at, read.occurred_at)
-        return None
+    def apply_one(self, work: WatchBatch, item: Consumed[WatchedFact]) -> None:
+        fact = item.command
+        if isinstance(fact, TierMoved):
+            self._tier_moved(work, fact)
+        elif isinstance(fact, RewardMoved):
+            self._reward_moved(work, fact)
+        elif self._intake(work, fact):
+            partition = item.message.partition
+            work.partitions[fact.member_id] = partition
+            work.watermarks.advance(partition, fact.occurred_at)
 
-    def _apply_purchase_topic(
-        self, cmd: RecordPurchase | RecordRefund, state: Batch, scorer: Scorer
-    ) -> bool:
-        currency = self.programme.currency
-        if isinstance(cmd, RecordPurchase):
-            owner = state.owners.get(cmd.purchase_id)
-            known = known_purchase(state.watches[owner].history, cmd.purchase_id) if owner else None
-            if not admit_purchase(cmd, known, currency):
-                return False
-            visit = Visit(cmd.purchase_id, cmd.occurred_at, cmd.amount)
-            state.watches[cmd.member_id].record_visit(visit, scorer)
-            state.owners[cmd.purchase_id] = cmd.member_id
-            state.facts.visits.append((cmd.member_id, visit))
-            return True
-        owner = state.owners.get(cmd.purchase_id)
-        purchase = known_purchase(state.watches[owner].history, cmd.purchase_id) if owner else None
-        if admit_refund(cmd, purchase, currency) is None:
-            return False
-        ret = Return(cmd.refund_id, cmd.purchase_id, cmd.occurred_at, cmd.amount)
-        state.watches[cmd.member_id].record_return(ret, scorer)
-        state.facts.returns.append((cmd.member_id, ret))
-        return True
-
-    def _settle(self, state: Batch, scorer: Scorer) -> None:
-        """Assess everyone loaded whose moments fall due by their partition's watermark."""
-        for member, watch in state.watches.items():
-            partition = state.partitions.get(member)
-            watermark = state.watermarks.get(partition) if partition is not None else None
+    async def save(self, uow: ChurnUnitOfWork, work: WatchBatch) -> int:
+        """Assess everyone loaded whose moments fall due by their partition's watermark,
+        then write the facts, the members and their alerts' moves."""
+        for member, watch in work.watches.items():
+            partition = work.partitions.get(member)
+            watermark = work.watermarks.at(partition) if partition is not None else None
             if watermark is not None:
-                watch.catch_up(watermark, scorer)
-
-    async def _save(self, uow: ChurnUnitOfWork, state: Batch) -> int:
+                watch.catch_up(watermark, work.scorer)
         alerts = [
             alert
-            for watch in state.watches.values()
+            for watch in work.watches.values()
             for alert in [*watch.closed, *([watch.alert] if watch.alert else [])]
             if alert.new_moves
         ]
         for alert in alerts:
             for move, as_then in alert.new_moves:
-                event = alert_event(as_then, move)
-                uow.outbox.add(self.topics.churn_alerts, alert.member_id, event)
-        await uow.watch.save(state.watches.values(), state.partitions, state.facts)
-        await uow.watch.clocks.save(state.watermarks)
+                uow.outbox.add(
+                    self.topics.churn_alerts, alert.member_id, alert_event(as_then, move)
+                )
+        await uow.watch.save(work.watches.values(), work.partitions, work.facts)
+        await uow.watch.clocks.save(work.watermarks)
         published = sum(len(a.new_moves) for a in alerts)
         for alert in alerts:
             alert.new_moves = []
         return published
+
+    @staticmethod
+    def _tier_moved(work: WatchBatch, fact: TierMoved) -> None:
+        watch = work.watches[fact.member_id]
+        if all(m.sequence != fact.move.sequence for m in watch.history.tier_moves):
+            watch.record_tier_move(fact.move, work.scorer)
+            work.facts.tier_moves.append((fact.member_id, fact.move))
+
+    @staticmethod
+    def _reward_moved(work: WatchBatch, fact: RewardMoved) -> None:
+        history = work.watches[fact.member_id].history
+        key = (fact.reward.redemption_id, fact.reward.points > 0)
+        if all((r.redemption_id, r.points > 0) != key for r in history.rewards):
+            history.add_reward(fact.reward)
+            work.facts.rewards.append((fact.member_id, fact.kind, fact.reward))
+
+    def _intake(self, work: WatchBatch, cmd: IntakeCommand) -> bool:
+        """Apply a purchase or refund; False for a redelivery. Raises PurchaseRuleBroken."""
+        currency = self.programme.currency
+        if isinstance(cmd, RecordPurchase):
+            if not admit_purchase(cmd, work.known(cmd.purchase_id), currency):
+                return False
+            visit = Visit(cmd.purchase_id, cmd.occurred_at, cmd.amount)
+            work.watches[cmd.member_id].record_visit(visit, work.scorer)
+            work.owners[cmd.purchase_id] = cmd.member_id
+            work.facts.visits.append((cmd.member_id, visit))
+            return True
+        if admit_refund(cmd, work.known(cmd.purchase_id), currency) is None:
+            return False
+        refund = Refund(cmd.refund_id, cmd.purchase_id, cmd.occurred_at, cmd.amount)
+        work.watches[cmd.member_id].record_refund(refund, work.scorer)
+        work.facts.refunds.append((cmd.member_id, refund))
+        return True

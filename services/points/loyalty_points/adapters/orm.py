@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
@@ -12,15 +11,15 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
-    Numeric,
     String,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from loyalty_shared.db import metadata_for
-from loyalty_shared.outbox import OutboxColumns
-from loyalty_shared.progress import ConsumerProgressColumns
+from loyalty_platform.database import metadata_for
+from loyalty_platform.outbox import OutboxColumns
+from loyalty_platform.progress import ConsumerProgressColumns
+from loyalty_platform.purchase_history import PurchaseColumns, RefundColumns
 
 SCHEMA = "points"
 
@@ -64,26 +63,19 @@ class LedgerEntryRow(Base):
     )
 
 
-class PurchaseRow(Base):
+class PurchaseRow(PurchaseColumns, Base):
     __tablename__ = "purchases"
     __table_args__ = (Index("ix_purchases_member_time", "member_id", "occurred_at"),)
 
-    purchase_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    member_id: Mapped[str] = mapped_column(String(128))
-    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     points_earned: Mapped[int] = mapped_column(Integer)
     store_id: Mapped[str | None] = mapped_column(String(128))  # None: recorded before 0004
 
 
-class RefundRow(Base):
+class RefundRow(RefundColumns, Base):
     __tablename__ = "refunds"
     __table_args__ = (Index("ix_refunds_purchase", "purchase_id"),)
 
-    refund_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     purchase_id: Mapped[str] = mapped_column(ForeignKey(PurchaseRow.purchase_id))
-    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     points_clawed_back: Mapped[int] = mapped_column(Integer)
 
 

@@ -7,36 +7,19 @@ append-only tables, statements asyncpg prepares once and reuses.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loyalty_platform.database import copy_rows, driver_connection
+from loyalty_platform.purchase_history import PurchaseHistory, by_member
 from loyalty_points.adapters.orm import SCHEMA
 from loyalty_points.domain.ledger import Adjustment, Debit, Ledger, Purchase, Refund
-from loyalty_shared.db import copy_rows, driver_connection
 
 _LOCK_BALANCES = f"""
     select member_id, balance from {SCHEMA}.balances
     where member_id = any($1::text[]) order by member_id for update"""
-
-# Purchases named by id, and each member's purchases since their own lookback start:
-# members' clocks can be far apart, and one early start would load everyone's whole
-# history. Index lookups both: one good plan however the table's statistics stand.
-_PURCHASES = f"""
-    select purchase_id, member_id, amount, occurred_at, points_earned
-    from {SCHEMA}.purchases where purchase_id = any($1::text[])
-    union
-    select p.purchase_id, p.member_id, p.amount, p.occurred_at, p.points_earned
-    from unnest($2::text[], $3::timestamptz[]) as l(member_id, since)
-    join {SCHEMA}.purchases p on p.member_id = l.member_id and p.occurred_at > l.since"""
-
-_REFUNDS = f"""
-    select refund_id, purchase_id, amount, occurred_at, points_clawed_back
-    from {SCHEMA}.refunds where purchase_id = any($1::text[])
-    order by occurred_at, refund_id"""
 
 _LOCK_BALANCE = f"select balance from {SCHEMA}.balances where member_id = $1 for update"
 _DEBIT = f"""
@@ -60,11 +43,30 @@ _SAVE_BALANCES = f"""
     select * from unnest($1::text[], $2::bigint[])
     on conflict (member_id) do update set balance = excluded.balance, updated_at = now()"""
 
-_PURCHASE_COLUMNS = ["purchase_id", "member_id", "amount", "occurred_at", "points_earned",
-                     "store_id"]  # fmt: skip
+_HISTORY = PurchaseHistory(
+    SCHEMA,
+    ["purchase_id", "member_id", "amount", "occurred_at", "points_earned"],
+    ["refund_id", "purchase_id", "amount", "occurred_at", "points_clawed_back"],
+)
+_PURCHASE_COLUMNS = [
+    "purchase_id",
+    "member_id",
+    "amount",
+    "occurred_at",
+    "points_earned",
+    "store_id",
+]
 _REFUND_COLUMNS = ["refund_id", "purchase_id", "amount", "occurred_at", "points_clawed_back"]
-_ENTRY_COLUMNS = ["member_id", "kind", "delta", "balance_after", "reference", "purchase_id",
-                  "tier", "occurred_at"]  # fmt: skip
+_ENTRY_COLUMNS = [
+    "member_id",
+    "kind",
+    "delta",
+    "balance_after",
+    "reference",
+    "purchase_id",
+    "tier",
+    "occurred_at",
+]
 
 
 class LedgerRepository:
@@ -79,25 +81,10 @@ class LedgerRepository:
         db = await driver_connection(self._session)
         members = sorted(references)
         balances = dict(await db.fetch(_LOCK_BALANCES, members))
-        purchases = await self._purchases(db, references, lookback)
-        by_member: dict[str, dict[str, Purchase]] = defaultdict(dict)
-        for p in purchases.values():
-            if p.member_id in lookback and p.occurred_at > lookback[p.member_id]:
-                by_member[p.member_id][p.purchase_id] = p
-        for member, ids in references.items():
-            by_member[member].update({i: purchases[i] for i in ids if i in purchases})
-        return {m: Ledger(m, balances.get(m, 0), by_member[m], self._currency) for m in members}
-
-    async def _purchases(
-        self, db: Any, references: Mapping[str, set[str]], lookback: Mapping[str, datetime]
-    ) -> dict[str, Purchase]:
-        referenced = list(set().union(*references.values())) if references else []
-        rows = await db.fetch(_PURCHASES, referenced, list(lookback), list(lookback.values()))
-        purchases = {r[0]: Purchase(*r) for r in rows}
-        if purchases:
-            for r in await db.fetch(_REFUNDS, list(purchases)):
-                purchases[r[1]].refunds.append(Refund(*r))
-        return purchases
+        referenced = sorted(set().union(*references.values())) if references else []
+        purchases = await _HISTORY.load(db, referenced, lookback, Purchase, Refund)
+        own = by_member(purchases, lookback, references)
+        return {m: Ledger(m, balances.get(m, 0), own[m], self._currency) for m in members}
 
     async def for_spending(self, member_id: str) -> Ledger:
         """The member's ledger with its balance row locked (no purchases loaded): the
@@ -120,8 +107,16 @@ class LedgerRepository:
 
     async def add_adjustment(self, a: Adjustment) -> None:
         db = await driver_connection(self._session)
-        await db.execute(_ADD_ADJUSTMENT, a.adjustment_id, a.member_id, a.points, a.reason,
-                         a.actor, a.made_at, a.balance_after)  # fmt: skip
+        await db.execute(
+            _ADD_ADJUSTMENT,
+            a.adjustment_id,
+            a.member_id,
+            a.points,
+            a.reason,
+            a.actor,
+            a.made_at,
+            a.balance_after,
+        )
 
     async def debit(self, debit_id: str, *, lock: bool = False) -> Debit | None:
         db = await driver_connection(self._session)
@@ -131,9 +126,15 @@ class LedgerRepository:
     async def add_debit(self, debit: Debit) -> None:
         db = await driver_connection(self._session)
         await db.execute(
-            _ADD_DEBIT, debit.debit_id, debit.member_id, debit.points, debit.reference,
-            debit.created_at, debit.balance_after, debit.restored_at,
-        )  # fmt: skip
+            _ADD_DEBIT,
+            debit.debit_id,
+            debit.member_id,
+            debit.points,
+            debit.reference,
+            debit.created_at,
+            debit.balance_after,
+            debit.restored_at,
+        )
 
     async def mark_restored(self, debit: Debit) -> None:
         db = await driver_connection(self._session)
@@ -143,19 +144,48 @@ class LedgerRepository:
         """Append what the ledgers recorded and move the balances: three COPYs, one upsert."""
         ledgers = [lg for lg in ledgers if lg.new_entries or lg.new_purchases or lg.new_refunds]
         db = await driver_connection(self._session)
-        await copy_rows(db, SCHEMA, "purchases", _PURCHASE_COLUMNS, [
-            (p.purchase_id, p.member_id, p.amount, p.occurred_at, p.points_earned, p.store_id)
-            for lg in ledgers for p in lg.new_purchases
-        ])  # fmt: skip
-        await copy_rows(db, SCHEMA, "refunds", _REFUND_COLUMNS, [
-            (r.refund_id, r.purchase_id, r.amount, r.occurred_at, r.points_clawed_back)
-            for lg in ledgers for r in lg.new_refunds
-        ])  # fmt: skip
-        await copy_rows(db, SCHEMA, "ledger_entries", _ENTRY_COLUMNS, [
-            (e.member_id, e.kind.value, e.delta, e.balance_after, e.reference, e.purchase_id,
-             e.tier, e.occurred_at)
-            for lg in ledgers for e in lg.new_entries
-        ])  # fmt: skip
+        await copy_rows(
+            db,
+            SCHEMA,
+            "purchases",
+            _PURCHASE_COLUMNS,
+            [
+                (p.purchase_id, p.member_id, p.amount, p.occurred_at, p.points_earned, p.store_id)
+                for lg in ledgers
+                for p in lg.new_purchases
+            ],
+        )
+        await copy_rows(
+            db,
+            SCHEMA,
+            "refunds",
+            _REFUND_COLUMNS,
+            [
+                (r.refund_id, r.purchase_id, r.amount, r.occurred_at, r.points_clawed_back)
+                for lg in ledgers
+                for r in lg.new_refunds
+            ],
+        )
+        await copy_rows(
+            db,
+            SCHEMA,
+            "ledger_entries",
+            _ENTRY_COLUMNS,
+            [
+                (
+                    e.member_id,
+                    e.kind.value,
+                    e.delta,
+                    e.balance_after,
+                    e.reference,
+                    e.purchase_id,
+                    e.tier,
+                    e.occurred_at,
+                )
+                for lg in ledgers
+                for e in lg.new_entries
+            ],
+        )
         moved = sorted((lg.member_id, lg.balance) for lg in ledgers if lg.new_entries)
         if moved:
             await db.execute(_SAVE_BALANCES, [m for m, _ in moved], [b for _, b in moved])

@@ -7,14 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from loyalty_shared.intake import (
-    RecordPurchase,
-    RecordRefund,
-    RefundTally,
-    admit_purchase,
-    admit_refund,
-)
-from loyalty_shared.programme import EarningRule, TierLevel, TierPolicy
+from loyalty_kernel.intake.commands import RecordPurchase, RecordRefund
+from loyalty_kernel.intake.rules import RefundTally, admit_purchase, admit_refund
+from loyalty_kernel.programme import EarningRule, TierLevel, TierPolicy
 
 
 class EntryKind(StrEnum):
@@ -130,9 +125,13 @@ class Ledger:
         tier = self.tier_before(cmd.occurred_at, tiers)
         points = rule.points_for(cmd.amount, tier.multiplier)
         purchase = Purchase(
-            cmd.purchase_id, cmd.member_id, cmd.amount, cmd.occurred_at, points,
+            cmd.purchase_id,
+            cmd.member_id,
+            cmd.amount,
+            cmd.occurred_at,
+            points,
             store_id=cmd.store_id,
-        )  # fmt: skip
+        )
         self.purchases[cmd.purchase_id] = purchase
         self.new_purchases.append(purchase)
         return self._append(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from loyalty_platform.serving import service_app
 from loyalty_points.bootstrap import build
 from loyalty_points.entrypoints.routes import router
 from loyalty_points.settings import PointsSettings
-from loyalty_shared.serving import service_app
 
 
 def create_app(settings: PointsSettings | None = None, *, consume: bool = True) -> FastAPI:

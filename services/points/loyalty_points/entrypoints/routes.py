@@ -9,6 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from loyalty_kernel.events.envelope import ID_PATTERN
+from loyalty_kernel.events.purchases import PurchaseCompleted, PurchaseRefunded, till_event
+from loyalty_platform.access import Allow, KeyHolder, require_store
+from loyalty_platform.access.guard import gate_of
+from loyalty_platform.http import ACCESS_ERRORS, ApiError, MemberId, error_responses
+from loyalty_platform.kafka import member_key
 from loyalty_points.bootstrap import PointsService
 from loyalty_points.domain.ledger import AdjustmentRefused, DebitRefused
 from loyalty_points.entrypoints.schemas import (
@@ -26,17 +32,6 @@ from loyalty_points.entrypoints.schemas import (
 from loyalty_points.service_layer import views
 from loyalty_points.service_layer.adjusting import AdjustmentConflict, AdjustPoints, NoAccount
 from loyalty_points.service_layer.spending import DebitConflict, SpendPoints, UnknownDebit
-from loyalty_shared.access import Allow, KeyHolder, require_store
-from loyalty_shared.access.guard import gate_of
-from loyalty_shared.events import (
-    ID_PATTERN,
-    PURCHASE_COMPLETED,
-    PURCHASE_REFUNDED,
-    CloudEvent,
-    derived_event_id,
-)
-from loyalty_shared.http import ACCESS_ERRORS, ApiError, MemberId, error_responses
-from loyalty_shared.kafka import member_key
 
 router = APIRouter(prefix="/v1", responses=ACCESS_ERRORS)
 # The member's own app, or ops and services allowed to read any member.
@@ -96,12 +91,11 @@ async def post_purchase(
     """Validate a till's purchase and put it on the `purchases` topic. A till's key
     posts for its own store only."""
     require_store(request, till, body.store_id)
-    event = _till_event(body, PURCHASE_COMPLETED, body.purchase_id, till)
+    event = _till_event(body, till)
     return await _publish(request, event, body.member_id, body.currency)
 
 
-@router.post("/refunds", status_code=202, response_model=Accepted,
-             responses=error_responses(404))  # fmt: skip
+@router.post("/refunds", status_code=202, response_model=Accepted, responses=error_responses(404))
 async def post_refund(
     body: RefundSubmission, request: Request, till: Annotated[KeyHolder, Depends(TILL)]
 ) -> Accepted:
@@ -109,8 +103,7 @@ async def post_refund(
     till's store. The purchase must be recorded in the ledger, bought at that store."""
     store_id = require_store(request, till, body.store_id)
     await _check_refunded_purchase(request, till, body)
-    event = _till_event(body.model_copy(update={"store_id": store_id}), PURCHASE_REFUNDED,
-                        body.refund_id, till)  # fmt: skip
+    event = _till_event(body.model_copy(update={"store_id": store_id}), till)
     return await _publish(request, event, body.member_id, body.currency)
 
 
@@ -121,35 +114,36 @@ async def _check_refunded_purchase(
     another store's till, another store's purchase is as unknown as none at all."""
     async with _service(request).sessions() as session:
         found = await views.recorded_purchase(session, body.purchase_id)
-    unknown = ApiError(404, "unknown_purchase", f"no purchase {body.purchase_id} of this "
-                       f"member is recorded at store {till.store_id}")  # fmt: skip
+    unknown = ApiError(
+        404,
+        "unknown_purchase",
+        f"no purchase {body.purchase_id} of this member is recorded at store {till.store_id}",
+    )
     if found is None or found.member_id != body.member_id:
         raise unknown
     if found.store_id is not None and found.store_id != till.store_id:
         gate_of(request).events.record(
-            "store_mismatch", request, key_id=till.key_id, key_store=till.store_id,
-            named=found.store_id, purchase_id=body.purchase_id,
-        )  # fmt: skip
+            "store_mismatch",
+            request,
+            key_id=till.key_id,
+            key_store=till.store_id,
+            named=found.store_id,
+            purchase_id=body.purchase_id,
+        )
         raise unknown
 
 
 def _till_event(
-    body: PurchaseSubmission | RefundSubmission, type: str, business_id: str, till: KeyHolder
-) -> CloudEvent:
-    """The event a till would have sent; a retried post gets the same event id."""
+    body: PurchaseSubmission | RefundSubmission, till: KeyHolder
+) -> PurchaseCompleted | PurchaseRefunded:
+    """The event a till would have sent, from the till's own store and till."""
     source = "/".join(part for part in ("pos-api", till.store_id, till.till_id) if part)
-    return CloudEvent(
-        specversion="1.0",
-        id=derived_event_id("rest", type, business_id),
-        source=source,
-        type=type,
-        time=body.occurred_at,
-        subject=body.member_id,
-        data=body.model_dump(mode="json", exclude={"occurred_at"}, exclude_none=True),
-    )
+    return till_event(body.as_data(), source=source, time=body.occurred_at)
 
 
-async def _publish(request: Request, event: CloudEvent, member_id: str, currency: str) -> Accepted:
+async def _publish(
+    request: Request, event: PurchaseCompleted | PurchaseRefunded, member_id: str, currency: str
+) -> Accepted:
     service = _service(request)
     expected = service.settings.programme.currency
     if currency != expected:
@@ -233,8 +227,9 @@ async def post_adjustment(
     except AdjustmentConflict as conflict:
         raise ApiError(409, "conflicting_adjustment", str(conflict)) from conflict
     except AdjustmentRefused as refused:
-        raise ApiError(422, "invalid_adjustment", str(refused),
-                       [{"field": "body", "problem": str(refused)}]) from refused  # fmt: skip
+        raise ApiError(
+            422, "invalid_adjustment", str(refused), [{"field": "body", "problem": str(refused)}]
+        ) from refused
     except NoAccount as missing:
         raise ApiError(404, "unknown_member", str(missing)) from missing
     if not created:

@@ -7,8 +7,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from loyalty_shared.events import EventTime, Identifier, PurchaseData, RefundData
-from loyalty_shared.http import NO_NUL, WHOLE_NUMBER
+from loyalty_kernel.events.envelope import EventTime, Identifier
+from loyalty_kernel.events.purchases import PurchaseData, RefundData
+from loyalty_platform.http import NO_NUL, WHOLE_NUMBER
 
 
 class PurchaseSubmission(PurchaseData):
@@ -16,11 +17,17 @@ class PurchaseSubmission(PurchaseData):
 
     occurred_at: EventTime
 
+    def as_data(self) -> PurchaseData:
+        return PurchaseData.model_validate(self.model_dump(mode="json", exclude={"occurred_at"}))
+
 
 class RefundSubmission(RefundData):
     """A till's refund: the event's data plus when it happened."""
 
     occurred_at: EventTime
+
+    def as_data(self) -> RefundData:
+        return RefundData.model_validate(self.model_dump(mode="json", exclude={"occurred_at"}))
 
 
 class Accepted(BaseModel):

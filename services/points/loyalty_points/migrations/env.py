@@ -1,4 +1,4 @@
+from loyalty_platform.migrations import run_env
 from loyalty_points.adapters.orm import Base
-from loyalty_shared.migrations import run_env
 
 run_env(Base.metadata)

@@ -3,7 +3,7 @@ reason and the key that made it.
 
 One unit of work holding the member's balance row locked, as spending does, so an
 adjustment queues behind the consumer and behind spends. The adjustment id makes it
-idempotent: asked again with the same facts, the first adjustment is the answer.
+idempotent (`requests`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from datetime import datetime
 
 import asyncpg
 
+from loyalty_kernel.topics import TopicNames
 from loyalty_points.domain.ledger import Adjustment
-from loyalty_points.service_layer.handlers import points_event
+from loyalty_points.service_layer.events import entry_event
+from loyalty_points.service_layer.requests import ReusedId, same_request
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
-from loyalty_shared.settings import TopicNames
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class AdjustPoints:
     actor: str
 
 
-class AdjustmentConflict(Exception):
+class AdjustmentConflict(ReusedId):
     """The adjustment id was used before, for other facts."""
 
 
@@ -44,6 +45,7 @@ class Adjusting:
 
     async def adjust(self, cmd: AdjustPoints, now: datetime) -> tuple[Adjustment, bool]:
         """The adjustment, and whether this call made it (False: asked before)."""
+        what = f"adjustment {cmd.adjustment_id}"
         try:
             async with self.uow() as uow:
                 # Locked first: a retry racing its original waits, then finds it.
@@ -52,31 +54,19 @@ class Adjusting:
                     raise NoAccount(f"member {cmd.member_id} has no points account")
                 known = await uow.ledgers.adjustment(cmd.adjustment_id)
                 if known is not None:
-                    return self._same(known, cmd), False
+                    facts = (known.member_id, known.points, known.reason)
+                    asked = (cmd.member_id, cmd.points, cmd.reason)
+                    return same_request(known, facts, asked, AdjustmentConflict, what), False
                 adjustment = ledger.adjust(
                     cmd.adjustment_id, cmd.points, cmd.reason, cmd.actor, now
                 )
                 for entry in ledger.new_entries:
-                    event = points_event(entry)
-                    data = {**event.data, "reason": cmd.reason, "actor": cmd.actor}
-                    uow.outbox.add(
-                        self.topics.points_events,
-                        entry.member_id,
-                        event.model_copy(update={"data": data}),
-                    )
+                    event = entry_event(entry, adjustment)
+                    uow.outbox.add(self.topics.points_events, entry.member_id, event)
                 await uow.ledgers.save([ledger])
                 await uow.ledgers.add_adjustment(adjustment)
                 await uow.commit()
                 return adjustment, True
         except asyncpg.UniqueViolationError as exc:
             # The same id at the same moment, for another member (their locks differ).
-            raise AdjustmentConflict(
-                f"adjustment {cmd.adjustment_id} was made with other facts"
-            ) from exc
-
-    @staticmethod
-    def _same(known: Adjustment, cmd: AdjustPoints) -> Adjustment:
-        if (known.member_id, known.points, known.reason) != (cmd.member_id, cmd.points,
-                                                             cmd.reason):  # fmt: skip
-            raise AdjustmentConflict(f"adjustment {cmd.adjustment_id} was made with other facts")
-        return known
+            raise AdjustmentConflict(f"{what} was made with other facts") from exc

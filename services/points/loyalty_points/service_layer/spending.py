@@ -3,8 +3,7 @@ rewards service's redemption protocol. The balance stays owned here.
 
 Each call is one unit of work holding the member's balance row locked, so concurrent
 spends of one member queue, and none can take the balance below zero. A debit id
-makes a spend idempotent: asked again with the same facts, the first debit is the
-answer; with other facts, it is refused.
+makes a spend idempotent (`requests`).
 """
 
 from __future__ import annotations
@@ -15,10 +14,11 @@ from datetime import datetime
 
 import asyncpg
 
+from loyalty_kernel.topics import TopicNames
 from loyalty_points.domain.ledger import Debit, Ledger
-from loyalty_points.service_layer.handlers import points_event
+from loyalty_points.service_layer.events import entry_event
+from loyalty_points.service_layer.requests import ReusedId, same_request
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
-from loyalty_shared.settings import TopicNames
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class SpendPoints:
     reference: str
 
 
-class DebitConflict(Exception):
+class DebitConflict(ReusedId):
     """The debit id was used before, for other facts."""
 
 
@@ -44,16 +44,15 @@ class Spending:
 
     async def spend(self, cmd: SpendPoints, now: datetime) -> tuple[Debit, bool]:
         """The debit, and whether this call made it (False: asked before)."""
+        what = f"debit {cmd.debit_id}"
         try:
             async with self.uow() as uow:
                 ledger = await uow.ledgers.for_spending(cmd.member_id)
                 known = await uow.ledgers.debit(cmd.debit_id)
                 if known is not None:
-                    if (known.member_id, known.points, known.reference) != (
-                        cmd.member_id, cmd.points, cmd.reference,
-                    ):  # fmt: skip
-                        raise DebitConflict(f"debit {cmd.debit_id} was made with other facts")
-                    return known, False
+                    facts = (known.member_id, known.points, known.reference)
+                    asked = (cmd.member_id, cmd.points, cmd.reference)
+                    return same_request(known, facts, asked, DebitConflict, what), False
                 debit = ledger.debit(cmd.debit_id, cmd.points, cmd.reference, now)
                 await self._record(uow, ledger)
                 await uow.ledgers.add_debit(debit)
@@ -61,7 +60,7 @@ class Spending:
                 return debit, True
         except asyncpg.UniqueViolationError as exc:
             # The same id for another member, at the same time (their locks differ).
-            raise DebitConflict(f"debit {cmd.debit_id} was made with other facts") from exc
+            raise DebitConflict(f"{what} was made with other facts") from exc
 
     async def restore(self, debit_id: str, now: datetime) -> Debit:
         """Put a debit's points back, once; asked again, the same answer."""
@@ -81,5 +80,5 @@ class Spending:
     async def _record(self, uow: PointsUnitOfWork, ledger: Ledger) -> None:
         """The ledger's new entry, its balance, and its event in the outbox."""
         for entry in ledger.new_entries:
-            uow.outbox.add(self.topics.points_events, entry.member_id, points_event(entry))
+            uow.outbox.add(self.topics.points_events, entry.member_id, entry_event(entry))
         await uow.ledgers.save([ledger])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loyalty_platform.unit_of_work import ConsumingUnitOfWork
 from loyalty_points.adapters.orm import ConsumerProgressRow, OutboxRow
 from loyalty_points.adapters.repository import LedgerRepository
-from loyalty_shared.unit_of_work import ConsumingUnitOfWork
 
 
 class PointsUnitOfWork(ConsumingUnitOfWork):

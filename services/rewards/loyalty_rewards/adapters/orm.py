@@ -8,8 +8,8 @@ from decimal import Decimal
 from sqlalchemy import Boolean, DateTime, Index, Integer, Numeric, SmallInteger, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from loyalty_shared.db import metadata_for
-from loyalty_shared.outbox import OutboxColumns
+from loyalty_platform.database import metadata_for
+from loyalty_platform.outbox import OutboxColumns
 
 SCHEMA = "rewards"
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from loyalty_platform.serving import service_app
 from loyalty_rewards.bootstrap import build
 from loyalty_rewards.entrypoints.routes import router
 from loyalty_rewards.settings import RewardsSettings
-from loyalty_shared.serving import service_app
 
 
 def create_app(settings: RewardsSettings | None = None, **transports: Any) -> FastAPI:

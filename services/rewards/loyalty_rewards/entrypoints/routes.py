@@ -9,6 +9,9 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from loyalty_kernel.events.envelope import ID_PATTERN
+from loyalty_platform.access import Allow, limit
+from loyalty_platform.http import ACCESS_ERRORS, ApiError, MemberId, error_responses
 from loyalty_rewards.bootstrap import RewardsService
 from loyalty_rewards.entrypoints.schemas import (
     MAX_STOCK,
@@ -24,9 +27,6 @@ from loyalty_rewards.entrypoints.schemas import (
     reward_out,
 )
 from loyalty_rewards.service_layer.redeeming import KeyReused, redemption_body
-from loyalty_shared.access import Allow, limit
-from loyalty_shared.events import ID_PATTERN
-from loyalty_shared.http import ACCESS_ERRORS, ApiError, MemberId, error_responses
 
 router = APIRouter(prefix="/v1", responses=ACCESS_ERRORS)
 BROWSE = Allow(member="own", scope="rewards:read")

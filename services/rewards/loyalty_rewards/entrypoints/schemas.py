@@ -9,9 +9,10 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
+from loyalty_kernel.events.envelope import EventTime, Identifier
+from loyalty_kernel.events.money import Money
+from loyalty_platform.http import NO_NUL, WHOLE_NUMBER
 from loyalty_rewards.domain.catalog import Reward, RewardKind
-from loyalty_shared.events import EventTime, Identifier, Money
-from loyalty_shared.http import NO_NUL, WHOLE_NUMBER
 
 MAX_STOCK = 10_000_000
 Count = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK), WHOLE_NUMBER]

@@ -25,16 +25,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from loyalty_kernel.events.envelope import CloudEvent
+from loyalty_kernel.events.rewards import (
+    REDEMPTION_CANCELLED,
+    REWARD_REDEEMED,
+    RedemptionMoved,
+    redemption_event,
+)
+from loyalty_kernel.programme import TierPolicy
+from loyalty_kernel.topics import TopicNames
 from loyalty_rewards.adapters.clients import PointsClient, Unavailable
 from loyalty_rewards.domain.catalog import MemberStanding, Refusal, Reward, refusal
 from loyalty_rewards.domain.redemption import Redemption, Status, new_redemption
 from loyalty_rewards.service_layer.unit_of_work import RewardsUnitOfWork
-from loyalty_shared.events import CloudEvent, derived_event_id
-from loyalty_shared.programme import TierPolicy
-from loyalty_shared.settings import TopicNames
 
 log = logging.getLogger(__name__)
-SOURCE = "loyalty/rewards"
 
 
 @dataclass(frozen=True)
@@ -135,8 +140,8 @@ class Redeeming:
             if current.status is Status.PENDING:  # else another finisher got here first
                 if taken.taken:
                     current = replace(current, status=Status.CONFIRMED)
-                    uow.outbox.add(self.topics.rewards_events, current.member_id,
-                                   reward_event("loyalty.reward.redeemed.v1", current, self.clock()))  # fmt: skip
+                    event = redemption_moved(REWARD_REDEEMED, current, self.clock())
+                    uow.outbox.add(self.topics.rewards_events, current.member_id, event)
                 else:
                     current = replace(current, status=Status.REJECTED, failure=taken.refusal)
                     await uow.catalog.give_back_one(current.reward_id)
@@ -171,9 +176,8 @@ class Redeeming:
                 current = replace(current, status=Status.CANCELLED)
                 await uow.redemptions.settle(current)
                 await uow.catalog.give_back_one(current.reward_id)
-                uow.outbox.add(self.topics.rewards_events, current.member_id,
-                               reward_event("loyalty.reward.redemption_cancelled.v1", current,
-                                            self.clock()))  # fmt: skip
+                event = redemption_moved(REDEMPTION_CANCELLED, current, self.clock())
+                uow.outbox.add(self.topics.rewards_events, current.member_id, event)
             await uow.commit()
         return self.answer_for(current)
 
@@ -283,18 +287,11 @@ def redemption_body(redemption: Redemption) -> dict[str, Any]:
     }
 
 
-def reward_event(kind: str, redemption: Redemption, at: datetime) -> CloudEvent:
-    return CloudEvent(
-        specversion="1.0",
-        id=derived_event_id(kind, redemption.redemption_id),
-        source=SOURCE,
-        type=kind,
-        time=at,
-        subject=redemption.member_id,
-        data={
-            "member_id": redemption.member_id,
-            "redemption_id": redemption.redemption_id,
-            "reward_id": redemption.reward_id,
-            "points": redemption.points,
-        },
+def redemption_moved(kind: str, redemption: Redemption, at: datetime) -> CloudEvent:
+    data = RedemptionMoved(
+        member_id=redemption.member_id,
+        redemption_id=redemption.redemption_id,
+        reward_id=redemption.reward_id,
+        points=redemption.points,
     )
+    return redemption_event(kind, data, at)

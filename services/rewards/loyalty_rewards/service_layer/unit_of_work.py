@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loyalty_platform.outbox import Outbox
+from loyalty_platform.unit_of_work import UnitOfWork
 from loyalty_rewards.adapters.orm import OutboxRow
 from loyalty_rewards.adapters.repository import (
     CatalogRepository,
     IdempotencyRepository,
     RedemptionRepository,
 )
-from loyalty_shared.db import UnitOfWork
-from loyalty_shared.outbox import Outbox
 
 
 class RewardsUnitOfWork(UnitOfWork):

@@ -8,9 +8,10 @@ from decimal import Decimal
 from sqlalchemy import DateTime, Index, Integer, Numeric, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from loyalty_shared.db import metadata_for
-from loyalty_shared.outbox import OutboxColumns
-from loyalty_shared.progress import ConsumerProgressColumns
+from loyalty_platform.database import metadata_for
+from loyalty_platform.outbox import OutboxColumns
+from loyalty_platform.progress import ConsumerProgressColumns
+from loyalty_platform.purchase_history import PurchaseColumns, RefundColumns
 
 SCHEMA = "tiers"
 
@@ -44,24 +45,14 @@ class MemberRow(Base):
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class PurchaseRow(Base):
+class PurchaseRow(PurchaseColumns, Base):
     __tablename__ = "purchases"
     __table_args__ = (Index("ix_purchases_member_time", "member_id", "occurred_at"),)
 
-    purchase_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    member_id: Mapped[str] = mapped_column(String(128))
-    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-
-class RefundRow(Base):
+class RefundRow(RefundColumns, Base):
     __tablename__ = "refunds"
     __table_args__ = (Index("ix_refunds_purchase", "purchase_id"),)
-
-    refund_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    purchase_id: Mapped[str] = mapped_column(String(128))
-    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class TierChangeRow(Base):

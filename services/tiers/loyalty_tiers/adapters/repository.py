@@ -6,18 +6,18 @@ unit of work's transaction, array parameters, COPY for the append-only tables.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty_shared.clocks import PartitionClocks
-from loyalty_shared.db import copy_rows, driver_connection
+from loyalty_kernel.watermarks import PartitionWatermarks
+from loyalty_platform.clocks import PartitionClocks
+from loyalty_platform.database import copy_rows, driver_connection
+from loyalty_platform.purchase_history import PurchaseHistory, by_member
 from loyalty_tiers.adapters.orm import SCHEMA
-from loyalty_tiers.domain.standing import TierStanding, TrackedPurchase, TrackedRefund
+from loyalty_tiers.domain.partitions import TierBatch
+from loyalty_tiers.domain.standing import Purchase, Refund, TierStanding
 
 _DUE = f"""
     select m.member_id from {SCHEMA}.members m
@@ -26,18 +26,6 @@ _DUE = f"""
 _MEMBERS = f"""
     select member_id, partition, tier, since, clock, drops_at, changes_made
     from {SCHEMA}.members where member_id = any($1::text[]) order by member_id"""
-# Purchases named by id, and each member's since their own lookback start: members'
-# clocks can be far apart, and one early start would load everyone's whole history.
-_PURCHASES = f"""
-    select purchase_id, member_id, amount, occurred_at
-    from {SCHEMA}.purchases where purchase_id = any($1::text[])
-    union
-    select p.purchase_id, p.member_id, p.amount, p.occurred_at
-    from unnest($2::text[], $3::timestamptz[]) as l(member_id, since)
-    join {SCHEMA}.purchases p on p.member_id = l.member_id and p.occurred_at > l.since"""
-_REFUNDS = f"""
-    select refund_id, purchase_id, amount, occurred_at
-    from {SCHEMA}.refunds where purchase_id = any($1::text[]) order by occurred_at, refund_id"""
 _SAVE_MEMBERS = f"""
     insert into {SCHEMA}.members
         (member_id, partition, tier, since, clock, drops_at, changes_made, first_seen_at)
@@ -49,15 +37,23 @@ _SAVE_MEMBERS = f"""
         clock = excluded.clock, drops_at = excluded.drops_at,
         changes_made = excluded.changes_made"""
 
-_CHANGE_COLUMNS = ["member_id", "sequence", "from_tier", "to_tier", "direction",
-                   "qualifying_spend", "window_spend", "effective_at", "cause", "reference"]  # fmt: skip
-
-
-@dataclass
-class Loaded:
-    standings: dict[str, TierStanding]
-    partitions: dict[str, int]
-    purchases: dict[str, dict[str, TrackedPurchase]]  # by member, for members not seen yet too
+_HISTORY = PurchaseHistory(
+    SCHEMA,
+    ["purchase_id", "member_id", "amount", "occurred_at"],
+    ["refund_id", "purchase_id", "amount", "occurred_at"],
+)
+_CHANGE_COLUMNS = [
+    "member_id",
+    "sequence",
+    "from_tier",
+    "to_tier",
+    "direction",
+    "qualifying_spend",
+    "window_spend",
+    "effective_at",
+    "cause",
+    "reference",
+]
 
 
 class StandingRepository:
@@ -65,21 +61,16 @@ class StandingRepository:
         self._session, self._currency = session, currency
         self.clocks = PartitionClocks(session, SCHEMA)
 
-    async def lock_clocks(self, partitions: Iterable[int]) -> dict[int, datetime | None]:
-        return await self.clocks.lock(partitions)
-
     async def watermark(self, partition: int) -> datetime | None:
         return await self.clocks.watermark(partition)
 
-    async def save_clocks(self, clocks: Mapping[int, datetime | None]) -> None:
-        await self.clocks.save(clocks)
-
-    async def due(self, watermarks: Mapping[int, datetime]) -> list[str]:
+    async def due(self, watermarks: PartitionWatermarks) -> list[str]:
         """Members of these partitions whose tier drops by the partition's watermark."""
-        if not watermarks:
+        known = watermarks.known()
+        if not known:
             return []
         db = await driver_connection(self._session)
-        rows = await db.fetch(_DUE, list(watermarks), list(watermarks.values()))
+        rows = await db.fetch(_DUE, list(known), list(known.values()))
         return [r[0] for r in rows]
 
     async def load(
@@ -87,9 +78,10 @@ class StandingRepository:
         first_event: Mapping[str, datetime | None],
         reach: timedelta,
         references: Mapping[str, set[str]],
+        watermarks: PartitionWatermarks | None = None,
         *,
         lock: bool = True,
-    ) -> Loaded:
+    ) -> TierBatch:
         """The members' standings (rows locked; absent for members never seen), with
         every purchase the tier rule may look at from the earlier of each member's
         first event in the batch and their standing's clock, and the purchases that
@@ -102,31 +94,16 @@ class StandingRepository:
             starts = [t for t in (first, clocks.get(member)) if t is not None]
             if starts:  # else a member never seen, with nothing to load
                 lookback[member] = min(starts) - reach
-        referenced = list(set().union(*references.values()))
-        purchases = await self._purchases(db, lookback, referenced)
-        own: dict[str, dict[str, TrackedPurchase]] = defaultdict(dict)
-        for p in purchases.values():
-            if p.member_id in lookback:
-                own[p.member_id][p.purchase_id] = p
-        for member, ids in references.items():  # a refund's purchase, however old
-            own[member].update({i: purchases[i] for i in ids if i in purchases})
-        standings, partitions = {}, {}
+        referenced = sorted(set().union(*references.values()))
+        purchases = await _HISTORY.load(db, referenced, lookback, Purchase, Refund)
+        own = by_member(purchases, lookback, references)
+        batch = TierBatch({}, {}, watermarks or PartitionWatermarks(), own)
         for member, partition, tier, since, clock, drops_at, changes in rows:
-            standings[member] = TierStanding(
+            batch.standings[member] = TierStanding(
                 member, tier, since, clock, drops_at, changes, own[member], self._currency
             )
-            partitions[member] = partition
-        return Loaded(standings, partitions, own)
-
-    async def _purchases(
-        self, db: Any, lookback: Mapping[str, datetime], references: list[str]
-    ) -> dict[str, TrackedPurchase]:
-        rows = await db.fetch(_PURCHASES, references, list(lookback), list(lookback.values()))
-        purchases = {r[0]: TrackedPurchase(*r) for r in rows}
-        if purchases:
-            for r in await db.fetch(_REFUNDS, list(purchases)):
-                purchases[r[1]].refunds.append(TrackedRefund(*r))
-        return purchases
+            batch.partitions[member] = partition
+        return batch
 
     async def save(self, standings: Iterable[TierStanding], partitions: Mapping[str, int]) -> None:
         """Upsert the standings, append what they recorded: one statement, three COPYs."""
@@ -143,18 +120,49 @@ class StandingRepository:
                 [s.drops_at for s in touched],
                 [s.changes_made for s in touched],
             )
-        await copy_rows(db, SCHEMA, "purchases", ["purchase_id", "member_id", "amount", "occurred_at"], [
-            (p.purchase_id, p.member_id, p.amount, p.occurred_at)
-            for s in touched for p in s.new_purchases
-        ])  # fmt: skip
-        await copy_rows(db, SCHEMA, "refunds", ["refund_id", "purchase_id", "amount", "occurred_at"], [
-            (r.refund_id, r.purchase_id, r.amount, r.occurred_at)
-            for s in touched for r in s.new_refunds
-        ])  # fmt: skip
-        await copy_rows(db, SCHEMA, "tier_changes", _CHANGE_COLUMNS, [
-            (c.member_id, c.sequence, c.from_tier, c.to_tier, c.direction.value,
-             c.qualifying_spend, c.window_spend, c.effective_at, c.cause.value, c.reference)
-            for s in touched for c in s.new_changes
-        ])  # fmt: skip
+        await copy_rows(
+            db,
+            SCHEMA,
+            "purchases",
+            ["purchase_id", "member_id", "amount", "occurred_at"],
+            [
+                (p.purchase_id, p.member_id, p.amount, p.occurred_at)
+                for s in touched
+                for p in s.new_purchases
+            ],
+        )
+        await copy_rows(
+            db,
+            SCHEMA,
+            "refunds",
+            ["refund_id", "purchase_id", "amount", "occurred_at"],
+            [
+                (r.refund_id, r.purchase_id, r.amount, r.occurred_at)
+                for s in touched
+                for r in s.new_refunds
+            ],
+        )
+        await copy_rows(
+            db,
+            SCHEMA,
+            "tier_changes",
+            _CHANGE_COLUMNS,
+            [
+                (
+                    c.member_id,
+                    c.sequence,
+                    c.from_tier,
+                    c.to_tier,
+                    c.direction.value,
+                    c.qualifying_spend,
+                    c.window_spend,
+                    c.effective_at,
+                    c.cause.value,
+                    c.reference,
+                )
+                for s in touched
+                for c in s.new_changes
+            ],
+        )
         for s in touched:
             s.new_purchases, s.new_refunds, s.new_changes = [], [], []

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from loyalty_shared.programme import TierLevel, TierPolicy
+from loyalty_kernel.programme import TierLevel, TierPolicy
 from loyalty_tiers.domain.standing import TierStanding
 
 

@@ -13,14 +13,9 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from loyalty_shared.intake import (
-    RecordPurchase,
-    RecordRefund,
-    RefundTally,
-    admit_purchase,
-    admit_refund,
-)
-from loyalty_shared.programme import TierLevel, TierPolicy
+from loyalty_kernel.intake.commands import RecordPurchase, RecordRefund
+from loyalty_kernel.intake.rules import RefundTally, admit_purchase, admit_refund
+from loyalty_kernel.programme import TierLevel, TierPolicy
 
 
 class Direction(StrEnum):
@@ -35,7 +30,7 @@ class Cause(StrEnum):
 
 
 @dataclass(frozen=True)
-class TrackedRefund:
+class Refund:
     refund_id: str
     purchase_id: str
     amount: Decimal
@@ -43,14 +38,14 @@ class TrackedRefund:
 
 
 @dataclass
-class TrackedPurchase(RefundTally):
+class Purchase(RefundTally):
     """A purchase as the tier rule counts it: net of the refunds known at a moment."""
 
     purchase_id: str
     member_id: str
     amount: Decimal
     occurred_at: datetime
-    refunds: list[TrackedRefund] = field(default_factory=list)
+    refunds: list[Refund] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -78,10 +73,10 @@ class TierStanding:
     clock: datetime
     drops_at: datetime | None
     changes_made: int
-    purchases: dict[str, TrackedPurchase]
+    purchases: dict[str, Purchase]
     currency: str
-    new_purchases: list[TrackedPurchase] = field(default_factory=list)
-    new_refunds: list[TrackedRefund] = field(default_factory=list)
+    new_purchases: list[Purchase] = field(default_factory=list)
+    new_refunds: list[Refund] = field(default_factory=list)
     new_changes: list[TierChange] = field(default_factory=list)
 
     @classmethod
@@ -91,7 +86,7 @@ class TierStanding:
         return cls(member_id, lowest.name, first_seen, first_seen, None, 0, {}, currency)
 
     @property
-    def counted(self) -> list[TrackedPurchase]:
+    def counted(self) -> list[Purchase]:
         return [p for p in self.purchases.values() if p.member_id == self.member_id]
 
     def record_purchase(self, cmd: RecordPurchase, policy: TierPolicy) -> bool:
@@ -99,7 +94,7 @@ class TierStanding:
         if not admit_purchase(cmd, self.purchases.get(cmd.purchase_id), self.currency):
             return False
         self.settle(cmd.occurred_at, policy, inclusive=False)
-        purchase = TrackedPurchase(cmd.purchase_id, cmd.member_id, cmd.amount, cmd.occurred_at)
+        purchase = Purchase(cmd.purchase_id, cmd.member_id, cmd.amount, cmd.occurred_at)
         self.purchases[cmd.purchase_id] = purchase
         self.new_purchases.append(purchase)
         self._reassess(cmd.occurred_at, policy, Cause.PURCHASE, cmd.purchase_id)
@@ -111,7 +106,7 @@ class TierStanding:
         if purchase is None:
             return False
         self.settle(cmd.occurred_at, policy, inclusive=False)
-        refund = TrackedRefund(cmd.refund_id, cmd.purchase_id, cmd.amount, cmd.occurred_at)
+        refund = Refund(cmd.refund_id, cmd.purchase_id, cmd.amount, cmd.occurred_at)
         purchase.refunds.append(refund)
         self.new_refunds.append(refund)
         self._reassess(cmd.occurred_at, policy, Cause.REFUND, cmd.refund_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from loyalty_shared.serving import service_app
+from loyalty_platform.serving import service_app
 from loyalty_tiers.bootstrap import build
 from loyalty_tiers.entrypoints.routes import router
 from loyalty_tiers.settings import TiersSettings

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from loyalty_shared.access import Allow
-from loyalty_shared.http import ACCESS_ERRORS, ApiError, MemberId, Moment
+from loyalty_platform.access import Allow
+from loyalty_platform.http import ACCESS_ERRORS, ApiError, MemberId, Moment
 from loyalty_tiers.bootstrap import TiersService
 from loyalty_tiers.entrypoints.schemas import (
     KeepTier,

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from loyalty_shared.events import Money
+from loyalty_kernel.events.money import Money
 
 
 class NextTier(BaseModel):

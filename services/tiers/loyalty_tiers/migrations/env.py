@@ -1,4 +1,4 @@
-from loyalty_shared.migrations import run_env
+from loyalty_platform.migrations import run_env
 from loyalty_tiers.adapters.orm import Base
 
 run_env(Base.metadata)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty_shared.unit_of_work import ConsumingUnitOfWork
+from loyalty_platform.unit_of_work import ConsumingUnitOfWork
 from loyalty_tiers.adapters.orm import ConsumerProgressRow, OutboxRow
 from loyalty_tiers.adapters.repository import StandingRepository
 

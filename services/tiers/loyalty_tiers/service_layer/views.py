@@ -11,7 +11,7 @@ from decimal import Decimal
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty_shared.programme import TierPolicy
+from loyalty_kernel.programme import TierPolicy
 from loyalty_tiers.adapters.orm import SCHEMA, MemberRow
 from loyalty_tiers.adapters.repository import StandingRepository
 from loyalty_tiers.domain.outlook import TierOutlook, outlook

@@ -1,0 +1,146 @@
+"""When a purchase or refund can be applied, and the named reasons it cannot.
+
+Every consumer of `purchases` keeps the same rules, so they agree on what counts;
+each reason is the machine-readable one the dead-letter topic reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol, TypeVar
+
+from loyalty_kernel.intake.commands import RecordPurchase, RecordRefund
+from loyalty_kernel.messages import RuleBroken
+
+
+class PurchaseRuleBroken(RuleBroken):
+    """A purchase or refund the programme's intake rules refuse."""
+
+
+class WrongCurrency(PurchaseRuleBroken):
+    reason = "wrong_currency"
+
+
+class UnknownPurchase(PurchaseRuleBroken):
+    reason = "unknown_purchase"
+
+
+class RefundExceedsPurchase(PurchaseRuleBroken):
+    reason = "refund_exceeds_purchase"
+
+
+class RefundBeforePurchase(PurchaseRuleBroken):
+    reason = "refund_before_purchase"
+
+
+class MemberMismatch(PurchaseRuleBroken):
+    reason = "member_mismatch"
+
+
+class ConflictingDuplicate(PurchaseRuleBroken):
+    """A purchase or refund id seen before, now with other facts."""
+
+    reason = "conflicting_duplicate"
+
+
+class RefundablePurchase(Protocol):
+    """What the refund rules need to know of a recorded purchase."""
+
+    @property
+    def purchase_id(self) -> str: ...
+    @property
+    def member_id(self) -> str: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def refunded(self) -> Decimal: ...
+
+    def refund_amount(self, refund_id: str) -> Decimal | None:
+        """The amount of an already recorded refund, None if it is new."""
+
+
+class RecordedRefund(Protocol):
+    @property
+    def refund_id(self) -> str: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+
+
+class RefundTally:
+    """For a recorded purchase class with an `amount` and its `refunds`: what has been
+    refunded, and what is left of it at a moment (the tier rule's view)."""
+
+    amount: Decimal
+    refunds: Sequence[RecordedRefund]
+
+    @property
+    def refunded(self) -> Decimal:
+        return sum((r.amount for r in self.refunds), Decimal(0))
+
+    def refund_amount(self, refund_id: str) -> Decimal | None:
+        return next((r.amount for r in self.refunds if r.refund_id == refund_id), None)
+
+    def net_as_of(self, at: datetime) -> Decimal:
+        """The amount less the refunds known at `at`."""
+        if not self.refunds:  # most purchases; the tier rule asks this very often
+            return self.amount
+        return self.amount - sum(
+            (r.amount for r in self.refunds if r.occurred_at <= at), Decimal(0)
+        )
+
+
+P = TypeVar("P", bound=RefundablePurchase)
+
+
+def check_currency(currency: str, programme_currency: str) -> None:
+    if currency != programme_currency:
+        raise WrongCurrency(
+            f"currency {currency} is not the programme currency {programme_currency}"
+        )
+
+
+def admit_purchase(
+    cmd: RecordPurchase, known: RefundablePurchase | None, programme_currency: str
+) -> bool:
+    """True for a purchase to record, False for a redelivery of one already recorded."""
+    check_currency(cmd.currency, programme_currency)
+    if known is None:
+        return True
+    if (known.member_id, known.amount) != (cmd.member_id, cmd.amount):
+        raise ConflictingDuplicate(
+            f"purchase {cmd.purchase_id} was recorded for {known.member_id} "
+            f"with amount {known.amount}"
+        )
+    return False
+
+
+def admit_refund(cmd: RecordRefund, purchase: P | None, programme_currency: str) -> P | None:
+    """The purchase the refund takes from; None for a redelivery of a recorded refund."""
+    check_currency(cmd.currency, programme_currency)
+    if purchase is None:
+        raise UnknownPurchase(f"no purchase {cmd.purchase_id} is known")
+    if purchase.member_id != cmd.member_id:
+        raise MemberMismatch(
+            f"purchase {cmd.purchase_id} belongs to another member, not {cmd.member_id}"
+        )
+    if cmd.occurred_at < purchase.occurred_at:
+        raise RefundBeforePurchase(
+            f"refund at {cmd.occurred_at.isoformat()} precedes purchase {cmd.purchase_id}"
+        )
+    known = purchase.refund_amount(cmd.refund_id)
+    if known is not None:
+        if known != cmd.amount:
+            raise ConflictingDuplicate(f"refund {cmd.refund_id} was recorded with amount {known}")
+        return None
+    remaining = purchase.amount - purchase.refunded
+    if cmd.amount > remaining:
+        raise RefundExceedsPurchase(
+            f"refund of {cmd.amount} exceeds the {remaining} left of purchase {cmd.purchase_id}"
+        )
+    return purchase

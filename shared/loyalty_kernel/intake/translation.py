@@ -1,0 +1,44 @@
+"""A consumed `purchases` message, translated into a command or a reason to reject it."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from loyalty_kernel.events.purchases import PURCHASE_TOPIC, PurchaseCompleted
+from loyalty_kernel.intake.commands import IntakeCommand, RecordPurchase, RecordRefund
+from loyalty_kernel.messages import Consumed, InboundMessage, Rejection, Unprocessable
+
+
+def translate_purchase(message: InboundMessage) -> Consumed[IntakeCommand] | Unprocessable:
+    """The command one message of `purchases` carries, or why it can't be processed."""
+    try:
+        event = PURCHASE_TOPIC.validate_json(message.value)
+    except ValidationError as exc:
+        return Unprocessable(message, _rejection_for(exc))
+    if message.key is None or message.key != event.data.member_id.encode():
+        return Unprocessable(
+            message, Rejection("key_mismatch", "the message key must be the member id")
+        )
+    command: IntakeCommand
+    if isinstance(event, PurchaseCompleted):
+        p = event.data
+        command = RecordPurchase(
+            p.purchase_id, p.member_id, p.store_id, p.amount, p.currency, event.time, event.id
+        )
+    else:
+        r = event.data
+        command = RecordRefund(
+            r.refund_id, r.purchase_id, r.member_id, r.amount, r.currency, event.time, event.id
+        )
+    return Consumed(message, command)
+
+
+def _rejection_for(exc: ValidationError) -> Rejection:
+    errors = exc.errors(include_url=False)
+    kinds = {e["type"] for e in errors}
+    if "json_invalid" in kinds or "json_type" in kinds:
+        return Rejection("invalid_json", "the message is not a JSON document")
+    if kinds & {"union_tag_invalid", "union_tag_not_found"}:
+        return Rejection("unknown_type", "type must be one of the purchase topic's event types")
+    detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:10])
+    return Rejection("schema_violation", detail)

@@ -1,0 +1,26 @@
+"""The loyalty programme: its rules (pure) and the TOML file that tunes them."""
+
+from loyalty_kernel.programme.earning import EarningRule
+from loyalty_kernel.programme.loading import ProgrammeFileError, load_programme
+from loyalty_kernel.programme.model import (
+    ChurnSettings,
+    Programme,
+    SeverityBands,
+    TierLevel,
+    TierSettings,
+)
+from loyalty_kernel.programme.tiers import CountedPurchase, QualifyingPurchase, TierPolicy
+
+__all__ = [
+    "ChurnSettings",
+    "CountedPurchase",
+    "EarningRule",
+    "Programme",
+    "ProgrammeFileError",
+    "QualifyingPurchase",
+    "SeverityBands",
+    "TierLevel",
+    "TierPolicy",
+    "TierSettings",
+    "load_programme",
+]

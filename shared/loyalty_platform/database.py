@@ -1,0 +1,77 @@
+"""The database: engines, sessions, schemas, and the bulk paths to asyncpg."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+log = logging.getLogger(__name__)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def metadata_for(schema: str) -> MetaData:
+    """Each service keeps its tables in a schema of its own."""
+    return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    # Custom plans: a generic plan made while a table was still empty guesses ten
+    # elements for every `= any($1)` array and keeps scanning the whole table once it
+    # has grown (measured: 300 ms a batch instead of 2). JIT only slows such statements.
+    settings = {"plan_cache_mode": "force_custom_plan", "jit": "off"}
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": settings},
+    )
+
+
+async def database_reachable(engine: AsyncEngine) -> bool:
+    """For readiness: a round trip to the database works."""
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("select 1"))
+    except Exception:  # any failure means not ready; the reason is in the logs
+        log.exception("database check failed")
+        return False
+    return True
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under `session`, for bulk statements SQLAlchemy would
+    compile row by row (COPY, array parameters), inside the session's transaction."""
+    connection = await session.connection()
+    raw: Any = (await connection.get_raw_connection()).driver_connection
+    if not raw.is_in_transaction():
+        # SQLAlchemy begins lazily, at its first statement: make that happen now.
+        await connection.execute(text("select 1"))
+    return raw
+
+
+async def copy_rows(
+    db: Any, schema: str, table: str, columns: list[str], records: list[tuple[Any, ...]]
+) -> None:
+    """Append rows with COPY on an asyncpg connection (from `driver_connection`)."""
+    if records:
+        await db.copy_records_to_table(table, schema_name=schema, columns=columns, records=records)

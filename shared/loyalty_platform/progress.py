@@ -1,0 +1,104 @@
+"""How far each consumer group has applied each partition, kept in the service's database.
+
+The position moves in the same transaction as the state it produced, so a batch
+redelivered after a crash or a rebalance is recognised and skipped, dead letters
+included. Kafka's own committed offsets are only where fetching resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from sqlalchemy import BigInteger, Integer, String, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from loyalty_kernel.messages import InboundMessage
+
+log = logging.getLogger(__name__)
+
+Position = tuple[str, int]
+T = TypeVar("T")
+
+
+class ConsumerProgressColumns:
+    """Columns of a service's `consumer_progress` table."""
+
+    consumer_group: Mapped[str] = mapped_column(String(200), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(255), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    next_offset: Mapped[int] = mapped_column(BigInteger)
+    # Which log the offsets count in: the broker cluster's id.
+    log_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class ConsumerProgress:
+    """Inside a unit of work: lock the batch's partitions, drop what was applied, advance."""
+
+    def __init__(self, session: AsyncSession, table: type[ConsumerProgressColumns], group: str):
+        self._session, self._table, self._group = session, table, group
+        self._next: dict[Position, tuple[int, str | None]] = {}
+
+    async def unapplied(self, batch: Sequence[T], key: Callable[[T], InboundMessage]) -> list[T]:
+        """The items of `batch` whose message (`key`) was not applied yet; locks their
+        partitions' rows."""
+        messages = [key(item) for item in batch]
+        latest = {m.position: m for m in messages}  # log id and end are the same per partition
+        if not latest:
+            return []
+        starts = await self._locked_starts(latest)
+        ends = dict(starts)
+        for m in messages:
+            ends[m.position] = max(ends[m.position], m.offset + 1)
+        self._next = {pos: (ends[pos], m.log_id) for pos, m in latest.items()}
+        return [
+            item for item, m in zip(batch, messages, strict=True) if m.offset >= starts[m.position]
+        ]
+
+    async def _locked_starts(self, latest: dict[Position, InboundMessage]) -> dict[Position, int]:
+        t = self._table
+        positions = sorted(latest)
+        await self._session.execute(
+            insert(t)
+            .values(
+                [
+                    {"consumer_group": self._group, "topic": tp, "partition": p, "next_offset": 0}
+                    for tp, p in positions
+                ]
+            )
+            .on_conflict_do_nothing()
+        )
+        rows = await self._session.execute(
+            select(t.topic, t.partition, t.next_offset, t.log_id)
+            .where(t.consumer_group == self._group, tuple_(t.topic, t.partition).in_(positions))
+            .order_by(t.topic, t.partition)
+            .with_for_update()
+        )
+        starts = {}
+        for topic, partition, next_offset, log_id in rows:
+            message = latest[(topic, partition)]
+            if _log_restarted(message, next_offset, log_id):
+                log.warning("%s[%d] is a new log; applying it from its start", topic, partition)
+                next_offset = 0
+            starts[(topic, partition)] = next_offset
+        return starts
+
+    async def advance(self) -> None:
+        t = self._table
+        for (topic, partition), (offset, log_id) in self._next.items():
+            await self._session.execute(
+                update(t)
+                .where(t.consumer_group == self._group, t.topic == topic, t.partition == partition)
+                .values(next_offset=offset, log_id=log_id)
+            )
+
+
+def _log_restarted(message: InboundMessage, next_offset: int, log_id: str | None) -> bool:
+    """The broker lost the log we applied (the embedded one keeps logs in memory) and
+    numbers offsets from 0 again: another cluster id, or a log shorter than applied."""
+    if log_id is not None and message.log_id is not None and log_id != message.log_id:
+        return True
+    return message.log_end is not None and message.log_end < next_offset

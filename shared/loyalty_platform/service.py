@@ -1,0 +1,193 @@
+"""What every consuming service runs: database, producer, outbox relay, the consumer of
+`purchases`, its metrics; started and stopped as one, and asked whether it is ready."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from loyalty_kernel.intake.translation import translate_purchase
+from loyalty_platform.consuming import BatchHandler, Translator
+from loyalty_platform.database import create_engine, database_reachable, session_factory
+from loyalty_platform.kafka import broker_reachable, make_producer
+from loyalty_platform.metrics import ServiceMetrics
+from loyalty_platform.outbox import OutboxColumns, OutboxRelay
+from loyalty_platform.runner import ConsumerRunner, is_transient
+from loyalty_platform.settings import ServiceSettings
+from loyalty_platform.unit_of_work import ConsumingUnitOfWork
+
+log = logging.getLogger(__name__)
+ConsumingUnitOfWorkT = TypeVar("ConsumingUnitOfWorkT", bound=ConsumingUnitOfWork)
+
+
+def wall_clock() -> datetime:
+    """Now, for what runs by the wall clock rather than event time (live sweeps, the
+    moment a redemption is made)."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class ServiceParts:
+    """What a service is built from, before its own handler exists: the database, the
+    producer and its outbox relay, the metrics."""
+
+    name: str
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    producer: AIOKafkaProducer
+    relay: OutboxRelay
+    metrics: ServiceMetrics
+
+    @classmethod
+    def build(
+        cls, name: str, settings: ServiceSettings, outbox_table: type[OutboxColumns]
+    ) -> ServiceParts:
+        engine = create_engine(settings.database_url)
+        sessions = session_factory(engine)
+        producer = make_producer(settings.kafka)
+        relay = OutboxRelay(sessions, outbox_table, producer)
+        return cls(name, engine, sessions, producer, relay, ServiceMetrics(name))
+
+    def units_of_work(
+        self, kind: type[ConsumingUnitOfWorkT], settings: ServiceSettings
+    ) -> Callable[[], ConsumingUnitOfWorkT]:
+        """A factory of the service's unit of work, one per handled batch or request."""
+
+        def uow() -> ConsumingUnitOfWorkT:
+            return kind(
+                self.sessions,
+                currency=settings.programme.currency,
+                consumer_group=settings.consumer_group,
+            )
+
+        return uow
+
+    def runner(
+        self,
+        settings: ServiceSettings,
+        handler: BatchHandler[Any],
+        translators: Mapping[str, Translator[Any]] | None = None,
+    ) -> ConsumerRunner:
+        """The service's consumer, applying batches with `handler`; by default it reads
+        `purchases` alone."""
+        return ConsumerRunner(
+            name=self.name,
+            translators=translators or {settings.kafka.topics.purchases: translate_purchase},
+            group_id=settings.consumer_group,
+            kafka=settings.kafka,
+            handler=handler,
+            metrics=self.metrics,
+            on_commit=self.relay.wake,
+            batch_size=settings.batch_size,
+            stall_seconds=settings.stall_seconds,
+        )
+
+
+class Sweeping(Protocol):
+    async def sweep(self, partitions: Iterable[int], now: datetime) -> int:
+        """Move these partitions' watermarks up to `now` and act on what fell due;
+        returns the number of events staged."""
+
+
+@dataclass(kw_only=True)
+class RunningService:
+    """A service's running parts. Subclasses add their handler and any background work."""
+
+    parts: ServiceParts
+    settings: ServiceSettings
+    runner: ConsumerRunner | None = None  # None: a service that consumes no topic
+    consuming: bool = False
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.parts.engine
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self.parts.sessions
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        return self.parts.producer
+
+    @property
+    def relay(self) -> OutboxRelay:
+        return self.parts.relay
+
+    @property
+    def metrics(self) -> ServiceMetrics:
+        return self.parts.metrics
+
+    def background(self) -> dict[str, Coroutine[Any, Any, None]]:
+        """Work that runs beside the consumer while it consumes, by name."""
+        return {}
+
+    async def start(self, *, consume: bool = True) -> None:
+        await self.producer.start()
+        self.consuming = consume
+        name = self.parts.name
+        self._tasks.append(asyncio.create_task(self.relay.run(), name=f"outbox-relay:{name}"))
+        if consume:
+            if self.runner is not None:
+                await self.runner.start()
+            for task, work in self.background().items():
+                self._tasks.append(asyncio.create_task(work, name=f"{task}:{name}"))
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, stop the background work, publish what is staged."""
+        if self.runner is not None:
+            await self.runner.stop()
+        self.relay.stop()
+        self._stopping()
+        for task in self._tasks:
+            await task
+        await self.producer.stop()
+        await self.engine.dispose()
+        log.info("%s service stopped cleanly", self.parts.name)
+
+    def _stopping(self) -> None:
+        self._stop.set()
+
+    async def sweep_owned(self, handler: Sweeping) -> None:
+        """Live mode: let time pass by the wall clock on the `purchases` partitions this
+        replica owns."""
+        if self.runner is None:
+            return
+        topic = self.settings.kafka.topics.purchases
+        partitions = sorted(p for t, p in self.runner.assignment() if t == topic)
+        if partitions and await handler.sweep(partitions, wall_clock()):
+            self.relay.wake()
+
+    async def every(self, seconds: float, work: Callable[[], Awaitable[None]], what: str) -> None:
+        """Background work: `work` now and then every `seconds` until the service
+        stops; a failure of the database or the broker is logged and retried."""
+        while not self._stop.is_set():
+            try:
+                await work()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("%s failed, retrying: %s", what, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), seconds)
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {
+            "database": await database_reachable(self.engine),
+            "broker": await broker_reachable(self.producer),
+        }
+        if self.consuming:
+            if self.runner is not None:
+                checks["consumer"] = self.runner.is_healthy()
+            checks["background"] = all(not task.done() for task in self._tasks)
+        return checks
