@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import MetaData, text
@@ -75,3 +77,15 @@ async def copy_rows(
     """Append rows with COPY on an asyncpg connection (from `driver_connection`)."""
     if records:
         await db.copy_records_to_table(table, schema_name=schema, columns=columns, records=records)
+
+
+async def copy_objects(
+    db: Any, schema: str, table: str, columns: list[str], objects: Iterable[object]
+) -> None:
+    """Append one row per object with COPY, each column read from the object's attribute
+    of the same name."""
+    values = attrgetter(*columns)
+    records = [values(o) for o in objects]
+    if len(columns) == 1:
+        records = [(r,) for r in records]
+    await copy_rows(db, schema, table, columns, records)

@@ -21,7 +21,7 @@ from loyalty_platform.kafka import broker_reachable, make_producer
 from loyalty_platform.metrics import ServiceMetrics
 from loyalty_platform.outbox import OutboxColumns, OutboxRelay
 from loyalty_platform.runner import ConsumerRunner, is_transient
-from loyalty_platform.settings import ServiceSettings
+from loyalty_platform.settings import ConsumingSettings, ServiceSettings
 from loyalty_platform.unit_of_work import ConsumingUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class ServiceParts:
         return cls(name, engine, sessions, producer, relay, ServiceMetrics(name))
 
     def units_of_work(
-        self, kind: type[ConsumingUnitOfWorkT], settings: ServiceSettings
+        self, kind: type[ConsumingUnitOfWorkT], settings: ConsumingSettings
     ) -> Callable[[], ConsumingUnitOfWorkT]:
         """A factory of the service's unit of work, one per handled batch or request."""
 
@@ -72,7 +72,7 @@ class ServiceParts:
 
     def runner(
         self,
-        settings: ServiceSettings,
+        settings: ConsumingSettings,
         handler: BatchHandler[Any],
         translators: Mapping[str, Translator[Any]] | None = None,
     ) -> ConsumerRunner:

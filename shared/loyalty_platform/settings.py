@@ -85,9 +85,6 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/loyalty"
-    consumer_group: str
-    batch_size: int = Field(1000, ge=1, le=50_000)
-    stall_seconds: float = Field(30.0, gt=0)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     programme: Programme = Field(default_factory=lambda: ProgrammeSettings().load())
     access: AccessSettings = Field(default_factory=AccessSettings)
@@ -103,3 +100,12 @@ class ServiceSettings(BaseSettings):
 def database_url_field(service_prefix: str) -> AliasChoices:
     """`<SERVICE>_DATABASE_URL` wins over the platform-wide `DATABASE_URL`."""
     return AliasChoices(f"{service_prefix}DATABASE_URL", "DATABASE_URL")
+
+
+class ConsumingSettings(ServiceSettings):
+    """What a service that consumes topics reads besides: its consumer group, how many
+    messages a batch takes, and how long without progress turns readiness red."""
+
+    consumer_group: str
+    batch_size: int = Field(1000, ge=1, le=50_000)
+    stall_seconds: float = Field(30.0, gt=0)

@@ -1,4 +1,4 @@
-"""The purchase topic's contract (DESIGN.md section 3), as the parser enforces it."""
+"""The purchase topic's contract (docs/contracts/events.md), as the parser enforces it."""
 
 from __future__ import annotations
 

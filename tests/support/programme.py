@@ -1,4 +1,4 @@
-"""An independent, deliberately plain model of the default programme (DESIGN.md section 5),
+"""An independent, deliberately plain model of the default programme (docs/contracts/programme.md),
 written from the rules' text, to check the services against."""
 
 from __future__ import annotations

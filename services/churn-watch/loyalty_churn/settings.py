@@ -8,10 +8,10 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from loyalty_platform.settings import ServiceSettings, database_url_field
+from loyalty_platform.settings import ConsumingSettings, database_url_field
 
 
-class ChurnWatchSettings(ServiceSettings):
+class ChurnWatchSettings(ConsumingSettings):
     model_config = SettingsConfigDict(env_prefix="CHURN_", extra="ignore")
 
     database_url: str = Field(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from loyalty_platform.settings import ServiceSettings, database_url_field
+from loyalty_platform.settings import ConsumingSettings, database_url_field
 
 
-class PointsSettings(ServiceSettings):
+class PointsSettings(ConsumingSettings):
     model_config = SettingsConfigDict(env_prefix="POINTS_", extra="ignore")
 
     database_url: str = Field(

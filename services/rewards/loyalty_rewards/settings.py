@@ -18,7 +18,6 @@ class RewardsSettings(ServiceSettings):
         "postgresql://postgres@127.0.0.1:5432/loyalty",
         validation_alias=database_url_field("REWARDS_"),
     )
-    consumer_group: str = "rewards"  # no consumer yet; kept for the shared settings
     host: str = "127.0.0.1"
     port: int = Field(8003, ge=1, le=65535)
     points_url: str = "http://127.0.0.1:8001"

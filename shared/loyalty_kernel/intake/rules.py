@@ -6,7 +6,6 @@ each reason is the machine-readable one the dead-letter topic reports.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, TypeVar
@@ -61,38 +60,6 @@ class RefundablePurchase(Protocol):
 
     def refund_amount(self, refund_id: str) -> Decimal | None:
         """The amount of an already recorded refund, None if it is new."""
-
-
-class RecordedRefund(Protocol):
-    @property
-    def refund_id(self) -> str: ...
-    @property
-    def amount(self) -> Decimal: ...
-    @property
-    def occurred_at(self) -> datetime: ...
-
-
-class RefundTally:
-    """For a recorded purchase class with an `amount` and its `refunds`: what has been
-    refunded, and what is left of it at a moment (the tier rule's view)."""
-
-    amount: Decimal
-    refunds: Sequence[RecordedRefund]
-
-    @property
-    def refunded(self) -> Decimal:
-        return sum((r.amount for r in self.refunds), Decimal(0))
-
-    def refund_amount(self, refund_id: str) -> Decimal | None:
-        return next((r.amount for r in self.refunds if r.refund_id == refund_id), None)
-
-    def net_as_of(self, at: datetime) -> Decimal:
-        """The amount less the refunds known at `at`."""
-        if not self.refunds:  # most purchases; the tier rule asks this very often
-            return self.amount
-        return self.amount - sum(
-            (r.amount for r in self.refunds if r.occurred_at <= at), Decimal(0)
-        )
 
 
 P = TypeVar("P", bound=RefundablePurchase)

@@ -1,4 +1,4 @@
-"""The programme's parameters, with the defaults of DESIGN.md section 5 built in."""
+"""The programme's parameters, with the default programme built in (docs/contracts/programme.md)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ class SeverityBands(_Frozen):
 
 
 class ChurnSettings(_Frozen):
-    """The churn watch's thresholds (DESIGN.md sections 5 and 7)."""
+    """The churn watch's thresholds (docs/churn-watch.md)."""
 
     # A customer is lost this long after their last purchase (retail: 6 months); the
     # risk score is the probability of no purchase within this horizon.

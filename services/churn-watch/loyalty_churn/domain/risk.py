@@ -1,7 +1,7 @@
 """The risk score: the probability that a member makes no purchase within the churn
 horizon, and the severity it puts them in.
 
-Two layers (README, "How the risk score is made"):
+Two layers (docs/churn-watch.md, "How the risk score is made"):
 1. A BG/NBD buy-till-you-die model of the whole membership gives each member's
    probability of no purchase in the horizon from recency, frequency and age alone.
 2. A logistic calibration combines that probability with the behaviour signals
@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from loyalty_churn.domain.behaviour import DAY, Behaviour, MemberHistory
 from loyalty_churn.domain.calibration import Logistic
-from loyalty_churn.domain.lifetimes import BgNbd
+from loyalty_churn.domain.lifetimes.bgnbd import BgNbd
 from loyalty_kernel.programme import ChurnSettings, SeverityBands
 
 Floats = npt.NDArray[np.float64]

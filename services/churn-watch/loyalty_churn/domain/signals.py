@@ -1,4 +1,4 @@
-"""The churn signals of DESIGN.md sections 5 and 7, each with what was observed and
+"""The churn signals (docs/churn-watch.md), each with what was observed and
 the threshold it crossed; and when the passing of time alone can change them."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What losing a member costs: V = Ct + (Vk - Vt) (DESIGN.md section 7).
+"""What losing a member costs: V = Ct + (Vk - Vt) (docs/churn-watch.md).
 
 - Ct, what was spent on the member: the points they redeemed, at what a point cost.
 - Vk - Vt, the lifetime value not yet realised: the spend the member would still

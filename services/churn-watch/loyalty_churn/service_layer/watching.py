@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 
 from loyalty_churn.adapters.repository import NewFacts
 from loyalty_churn.adapters.upstream import RewardMoved, TierMoved
@@ -24,7 +23,8 @@ from loyalty_churn.domain.watch import MemberWatch, Scorer
 from loyalty_churn.service_layer.events import alert_event
 from loyalty_churn.service_layer.unit_of_work import ChurnUnitOfWork
 from loyalty_kernel.intake.commands import IntakeCommand, RecordPurchase, RecordRefund
-from loyalty_kernel.intake.rules import RefundTally, admit_purchase, admit_refund
+from loyalty_kernel.intake.records import RecordedPurchase
+from loyalty_kernel.intake.rules import admit_purchase, admit_refund
 from loyalty_kernel.messages import Consumed
 from loyalty_kernel.programme import Programme
 from loyalty_kernel.topics import TopicNames
@@ -36,13 +36,9 @@ WatchedFact = IntakeCommand | TierMoved | RewardMoved
 
 
 @dataclass
-class KnownPurchase(RefundTally):
+class KnownPurchase(RecordedPurchase):
     """A recorded purchase as the shared refund rules see it."""
 
-    purchase_id: str
-    member_id: str
-    amount: Decimal
-    occurred_at: datetime
     refunds: Sequence[Refund] = ()
 
 

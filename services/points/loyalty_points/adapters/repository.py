@@ -8,11 +8,12 @@ append-only tables, statements asyncpg prepares once and reuses.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import astuple
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty_platform.database import copy_rows, driver_connection
+from loyalty_platform.database import copy_objects, driver_connection
 from loyalty_platform.purchase_history import PurchaseHistory, by_member
 from loyalty_points.adapters.orm import SCHEMA
 from loyalty_points.domain.ledger import Adjustment, Debit, Ledger, Purchase, Refund
@@ -43,10 +44,9 @@ _SAVE_BALANCES = f"""
     select * from unnest($1::text[], $2::bigint[])
     on conflict (member_id) do update set balance = excluded.balance, updated_at = now()"""
 
+_REFUND_COLUMNS = ["refund_id", "purchase_id", "amount", "occurred_at", "points_clawed_back"]
 _HISTORY = PurchaseHistory(
-    SCHEMA,
-    ["purchase_id", "member_id", "amount", "occurred_at", "points_earned"],
-    ["refund_id", "purchase_id", "amount", "occurred_at", "points_clawed_back"],
+    SCHEMA, ["purchase_id", "member_id", "amount", "occurred_at", "points_earned"], _REFUND_COLUMNS
 )
 _PURCHASE_COLUMNS = [
     "purchase_id",
@@ -56,7 +56,6 @@ _PURCHASE_COLUMNS = [
     "points_earned",
     "store_id",
 ]
-_REFUND_COLUMNS = ["refund_id", "purchase_id", "amount", "occurred_at", "points_clawed_back"]
 _ENTRY_COLUMNS = [
     "member_id",
     "kind",
@@ -107,16 +106,7 @@ class LedgerRepository:
 
     async def add_adjustment(self, a: Adjustment) -> None:
         db = await driver_connection(self._session)
-        await db.execute(
-            _ADD_ADJUSTMENT,
-            a.adjustment_id,
-            a.member_id,
-            a.points,
-            a.reason,
-            a.actor,
-            a.made_at,
-            a.balance_after,
-        )
+        await db.execute(_ADD_ADJUSTMENT, *astuple(a))
 
     async def debit(self, debit_id: str, *, lock: bool = False) -> Debit | None:
         db = await driver_connection(self._session)
@@ -125,16 +115,7 @@ class LedgerRepository:
 
     async def add_debit(self, debit: Debit) -> None:
         db = await driver_connection(self._session)
-        await db.execute(
-            _ADD_DEBIT,
-            debit.debit_id,
-            debit.member_id,
-            debit.points,
-            debit.reference,
-            debit.created_at,
-            debit.balance_after,
-            debit.restored_at,
-        )
+        await db.execute(_ADD_DEBIT, *astuple(debit))
 
     async def mark_restored(self, debit: Debit) -> None:
         db = await driver_connection(self._session)
@@ -144,47 +125,22 @@ class LedgerRepository:
         """Append what the ledgers recorded and move the balances: three COPYs, one upsert."""
         ledgers = [lg for lg in ledgers if lg.new_entries or lg.new_purchases or lg.new_refunds]
         db = await driver_connection(self._session)
-        await copy_rows(
+        await copy_objects(
             db,
             SCHEMA,
             "purchases",
             _PURCHASE_COLUMNS,
-            [
-                (p.purchase_id, p.member_id, p.amount, p.occurred_at, p.points_earned, p.store_id)
-                for lg in ledgers
-                for p in lg.new_purchases
-            ],
+            [p for lg in ledgers for p in lg.new_purchases],
         )
-        await copy_rows(
-            db,
-            SCHEMA,
-            "refunds",
-            _REFUND_COLUMNS,
-            [
-                (r.refund_id, r.purchase_id, r.amount, r.occurred_at, r.points_clawed_back)
-                for lg in ledgers
-                for r in lg.new_refunds
-            ],
+        await copy_objects(
+            db, SCHEMA, "refunds", _REFUND_COLUMNS, [r for lg in ledgers for r in lg.new_refunds]
         )
-        await copy_rows(
+        await copy_objects(
             db,
             SCHEMA,
             "ledger_entries",
             _ENTRY_COLUMNS,
-            [
-                (
-                    e.member_id,
-                    e.kind.value,
-                    e.delta,
-                    e.balance_after,
-                    e.reference,
-                    e.purchase_id,
-                    e.tier,
-                    e.occurred_at,
-                )
-                for lg in ledgers
-                for e in lg.new_entries
-            ],
+            [e for lg in ledgers for e in lg.new_entries],
         )
         moved = sorted((lg.member_id, lg.balance) for lg in ledgers if lg.new_entries)
         if moved:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
 
 from loyalty_kernel.intake.commands import RecordPurchase, RecordRefund
-from loyalty_kernel.intake.rules import RefundTally, admit_purchase, admit_refund
+from loyalty_kernel.intake.records import RecordedPurchase, RecordedRefund
+from loyalty_kernel.intake.rules import admit_purchase, admit_refund
 from loyalty_kernel.programme import EarningRule, TierLevel, TierPolicy
 
 
@@ -74,22 +74,14 @@ class LedgerEntry:
 
 
 @dataclass(frozen=True)
-class Refund:
-    refund_id: str
-    purchase_id: str
-    amount: Decimal
-    occurred_at: datetime
+class Refund(RecordedRefund):
     points_clawed_back: int
 
 
 @dataclass
-class Purchase(RefundTally):
+class Purchase(RecordedPurchase):
     """A purchase as the ledger remembers it, with the refunds made against it."""
 
-    purchase_id: str
-    member_id: str
-    amount: Decimal
-    occurred_at: datetime
     points_earned: int
     refunds: list[Refund] = field(default_factory=list)
     store_id: str | None = None  # kept, not loaded: the refund ingest checks it

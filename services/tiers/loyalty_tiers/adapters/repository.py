@@ -11,13 +11,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loyalty_kernel.intake.records import RecordedRefund
 from loyalty_kernel.watermarks import PartitionWatermarks
 from loyalty_platform.clocks import PartitionClocks
-from loyalty_platform.database import copy_rows, driver_connection
+from loyalty_platform.database import copy_objects, driver_connection
 from loyalty_platform.purchase_history import PurchaseHistory, by_member
 from loyalty_tiers.adapters.orm import SCHEMA
 from loyalty_tiers.domain.partitions import TierBatch
-from loyalty_tiers.domain.standing import Purchase, Refund, TierStanding
+from loyalty_tiers.domain.standing import Purchase, TierStanding
 
 _DUE = f"""
     select m.member_id from {SCHEMA}.members m
@@ -37,11 +38,9 @@ _SAVE_MEMBERS = f"""
         clock = excluded.clock, drops_at = excluded.drops_at,
         changes_made = excluded.changes_made"""
 
-_HISTORY = PurchaseHistory(
-    SCHEMA,
-    ["purchase_id", "member_id", "amount", "occurred_at"],
-    ["refund_id", "purchase_id", "amount", "occurred_at"],
-)
+_PURCHASE_COLUMNS = ["purchase_id", "member_id", "amount", "occurred_at"]
+_REFUND_COLUMNS = ["refund_id", "purchase_id", "amount", "occurred_at"]
+_HISTORY = PurchaseHistory(SCHEMA, _PURCHASE_COLUMNS, _REFUND_COLUMNS)
 _CHANGE_COLUMNS = [
     "member_id",
     "sequence",
@@ -95,7 +94,7 @@ class StandingRepository:
             if starts:  # else a member never seen, with nothing to load
                 lookback[member] = min(starts) - reach
         referenced = sorted(set().union(*references.values()))
-        purchases = await _HISTORY.load(db, referenced, lookback, Purchase, Refund)
+        purchases = await _HISTORY.load(db, referenced, lookback, Purchase, RecordedRefund)
         own = by_member(purchases, lookback, references)
         batch = TierBatch({}, {}, watermarks or PartitionWatermarks(), own)
         for member, partition, tier, since, clock, drops_at, changes in rows:
@@ -120,49 +119,18 @@ class StandingRepository:
                 [s.drops_at for s in touched],
                 [s.changes_made for s in touched],
             )
-        await copy_rows(
+        await copy_objects(
             db,
             SCHEMA,
             "purchases",
-            ["purchase_id", "member_id", "amount", "occurred_at"],
-            [
-                (p.purchase_id, p.member_id, p.amount, p.occurred_at)
-                for s in touched
-                for p in s.new_purchases
-            ],
+            _PURCHASE_COLUMNS,
+            [p for s in touched for p in s.new_purchases],
         )
-        await copy_rows(
-            db,
-            SCHEMA,
-            "refunds",
-            ["refund_id", "purchase_id", "amount", "occurred_at"],
-            [
-                (r.refund_id, r.purchase_id, r.amount, r.occurred_at)
-                for s in touched
-                for r in s.new_refunds
-            ],
+        await copy_objects(
+            db, SCHEMA, "refunds", _REFUND_COLUMNS, [r for s in touched for r in s.new_refunds]
         )
-        await copy_rows(
-            db,
-            SCHEMA,
-            "tier_changes",
-            _CHANGE_COLUMNS,
-            [
-                (
-                    c.member_id,
-                    c.sequence,
-                    c.from_tier,
-                    c.to_tier,
-                    c.direction.value,
-                    c.qualifying_spend,
-                    c.window_spend,
-                    c.effective_at,
-                    c.cause.value,
-                    c.reference,
-                )
-                for s in touched
-                for c in s.new_changes
-            ],
+        await copy_objects(
+            db, SCHEMA, "tier_changes", _CHANGE_COLUMNS, [c for s in touched for c in s.new_changes]
         )
         for s in touched:
             s.new_purchases, s.new_refunds, s.new_changes = [], [], []

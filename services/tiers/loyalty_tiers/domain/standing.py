@@ -14,7 +14,8 @@ from decimal import Decimal
 from enum import StrEnum
 
 from loyalty_kernel.intake.commands import RecordPurchase, RecordRefund
-from loyalty_kernel.intake.rules import RefundTally, admit_purchase, admit_refund
+from loyalty_kernel.intake.records import RecordedPurchase, RecordedRefund
+from loyalty_kernel.intake.rules import admit_purchase, admit_refund
 from loyalty_kernel.programme import TierLevel, TierPolicy
 
 
@@ -29,23 +30,11 @@ class Cause(StrEnum):
     HOLD_EXPIRED = "hold_expired"
 
 
-@dataclass(frozen=True)
-class Refund:
-    refund_id: str
-    purchase_id: str
-    amount: Decimal
-    occurred_at: datetime
-
-
 @dataclass
-class Purchase(RefundTally):
+class Purchase(RecordedPurchase):
     """A purchase as the tier rule counts it: net of the refunds known at a moment."""
 
-    purchase_id: str
-    member_id: str
-    amount: Decimal
-    occurred_at: datetime
-    refunds: list[Refund] = field(default_factory=list)
+    refunds: list[RecordedRefund] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -76,7 +65,7 @@ class TierStanding:
     purchases: dict[str, Purchase]
     currency: str
     new_purchases: list[Purchase] = field(default_factory=list)
-    new_refunds: list[Refund] = field(default_factory=list)
+    new_refunds: list[RecordedRefund] = field(default_factory=list)
     new_changes: list[TierChange] = field(default_factory=list)
 
     @classmethod
@@ -106,7 +95,7 @@ class TierStanding:
         if purchase is None:
             return False
         self.settle(cmd.occurred_at, policy, inclusive=False)
-        refund = Refund(cmd.refund_id, cmd.purchase_id, cmd.amount, cmd.occurred_at)
+        refund = RecordedRefund(cmd.refund_id, cmd.purchase_id, cmd.amount, cmd.occurred_at)
         purchase.refunds.append(refund)
         self.new_refunds.append(refund)
         self._reassess(cmd.occurred_at, policy, Cause.REFUND, cmd.refund_id)
