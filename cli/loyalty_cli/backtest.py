@@ -10,150 +10,20 @@ from the log alone: plain recency, BG/NBD and Pareto/NBD, fitted on the same dat
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from loyalty_churn.domain.evaluation import (
-    CalibrationBand,
-    brier,
-    calibration_table,
-    lost_revenue_caught,
-    roc_auc,
-    top_share,
-)
-from loyalty_churn.domain.lifetimes import BgNbd, ParetoNbd
-from loyalty_kernel.events.purchases import PURCHASE_COMPLETED, PURCHASE_REFUNDED
-
-Floats = npt.NDArray[np.float64]
-SHARES = (0.1, 0.2)
-
-
-@dataclass
-class Customer:
-    """One member's purchases in the log, split at the cutoff."""
-
-    days: list[datetime] = field(default_factory=list)  # purchase times up to the cutoff
-    revenue: Decimal = Decimal(0)  # net spend in the horizon before the cutoff
-    bought_after: bool = False  # a purchase in (cutoff, cutoff + horizon]
-
-
-@dataclass(frozen=True)
-class SplitLog:
-    before: list[bytes]  # the lines to replay: every event up to the cutoff
-    customers: dict[str, Customer]
-    last_event: datetime | None
-    unreadable: int = 0  # lines with no readable time, member or amount: left out
-
-
-def split_log(lines: Iterable[bytes], cutoff: datetime, horizon: timedelta) -> SplitLog:
-    """Read the log once: lines to replay, and each member's facts for the labels and
-    for the baselines."""
-    before: list[bytes] = []
-    customers: dict[str, Customer] = {}
-    refunds: list[tuple[str, datetime, Decimal]] = []
-    last: datetime | None = None
-    unreadable = 0
-    for line in lines:
-        try:
-            event = json.loads(line)
-            at = datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
-            data = event.get("data") or {}
-            member = data.get("member_id")
-            if at.tzinfo is None or not isinstance(data, dict):
-                raise ValueError("no time zone, or no data object")
-            if event.get("type") in (PURCHASE_COMPLETED, PURCHASE_REFUNDED):
-                Decimal(data["amount"])
-        except (ValueError, KeyError, TypeError, ArithmeticError, AttributeError):
-            # The churn watch would dead-letter it too: it is no fact of either side.
-            unreadable += 1
-            continue
-        last = max(last or at, at)
-        if at <= cutoff:
-            before.append(line)
-        if member is None:
-            continue
-        if event.get("type") == PURCHASE_COMPLETED:
-            customer = customers.setdefault(member, Customer())
-            if at <= cutoff:
-                customer.days.append(at)
-                if at > cutoff - horizon:
-                    customer.revenue += Decimal(data["amount"])
-            elif at <= cutoff + horizon:
-                customer.bought_after = True
-        elif event.get("type") == PURCHASE_REFUNDED and cutoff - horizon < at <= cutoff:
-            refunds.append((member, at, Decimal(data["amount"])))
-    for member, _, amount in refunds:
-        if member in customers:
-            customers[member].revenue = max(customers[member].revenue - amount, Decimal(0))
-    known = {m: c for m, c in customers.items() if c.days}
-    return SplitLog(before, known, last, unreadable)
-
-
-def summaries(customers: list[Customer], cutoff: datetime) -> tuple[Floats, Floats, Floats]:
-    """BG/NBD's (x, t_x, T) in days, counting distinct purchase dates."""
-    x, t_x, age = [], [], []
-    for c in customers:
-        first = min(c.days)
-        dates = sorted({d.date() for d in c.days})
-        x.append(len(dates) - 1)
-        t_x.append((dates[-1] - dates[0]).days)
-        age.append(max((cutoff - first).total_seconds() / 86400, t_x[-1]))
-    return np.array(x, float), np.array(t_x, float), np.array(age, float)
-
-
-@dataclass(frozen=True)
-class Scores:
-    name: str
-    values: Floats
-    probability: bool  # readable as P(no purchase in the horizon): Brier applies
-
-
-def baselines(customers: list[Customer], cutoff: datetime, horizon_days: int) -> list[Scores]:
-    x, t_x, age = summaries(customers, cutoff)
-    recency = age - t_x
-    out = [Scores("recency", recency, probability=False)]
-    for name, model in (("BG/NBD", BgNbd), ("Pareto/NBD", ParetoNbd)):
-        fitted = model.fit(x, t_x, age)
-        p = np.asarray(fitted.p_no_purchase(x, t_x, age, float(horizon_days)), dtype=np.float64)
-        out.append(Scores(name, p, probability=True))
-    return out
-
-
-@dataclass(frozen=True)
-class Quality:
-    name: str
-    auc: float | None
-    at_share: dict[float, tuple[float, float, float]]  # precision, recall, lost revenue caught
-    brier: float | None
-    # For probabilities: per band of score, the mean score against the churn rate.
-    calibration: list[CalibrationBand] | None = None
-
-
-def judge(scores: Scores, labels: Floats, revenue: Floats) -> Quality:
-    at_share = {}
-    for share in SHARES:
-        precision, recall = top_share(scores.values, labels, share)
-        caught = lost_revenue_caught(scores.values, labels, revenue, share)
-        at_share[share] = (precision, recall, caught)
-    return Quality(
-        scores.name,
-        roc_auc(scores.values, labels),
-        at_share,
-        brier(scores.values, labels) if scores.probability else None,
-        calibration_table(scores.values, labels, bins=5) if scores.probability else None,
-    )
+from loyalty_cli.backtest_log import split_log
+from loyalty_cli.backtest_rankings import SHARES, Quality, Scores, baselines, judge
+from loyalty_cli.backtest_replay import replay_and_score
 
 
 @dataclass(frozen=True)
@@ -197,81 +67,6 @@ class Backtest:
         }
 
 
-async def _replay_and_score(
-    log: SplitLog,
-    cutoff: datetime,
-    horizon_days: int,
-    database_url: str,
-    bootstrap_servers: str,
-    partitions: int,
-) -> tuple[dict[str, float], dict[str, Any], float]:
-    """Run a churn watch on the replayed log; its scores as of the cutoff."""
-    from loyalty_churn.bootstrap import build
-    from loyalty_churn.migrations import MIGRATIONS_DIR
-    from loyalty_churn.service_layer.modelling import fit_and_store
-    from loyalty_churn.service_layer.views import ranked_risk
-    from loyalty_churn.settings import ChurnWatchSettings
-    from loyalty_cli.replay import publish_events
-    from loyalty_platform.kafka import ensure_topics
-    from loyalty_platform.migrations import upgrade
-    from loyalty_platform.settings import KafkaSettings, ProgrammeSettings
-
-    await asyncio.to_thread(upgrade, MIGRATIONS_DIR, database_url)
-    kafka = KafkaSettings(
-        bootstrap_servers=bootstrap_servers,
-        topic_partitions=partitions,
-        topic_prefix=f"backtest-{uuid.uuid4().hex[:8]}.",
-    )
-    await ensure_topics(kafka, kafka.topics.all())
-    base = ProgrammeSettings().load()
-    programme = base.model_copy(
-        update={"churn": base.churn.model_copy(update={"horizon_days": horizon_days})}
-    )
-    settings = ChurnWatchSettings(
-        database_url=database_url,
-        kafka=kafka,
-        clock="event",
-        consumer_group="backtest",
-        batch_size=2000,
-        programme=programme,
-    )
-    service = build(settings)
-    started = time.monotonic()
-    await service.start()
-    try:
-        sent = await publish_events(
-            log.before, bootstrap_servers=bootstrap_servers, topic=kafka.topics.purchases, rate=None
-        )
-        await _until_applied(service, sent)
-        elapsed = time.monotonic() - started
-        version, model = await fit_and_store(service.uow, programme, cutoff)
-        scorer = service.handler.scorer(model)
-        ranked = await ranked_risk(service.uow, cutoff, scorer)
-    finally:
-        await service.stop()
-    scores = {m.assessment.member_id: m.assessment.score for m in ranked}
-    return scores, {"version": version, **model.to_dict()}, elapsed
-
-
-async def _until_applied(service: Any, total: int, timeout: float = 3600) -> None:
-    from sqlalchemy import func, select
-
-    from loyalty_churn.adapters.orm import ConsumerProgressRow
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        async with service.sessions() as session:
-            applied = await session.scalar(
-                select(func.sum(ConsumerProgressRow.next_offset)).where(
-                    ConsumerProgressRow.topic == service.settings.kafka.topics.purchases
-                )
-            )
-        if applied == total:
-            return
-        await asyncio.sleep(0.5)
-    raise TimeoutError(f"the churn watch applied {applied} of {total} events")
-
-
 def run_backtest(
     lines: Iterable[bytes],
     cutoff: datetime,
@@ -303,9 +98,7 @@ def run_backtest(
         name = f"backtest_{uuid.uuid4().hex[:8]}"
         database_url = asyncio.run(create_database(database_server, name))
         watched, model, seconds = asyncio.run(
-            _replay_and_score(
-                log, cutoff, horizon_days, database_url, bootstrap_servers, partitions
-            )
+            replay_and_score(log, cutoff, horizon_days, database_url, bootstrap_servers, partitions)
         )
     members = sorted(log.customers)
     customers = [log.customers[m] for m in members]

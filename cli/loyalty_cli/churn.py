@@ -52,8 +52,9 @@ def backtest(
     """Replay LOG up to CUTOFF into a fresh churn watch, score everyone as of CUTOFF, and
     compare with who bought again within HORIZON days; recency, BG/NBD and Pareto/NBD
     rank the same members for comparison."""
-    from loyalty_cli.backtest import SHARES, run_backtest
     from loyalty_cli.backtest import rows as result_rows
+    from loyalty_cli.backtest import run_backtest
+    from loyalty_cli.backtest_rankings import SHARES
 
     moment = utc_moment(cutoff)
     with console.status("replaying the log into a fresh churn watch ..."):

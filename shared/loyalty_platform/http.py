@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loyalty_kernel.events.envelope import ID_PATTERN
 from loyalty_platform.metrics import ServiceMetrics
+
+S = TypeVar("S")
 
 # A member id in a path, as the events define ids: a bad one is a 422 before any lookup.
 MemberId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -206,3 +209,15 @@ __all__ = [
     "health_router",
     "install_error_handlers",
 ]
+
+
+def running(kind: type[S]) -> Callable[[Request], S]:
+    """A FastAPI dependency: the app's running service (set by the lifespan), typed."""
+
+    def service(request: Request) -> S:
+        found = request.app.state.service
+        if not isinstance(found, kind):
+            raise TypeError(f"the app runs a {type(found).__name__}, not a {kind.__name__}")
+        return found
+
+    return service

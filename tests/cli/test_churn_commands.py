@@ -121,7 +121,7 @@ async def test_tail_shows_the_backlog_then_follows(kafka: KafkaSettings) -> None
 
 
 def test_the_log_split_leaves_out_unreadable_lines_and_counts_them() -> None:
-    from loyalty_cli.backtest import split_log
+    from loyalty_cli.backtest_log import split_log
 
     good = [e.to_bytes() for e in synthetic_churn_log(20, START, 400, seed=5)]
     bad = [b"not json", b'{"time": "2024-02-01T00:00:00", "data": {"member_id": "x"}}', b"{}"]

@@ -74,21 +74,17 @@ def till_event(
     """The event a till would have sent, as the REST ingest makes it. Its id follows from
     the purchase or refund id, so a retried post gets the same event id."""
     if isinstance(data, RefundData):
-        return PurchaseRefunded(
-            specversion="1.0",
-            id=derived_event_id("rest", PURCHASE_REFUNDED, data.refund_id),
-            source=source,
-            type=PURCHASE_REFUNDED,
-            time=time,
-            subject=data.member_id,
-            data=data,
-        )
-    return PurchaseCompleted(
-        specversion="1.0",
-        id=derived_event_id("rest", PURCHASE_COMPLETED, data.purchase_id),
-        source=source,
-        type=PURCHASE_COMPLETED,
-        time=time,
-        subject=data.member_id,
-        data=data,
+        kind, business_id = PURCHASE_REFUNDED, data.refund_id
+    else:
+        kind, business_id = PURCHASE_COMPLETED, data.purchase_id
+    return PURCHASE_TOPIC.validate_python(
+        {
+            "specversion": "1.0",
+            "id": derived_event_id("rest", kind, business_id),
+            "source": source,
+            "type": kind,
+            "time": time,
+            "subject": data.member_id,
+            "data": data,
+        }
     )

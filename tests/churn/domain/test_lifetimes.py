@@ -13,14 +13,13 @@ from hypothesis import strategies as st
 from scipy.integrate import quad
 from scipy.special import gammaln
 
-from loyalty_churn.domain.lifetimes import (
-    BGNBD_DEFAULT,
+from loyalty_churn.domain.lifetimes.bgnbd import BGNBD_DEFAULT, BgNbd
+from loyalty_churn.domain.lifetimes.pareto_nbd import (
     PARETO_DEFAULT,
-    BgNbd,
-    InvalidSummaries,
     ParetoNbd,
     _pareto_log_likelihood,
 )
+from loyalty_churn.domain.lifetimes.summaries import InvalidSummaries
 
 HORIZON = 90.0
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from loyalty_churn.bootstrap import build
-from loyalty_churn.entrypoints.routes import router
+from loyalty_churn.entrypoints import alert_routes, churn_routes, risk_routes
 from loyalty_churn.settings import ChurnWatchSettings
 from loyalty_platform.serving import service_app
 
@@ -17,7 +17,15 @@ def create_app(settings: ChurnWatchSettings | None = None, *, consume: bool = Tr
         description="Who is slipping away, with evidence and what they are worth: "
         "alerts, risk scores, churn rates.",
         build=lambda: build(chosen),
-        router=router,
+        router=_api(),
         access=chosen.access,
         consume=consume,
     )
+
+
+def _api() -> APIRouter:
+    """The REST API, one router per resource."""
+    api = APIRouter()
+    for resource in (risk_routes, alert_routes, churn_routes):
+        api.include_router(resource.router)
+    return api

@@ -13,7 +13,7 @@ from loyalty_kernel.events.envelope import ID_PATTERN
 from loyalty_kernel.events.purchases import PurchaseCompleted, PurchaseRefunded, till_event
 from loyalty_platform.access import Allow, KeyHolder, require_store
 from loyalty_platform.access.guard import gate_of
-from loyalty_platform.http import ACCESS_ERRORS, ApiError, MemberId, error_responses
+from loyalty_platform.http import ACCESS_ERRORS, ApiError, MemberId, error_responses, running
 from loyalty_platform.kafka import member_key
 from loyalty_points.bootstrap import PointsService
 from loyalty_points.domain.ledger import AdjustmentRefused, DebitRefused
@@ -45,8 +45,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _service(request: Request) -> PointsService:
-    return request.app.state.service  # type: ignore[no-any-return]
+Points = Annotated[PointsService, Depends(running(PointsService))]
 
 
 @router.get(
@@ -55,8 +54,8 @@ def _service(request: Request) -> PointsService:
     responses=NOT_FOUND,
     dependencies=[Depends(READ)],
 )
-async def get_balance(member_id: MemberId, request: Request) -> BalanceOut:
-    async with _service(request).sessions() as session:
+async def get_balance(member_id: MemberId, service: Points) -> BalanceOut:
+    async with service.sessions() as session:
         found = await views.balance(session, member_id)
     if found is None:
         raise ApiError(404, "unknown_member", f"member {member_id} has no points account")
@@ -71,11 +70,11 @@ async def get_balance(member_id: MemberId, request: Request) -> BalanceOut:
 )
 async def get_ledger(
     member_id: MemberId,
-    request: Request,
+    service: Points,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,  # fits a bigint
 ) -> LedgerPage:
-    async with _service(request).sessions() as session:
+    async with service.sessions() as session:
         rows = await views.ledger_page(
             session, member_id, before_id=int(cursor) if cursor else None, limit=limit
         )
@@ -86,33 +85,39 @@ async def get_ledger(
 
 @router.post("/purchases", status_code=202, response_model=Accepted)
 async def post_purchase(
-    body: PurchaseSubmission, request: Request, till: Annotated[KeyHolder, Depends(TILL)]
+    body: PurchaseSubmission,
+    request: Request,
+    service: Points,
+    till: Annotated[KeyHolder, Depends(TILL)],
 ) -> Accepted:
     """Validate a till's purchase and put it on the `purchases` topic. A till's key
     posts for its own store only."""
     require_store(request, till, body.store_id)
     event = _till_event(body, till)
-    return await _publish(request, event, body.member_id, body.currency)
+    return await _publish(service, event, body.member_id, body.currency)
 
 
 @router.post("/refunds", status_code=202, response_model=Accepted, responses=error_responses(404))
 async def post_refund(
-    body: RefundSubmission, request: Request, till: Annotated[KeyHolder, Depends(TILL)]
+    body: RefundSubmission,
+    request: Request,
+    service: Points,
+    till: Annotated[KeyHolder, Depends(TILL)],
 ) -> Accepted:
     """Validate a till's refund and put it on the `purchases` topic, stamped with the
     till's store. The purchase must be recorded in the ledger, bought at that store."""
     store_id = require_store(request, till, body.store_id)
-    await _check_refunded_purchase(request, till, body)
+    await _check_refunded_purchase(request, service, till, body)
     event = _till_event(body.model_copy(update={"store_id": store_id}), till)
-    return await _publish(request, event, body.member_id, body.currency)
+    return await _publish(service, event, body.member_id, body.currency)
 
 
 async def _check_refunded_purchase(
-    request: Request, till: KeyHolder, body: RefundSubmission
+    request: Request, service: PointsService, till: KeyHolder, body: RefundSubmission
 ) -> None:
     """A till refunds what its own store sold, once the ledger has recorded it; to
     another store's till, another store's purchase is as unknown as none at all."""
-    async with _service(request).sessions() as session:
+    async with service.sessions() as session:
         found = await views.recorded_purchase(session, body.purchase_id)
     unknown = ApiError(
         404,
@@ -142,9 +147,11 @@ def _till_event(
 
 
 async def _publish(
-    request: Request, event: PurchaseCompleted | PurchaseRefunded, member_id: str, currency: str
+    service: PointsService,
+    event: PurchaseCompleted | PurchaseRefunded,
+    member_id: str,
+    currency: str,
 ) -> Accepted:
-    service = _service(request)
     expected = service.settings.programme.currency
     if currency != expected:
         raise ApiError(
@@ -172,14 +179,14 @@ SPEND_REFUSALS: dict[int | str, dict[str, Any]] = {
     dependencies=[Depends(SPEND)],
 )
 async def post_debit(
-    member_id: MemberId, body: DebitRequest, request: Request, response: Response
+    member_id: MemberId, body: DebitRequest, service: Points, response: Response
 ) -> DebitOut:
     """Spend a member's points (the rewards service, for a redemption). Never below
     zero, nothing while the balance is negative. Asked again with the same debit id
     and facts, the same debit is the answer (200)."""
     cmd = SpendPoints(body.debit_id, member_id, body.points, body.reference)
     try:
-        debit, created = await _service(request).spending.spend(cmd, datetime.now(UTC))
+        debit, created = await service.spending.spend(cmd, datetime.now(UTC))
     except DebitRefused as refused:
         raise ApiError(409, refused.reason, str(refused)) from refused
     except DebitConflict as conflict:
@@ -195,10 +202,10 @@ async def post_debit(
     responses={404: {"description": "No such debit"}},
     dependencies=[Depends(SPEND)],
 )
-async def post_restore(debit_id: DebitId, request: Request) -> DebitOut:
+async def post_restore(debit_id: DebitId, service: Points) -> DebitOut:
     """Put a debit's points back (a cancelled redemption); once, however often asked."""
     try:
-        debit = await _service(request).spending.restore(debit_id, datetime.now(UTC))
+        debit = await service.spending.restore(debit_id, datetime.now(UTC))
     except UnknownDebit as unknown:
         raise ApiError(404, "unknown_debit", str(unknown)) from unknown
     return DebitOut.model_validate(debit, from_attributes=True)
@@ -213,7 +220,7 @@ async def post_restore(debit_id: DebitId, request: Request) -> DebitOut:
 async def post_adjustment(
     member_id: MemberId,
     body: AdjustmentRequest,
-    request: Request,
+    service: Points,
     response: Response,
     operator: Annotated[KeyHolder, Depends(ADJUST)],
 ) -> AdjustmentOut:
@@ -223,7 +230,7 @@ async def post_adjustment(
     facts, a 409. A member with no points account yet is a 404."""
     cmd = AdjustPoints(body.adjustment_id, member_id, body.points, body.reason, operator.key_id)
     try:
-        adjustment, created = await _service(request).adjusting.adjust(cmd, datetime.now(UTC))
+        adjustment, created = await service.adjusting.adjust(cmd, datetime.now(UTC))
     except AdjustmentConflict as conflict:
         raise ApiError(409, "conflicting_adjustment", str(conflict)) from conflict
     except AdjustmentRefused as refused:

@@ -12,12 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from loyalty_kernel.topics import TopicNames
 from loyalty_points.domain.ledger import Adjustment
 from loyalty_points.service_layer.events import entry_event
-from loyalty_points.service_layer.requests import ReusedId, same_request
+from loyalty_points.service_layer.requests import ReusedId, one_use_of, same_request
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 
 
@@ -46,7 +44,7 @@ class Adjusting:
     async def adjust(self, cmd: AdjustPoints, now: datetime) -> tuple[Adjustment, bool]:
         """The adjustment, and whether this call made it (False: asked before)."""
         what = f"adjustment {cmd.adjustment_id}"
-        try:
+        with one_use_of(AdjustmentConflict, what):
             async with self.uow() as uow:
                 # Locked first: a retry racing its original waits, then finds it.
                 ledger = await uow.ledgers.for_adjusting(cmd.member_id)
@@ -67,6 +65,3 @@ class Adjusting:
                 await uow.ledgers.add_adjustment(adjustment)
                 await uow.commit()
                 return adjustment, True
-        except asyncpg.UniqueViolationError as exc:
-            # The same id at the same moment, for another member (their locks differ).
-            raise AdjustmentConflict(f"{what} was made with other facts") from exc

@@ -7,7 +7,11 @@ a retry racing its original waits for it, then finds it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TypeVar
+
+import asyncpg
 
 K = TypeVar("K")
 
@@ -27,3 +31,13 @@ def same_request(
     if facts != asked:
         raise refused(f"{what} was made with other facts")
     return known
+
+
+@contextmanager
+def one_use_of(refused: type[ReusedId], what: str) -> Iterator[None]:
+    """The same id made at the same moment for another member (whose lock is another
+    row) breaks the id's uniqueness in the database: that is a reused id too."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        raise refused(f"{what} was made with other facts") from exc

@@ -12,12 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from loyalty_kernel.topics import TopicNames
 from loyalty_points.domain.ledger import Debit, Ledger
 from loyalty_points.service_layer.events import entry_event
-from loyalty_points.service_layer.requests import ReusedId, same_request
+from loyalty_points.service_layer.requests import ReusedId, one_use_of, same_request
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 
 
@@ -45,7 +43,7 @@ class Spending:
     async def spend(self, cmd: SpendPoints, now: datetime) -> tuple[Debit, bool]:
         """The debit, and whether this call made it (False: asked before)."""
         what = f"debit {cmd.debit_id}"
-        try:
+        with one_use_of(DebitConflict, what):
             async with self.uow() as uow:
                 ledger = await uow.ledgers.for_spending(cmd.member_id)
                 known = await uow.ledgers.debit(cmd.debit_id)
@@ -58,9 +56,6 @@ class Spending:
                 await uow.ledgers.add_debit(debit)
                 await uow.commit()
                 return debit, True
-        except asyncpg.UniqueViolationError as exc:
-            # The same id for another member, at the same time (their locks differ).
-            raise DebitConflict(f"{what} was made with other facts") from exc
 
     async def restore(self, debit_id: str, now: datetime) -> Debit:
         """Put a debit's points back, once; asked again, the same answer."""

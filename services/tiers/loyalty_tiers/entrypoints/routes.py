@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from loyalty_platform.access import Allow
-from loyalty_platform.http import ACCESS_ERRORS, ApiError, MemberId, Moment
+from loyalty_platform.http import ACCESS_ERRORS, ApiError, MemberId, Moment, running
 from loyalty_tiers.bootstrap import TiersService
 from loyalty_tiers.entrypoints.schemas import (
     KeepTier,
@@ -30,8 +30,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _service(request: Request) -> TiersService:
-    return request.app.state.service  # type: ignore[no-any-return]
+Tiers = Annotated[TiersService, Depends(running(TiersService))]
 
 
 @router.get(
@@ -40,8 +39,7 @@ def _service(request: Request) -> TiersService:
     responses=NOT_FOUND,
     dependencies=[Depends(MEMBER_TIER)],
 )
-async def get_member_tier(member_id: MemberId, request: Request) -> MemberTierOut:
-    service = _service(request)
+async def get_member_tier(member_id: MemberId, service: Tiers) -> MemberTierOut:
     async with service.sessions() as session:
         found = await views.member_outlook(
             session,
@@ -77,9 +75,8 @@ async def get_member_tier(member_id: MemberId, request: Request) -> MemberTierOu
 
 
 @router.get("/tiers", response_model=TierTableOut, dependencies=[Depends(TIER_TABLE)])
-async def get_tiers(request: Request) -> TierTableOut:
+async def get_tiers(service: Tiers) -> TierTableOut:
     """The programme's tiers, lowest first, with how many members hold each."""
-    service = _service(request)
     async with service.sessions() as session:
         counts = await views.tier_counts(session)
     programme = service.settings.programme
@@ -101,7 +98,7 @@ async def get_tiers(request: Request) -> TierTableOut:
 
 @router.get("/tiers/report", response_model=TierReportOut, dependencies=[Depends(REPORT)])
 async def get_tier_report(
-    request: Request,
+    service: Tiers,
     start: Annotated[Moment, Query(alias="from", description="RFC 3339, with a zone")],
     end: Annotated[Moment, Query(alias="to", description="RFC 3339, with a zone")],
 ) -> TierReportOut:
@@ -112,7 +109,6 @@ async def get_tier_report(
             raise ApiError(422, "invalid_time", f"{name} must carry a time zone")
     if end <= start:
         raise ApiError(422, "invalid_period", "to must be after from")
-    service = _service(request)
     async with service.sessions() as session:
         report = await views.tier_report(session, start, end, service.policy)
     return TierReportOut(
