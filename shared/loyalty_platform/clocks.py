@@ -11,10 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from sqlalchemy import DateTime, Integer
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty_kernel.watermarks import PartitionWatermarks
 from loyalty_platform.database import driver_connection
+
+
+class PartitionClockColumns:
+    """Columns of a service's `partition_clocks` table: per `purchases` partition, the
+    latest event time consumed there (or the wall clock, in live mode)."""
+
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    watermark: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class PartitionClocks:

@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from loyalty_platform.clocks import PartitionClockColumns
 from loyalty_platform.database import metadata_for
 from loyalty_platform.outbox import OutboxColumns
 from loyalty_platform.progress import ConsumerProgressColumns
@@ -133,14 +134,10 @@ class RiskModelRow(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
 
-class PartitionClockRow(Base):
-    """Per `purchases` partition: the latest event time consumed there (or the wall
-    clock, in live mode). Members' assessments fall due as it passes them."""
+class PartitionClockRow(PartitionClockColumns, Base):
+    """Members' assessments fall due as it passes them."""
 
     __tablename__ = "partition_clocks"
-
-    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
-    watermark: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class OutboxRow(OutboxColumns, Base):

@@ -1,4 +1,4 @@
-"""Loading and saving watched members, their facts and their alerts, a batch at a time.
+"""Loading and saving watched members and their facts, a batch at a time.
 
 The consumer's hot path, like the other services': asyncpg directly inside the unit
 of work's transaction, array parameters, COPY for the append-only facts.
@@ -14,11 +14,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loyalty_churn.adapters.alerts import latest_alerts, save_alerts
 from loyalty_churn.adapters.orm import SCHEMA
-from loyalty_churn.domain.alerts import ChurnAlert
 from loyalty_churn.domain.behaviour import MemberHistory, Refund, RewardTaken, TierMove, Visit
 from loyalty_churn.domain.risk import RiskModel
-from loyalty_churn.domain.signals import Signal, SignalCode
 from loyalty_churn.domain.watch import MemberWatch
 from loyalty_kernel.watermarks import PartitionWatermarks
 from loyalty_platform.clocks import PartitionClocks
@@ -47,11 +46,6 @@ _REWARDS = f"""
 _APPLIED = f"select coalesce(sum(next_offset), 0) from {SCHEMA}.consumer_progress"
 _OWNERS = f"""
     select purchase_id, member_id from {SCHEMA}.purchases where purchase_id = any($1::text[])"""
-_LATEST_ALERTS = f"""
-    select distinct on (member_id) alert_id, member_id, severity, score, signals, tier,
-        value_at_risk, last_purchase_at, opened_at, updated_at, revision, resolved_at
-    from {SCHEMA}.alerts where member_id = any($1::text[])
-    order by member_id, alert_id desc"""
 _SAVE_MEMBERS = f"""
     insert into {SCHEMA}.members (member_id, partition, clock, due_at, score)
     select * from unnest($1::text[], $2::int[], $3::timestamptz[], $4::timestamptz[],
@@ -59,20 +53,6 @@ _SAVE_MEMBERS = f"""
     on conflict (member_id) do update set
         partition = excluded.partition, clock = excluded.clock,
         due_at = excluded.due_at, score = excluded.score"""
-_ALERT_COLUMNS = """severity, score, signals, tier, value_at_risk, last_purchase_at,
-    updated_at, revision, resolved_at"""
-_ALERT_TYPES = """$2::text[], $3::float8[], $4::jsonb[], $5::text[], $6::numeric[],
-    $7::timestamptz[], $8::timestamptz[], $9::int[], $10::timestamptz[]"""
-_INSERT_ALERTS = f"""
-    insert into {SCHEMA}.alerts (member_id, opened_at, {_ALERT_COLUMNS})
-    select * from unnest($1::text[], $11::timestamptz[], {_ALERT_TYPES})"""
-_UPDATE_ALERTS = f"""
-    update {SCHEMA}.alerts a set ({_ALERT_COLUMNS}) = (
-        u.severity, u.score, u.signals, u.tier, u.value_at_risk, u.last_purchase_at,
-        u.updated_at, u.revision, u.resolved_at)
-    from unnest($1::bigint[], {_ALERT_TYPES})
-        as u(alert_id, {_ALERT_COLUMNS})
-    where a.alert_id = u.alert_id"""
 _LATEST_MODEL = f"""
     select version, params from {SCHEMA}.risk_models order by version desc limit 1"""
 _SAVE_MODEL = f"""
@@ -88,28 +68,6 @@ class NewFacts:
     refunds: list[tuple[str, Refund]] = field(default_factory=list)
     tier_moves: list[tuple[str, TierMove]] = field(default_factory=list)
     rewards: list[tuple[str, str, RewardTaken]] = field(default_factory=list)  # kind
-
-
-def signals_from_json(raw: Any) -> list[Signal]:
-    items = json.loads(raw) if isinstance(raw, str) else raw
-    return [Signal(SignalCode(s["code"]), s["observed"], s["threshold"]) for s in items]
-
-
-def _alert(row: Any) -> ChurnAlert:
-    return ChurnAlert(
-        member_id=row[1],
-        opened_at=row[8],
-        severity=row[2],
-        score=row[3],
-        signals=signals_from_json(row[4]),
-        tier=row[5],
-        value_at_risk=row[6],
-        last_purchase_at=row[7],
-        updated_at=row[9],
-        revision=row[10],
-        resolved_at=row[11],
-        alert_id=row[0],
-    )
 
 
 class WatchRepository:
@@ -149,7 +107,7 @@ class WatchRepository:
         wanted = sorted(set(members))
         rows = await db.fetch(_MEMBERS + (" for update" if lock else ""), wanted)
         histories = await self.histories(wanted)
-        alerts = {r[1]: _alert(r) for r in await db.fetch(_LATEST_ALERTS, wanted)}
+        alerts = await latest_alerts(db, wanted)
         watches = {m: MemberWatch(histories[m], alert=alerts.get(m)) for m in wanted}
         partitions = {}
         for member, partition, clock, due_at, score in rows:
@@ -202,7 +160,7 @@ class WatchRepository:
         ]
         for watch in touched:
             watch.closed = []
-        await self._save_alerts(db, changed)
+        await save_alerts(db, changed)
 
     async def _append(self, db: Any, facts: NewFacts) -> None:
         await copy_rows(
@@ -236,36 +194,6 @@ class WatchRepository:
             ["redemption_id", "kind", "member_id", "points", "occurred_at"],
             [(r.redemption_id, kind, m, abs(r.points), r.at) for m, kind, r in facts.rewards],
         )
-
-    async def _save_alerts(self, db: Any, alerts: list[ChurnAlert]) -> None:
-        """Each alert as it stands: known ones updated, then new ones inserted (a member's
-        resolved alert must be closed before their next one opens); two statements."""
-        for query, chosen in (
-            (_UPDATE_ALERTS, [a for a in alerts if a.alert_id is not None]),
-            (_INSERT_ALERTS, [a for a in alerts if a.alert_id is None]),
-        ):
-            if not chosen:
-                continue
-            first = (
-                [a.member_id for a in chosen]
-                if query is _INSERT_ALERTS
-                else [a.alert_id for a in chosen]
-            )
-            columns = [
-                first,
-                [a.severity for a in chosen],
-                [a.score for a in chosen],
-                [json.dumps([s.as_dict() for s in a.signals]) for a in chosen],
-                [a.tier for a in chosen],
-                [a.value_at_risk for a in chosen],
-                [a.last_purchase_at for a in chosen],
-                [a.updated_at for a in chosen],
-                [a.revision for a in chosen],
-                [a.resolved_at for a in chosen],
-            ]
-            if query is _INSERT_ALERTS:
-                columns.append([a.opened_at for a in chosen])
-            await db.execute(query, *columns)
 
     async def latest_model(self) -> tuple[int, RiskModel] | None:
         db = await self._db()

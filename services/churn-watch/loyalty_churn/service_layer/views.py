@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from loyalty_churn.adapters.alerts import signals_from_json
 from loyalty_churn.adapters.orm import AlertRow
-from loyalty_churn.adapters.repository import signals_from_json
 from loyalty_churn.domain.alerts import Assessment
 from loyalty_churn.domain.behaviour import Behaviour, MemberHistory
 from loyalty_churn.domain.watch import Scorer

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import DateTime, Index, Integer, Numeric, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from loyalty_platform.clocks import PartitionClockColumns
 from loyalty_platform.database import metadata_for
 from loyalty_platform.outbox import OutboxColumns
 from loyalty_platform.progress import ConsumerProgressColumns
@@ -73,14 +74,10 @@ class TierChangeRow(Base):
     reference: Mapped[str | None] = mapped_column(String(128))
 
 
-class PartitionClockRow(Base):
-    """Per `purchases` partition: the latest event time consumed there (or the wall
-    clock, in live mode). Downgrades on the partition happen when it passes them."""
+class PartitionClockRow(PartitionClockColumns, Base):
+    """Downgrades on the partition happen when it passes them."""
 
     __tablename__ = "partition_clocks"
-
-    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
-    watermark: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class OutboxRow(OutboxColumns, Base):
