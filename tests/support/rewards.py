@@ -1,24 +1,31 @@
 """The rewards service with the real points service beside it, in one process for the
-API tests (the points app answers through an in-process transport), on one database."""
+API tests (the points app answers through an in-process transport), on one database;
+and the rewards service layer alone, wired as bootstrap wires it, for its own tests."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from loyalty_kernel.intake.translation import translate_purchase
-from loyalty_kernel.messages import InboundMessage
+from loyalty_kernel.messages import InboundMessage, Item
 from loyalty_platform.access import Kind
+from loyalty_platform.database import create_engine, session_factory
 from loyalty_platform.settings import KafkaSettings
 from loyalty_points.adapters.orm import BalanceRow
 from loyalty_points.bootstrap import PointsService
 from loyalty_points.entrypoints.app import create_app as points_app
+from loyalty_rewards import bootstrap
 from loyalty_rewards.bootstrap import RewardsService
 from loyalty_rewards.entrypoints.app import create_app as rewards_app
+from loyalty_rewards.service_layer.cataloguing import Cataloguing
+from loyalty_rewards.service_layer.redeeming import Redeeming
+from loyalty_rewards.service_layer.unit_of_work import RewardsUnitOfWork
 from loyalty_rewards.settings import RewardsSettings
 from loyalty_tiers.bootstrap import TiersService
 from loyalty_tiers.entrypoints.app import create_app as tiers_app
@@ -38,20 +45,41 @@ class Stack:
 
     async def feed(self, *events: dict[str, Any]) -> None:
         """Purchases and refunds into the points ledger, as consumed messages."""
-        batch = []
-        for event in events:
-            message = InboundMessage("purchases", 0, self.offset, event["subject"].encode(),
-                                     encode(event), 0, None, "log")  # fmt: skip
-            self.offset += 1
-            batch.append(translate_purchase(message))
+        batch = consumed(events, self.offset)
+        self.offset += len(batch)
         await self.points.handler.apply(batch)
         if self.tiers is not None:
             await self.tiers.handler.apply(batch)
 
     async def balance(self, member: str) -> int:
-        async with self.points.sessions() as session:
-            row = await session.get(BalanceRow, member)
-        return row.balance if row else 0
+        return await balance(self.points, member)
+
+
+def consumed(events: tuple[dict[str, Any], ...], offset: int) -> list[Item[Any]]:
+    """Purchases and refunds as the consumer hands them over, from `offset` on."""
+    return [
+        translate_purchase(
+            InboundMessage(
+                "purchases", 0, offset + n, e["subject"].encode(), encode(e), 0, None, "log"
+            )
+        )
+        for n, e in enumerate(events)
+    ]
+
+
+async def balance(points: PointsService, member: str) -> int:
+    """The member's balance, read from the points service's table."""
+    async with points.sessions() as session:
+        row = await session.get(BalanceRow, member)
+    return row.balance if row else 0
+
+
+@asynccontextmanager
+async def points_running(database_url: str, kafka: KafkaSettings) -> AsyncIterator[FastAPI]:
+    """The points app with its service started (no consumer), to call in-process."""
+    app = points_app(points_settings(database_url, kafka), consume=False)
+    async with app.router.lifespan_context(app):
+        yield app
 
 
 def rewards_settings(database_url: str, kafka: KafkaSettings, **overrides: Any) -> RewardsSettings:
@@ -65,8 +93,7 @@ async def rewards_stack(
 ) -> AsyncIterator[Stack]:
     """With `tiers`, the tier service too (event clock), fed the same purchases."""
     async with AsyncExitStack() as apps:
-        points = points_app(points_settings(database_url, kafka), consume=False)
-        await apps.enter_async_context(points.router.lifespan_context(points))
+        points = await apps.enter_async_context(points_running(database_url, kafka))
         transports: dict[str, Any] = {"points_transport": httpx.ASGITransport(app=points)}
         tier_service = None
         if tiers:
@@ -85,3 +112,66 @@ async def rewards_stack(
             )
         )
         yield Stack(client, points.state.service, rewards.state.service, tier_service)
+
+
+class Link(httpx.AsyncBaseTransport):
+    """The way to an in-process app, which a test can cut (as if the service were
+    unreachable) or make run something first when a path is asked for."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = httpx.ASGITransport(app=app)
+        self.up = True
+        self.before: dict[str, Callable[[], Awaitable[None]]] = {}  # path suffix -> work
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.up:
+            raise httpx.ConnectError("the link is cut", request=request)
+        for suffix, work in self.before.items():
+            if request.url.path.endswith(suffix):
+                await work()
+        return await self._app.handle_async_request(request)
+
+
+@dataclass
+class Layer:
+    """The rewards service layer, the points service it calls and the way to it."""
+
+    redeeming: Redeeming
+    cataloguing: Cataloguing
+    points: PointsService
+    link: Link
+    settings: RewardsSettings
+    offset: int = 0
+
+    def uow(self) -> RewardsUnitOfWork:
+        return self.redeeming.uow()
+
+    async def feed(self, *events: dict[str, Any]) -> None:
+        """Purchases and refunds into the points ledger, as consumed messages."""
+        batch = consumed(events, self.offset)
+        self.offset += len(batch)
+        await self.points.handler.apply(batch)
+
+    async def balance(self, member: str) -> int:
+        return await balance(self.points, member)
+
+
+@asynccontextmanager
+async def rewards_layer(
+    database_url: str, kafka: KafkaSettings, **overrides: Any
+) -> AsyncIterator[Layer]:
+    """No tier service (every member holds the lowest tier), no outbox relay: what the
+    service layer stages stays in the outbox for the test to read."""
+    async with points_running(database_url, kafka) as points:
+        service_key = await issue_key(database_url, Kind.SERVICE, scopes=SERVICE_SCOPES)
+        settings = rewards_settings(database_url, kafka, service_key=service_key, **overrides)
+        link = Link(points)
+        calls = bootstrap.upstream(settings, points_transport=link)
+        engine = create_engine(settings.database_url)
+        try:
+            redeeming, cataloguing = bootstrap.handlers(settings, session_factory(engine), calls)
+            yield Layer(redeeming, cataloguing, points.state.service, link, settings)
+        finally:
+            for client in calls.http:
+                await client.aclose()
+            await engine.dispose()

@@ -5,20 +5,22 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from loyalty_kernel.programme import TierPolicy
 from loyalty_platform.access.limits import SlidingWindow
 from loyalty_platform.service import RunningService, ServiceParts, wall_clock
 from loyalty_rewards.adapters.clients import PointsClient, TiersClient
 from loyalty_rewards.adapters.orm import OutboxRow
-from loyalty_rewards.entrypoints.catalog_file import load_catalog
+from loyalty_rewards.service_layer.cataloguing import Cataloguing
 from loyalty_rewards.service_layer.redeeming import Redeeming
+from loyalty_rewards.service_layer.standing import Standings
 from loyalty_rewards.service_layer.unit_of_work import RewardsUnitOfWork
 from loyalty_rewards.settings import RewardsSettings
 
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 class RewardsService(RunningService):
     settings: RewardsSettings
     redeeming: Redeeming
+    cataloguing: Cataloguing
     http: list[httpx.AsyncClient]
     redemption_attempts: SlidingWindow
     # Finishing runs first on every pending redemption, then on those past the grace.
@@ -45,12 +48,7 @@ class RewardsService(RunningService):
 
     async def seed_catalog(self) -> None:
         """The catalog file's rewards that the database does not have yet."""
-        rewards = load_catalog(
-            self.settings.catalog, {t.name for t in self.redeeming.policy.levels}
-        )
-        async with self.redeeming.uow() as uow:
-            added = [r.reward_id for r in rewards if await uow.catalog.add(r)]
-            await uow.commit()
+        added = await self.cataloguing.seed(self.settings.catalog)
         if added:
             log.info("catalog: added %s", ", ".join(added))
 
@@ -78,46 +76,80 @@ def _crash() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+@dataclass(frozen=True)
+class Upstream:
+    """The services the rewards service calls, and the HTTP clients to close at the end."""
+
+    points: PointsClient
+    tier_of: Callable[[str], Awaitable[str | None]]
+    http: list[httpx.AsyncClient]
+
+
+def upstream(
+    settings: RewardsSettings,
+    *,
+    points_transport: httpx.AsyncBaseTransport | None = None,
+    tiers_transport: httpx.AsyncBaseTransport | None = None,
+) -> Upstream:
+    """The transports let tests run the points and tier apps in the same process."""
+    timeout = httpx.Timeout(settings.call_timeout_seconds)
+    key = settings.own_key()
+    headers = {"X-API-Key": key} if key is not None else {}
+    points_http = httpx.AsyncClient(
+        base_url=settings.points_url, timeout=timeout, headers=headers, transport=points_transport
+    )
+    if not settings.tiers_url and tiers_transport is None:
+        return Upstream(PointsClient(points_http), _no_tiers, [points_http])
+    tiers_http = httpx.AsyncClient(
+        base_url=settings.tiers_url or "http://tiers",
+        timeout=timeout,
+        headers=headers,
+        transport=tiers_transport,
+    )
+    return Upstream(
+        PointsClient(points_http), TiersClient(tiers_http).tier, [points_http, tiers_http]
+    )
+
+
+def handlers(
+    settings: RewardsSettings,
+    sessions: async_sessionmaker[AsyncSession],
+    calls: Upstream,
+    clock: Callable[[], datetime] = wall_clock,
+) -> tuple[Redeeming, Cataloguing]:
+    """The service layer, on these sessions and upstream services."""
+
+    def uow() -> RewardsUnitOfWork:
+        return RewardsUnitOfWork(sessions)
+
+    policy = TierPolicy(settings.programme.tiers)
+    redeeming = Redeeming(
+        uow,
+        calls.points,
+        Standings(calls.points, calls.tier_of, policy),
+        settings.kafka.topics,
+        clock,
+        after_debit=_crash if settings.failpoint == "after_debit" else lambda: None,
+    )
+    return redeeming, Cataloguing(uow, [level.name for level in policy.levels])
+
+
 def build(
     settings: RewardsSettings,
     *,
     points_transport: httpx.AsyncBaseTransport | None = None,
     tiers_transport: httpx.AsyncBaseTransport | None = None,
 ) -> RewardsService:
-    """The transports let tests run the points and tier apps in the same process."""
     parts = ServiceParts.build("rewards", settings, OutboxRow)
-    timeout = httpx.Timeout(settings.call_timeout_seconds)
-    key = settings.own_key()
-    headers = {"X-API-Key": key} if key is not None else {}
-    points_http = httpx.AsyncClient(base_url=settings.points_url, timeout=timeout,
-                                    headers=headers, transport=points_transport)  # fmt: skip
-    clients = [points_http]
-    tier_of = _no_tiers
-    if settings.tiers_url or tiers_transport is not None:
-        tiers_http = httpx.AsyncClient(base_url=settings.tiers_url or "http://tiers",
-                                       timeout=timeout, headers=headers,
-                                       transport=tiers_transport)  # fmt: skip
-        clients.append(tiers_http)
-        tier_of = TiersClient(tiers_http).tier
-
-    def uow() -> RewardsUnitOfWork:
-        return RewardsUnitOfWork(parts.sessions)
-
-    redeeming = Redeeming(
-        uow,
-        PointsClient(points_http),
-        tier_of,
-        TierPolicy(settings.programme.tiers),
-        settings.kafka.topics,
-        wall_clock,
-        after_debit=_crash if settings.failpoint == "after_debit" else lambda: None,
-    )
+    calls = upstream(settings, points_transport=points_transport, tiers_transport=tiers_transport)
+    redeeming, cataloguing = handlers(settings, parts.sessions, calls)
     attempts = SlidingWindow(settings.redemptions_per_member, settings.redemption_window_seconds)
     return RewardsService(
         parts=parts,
         settings=settings,
         redeeming=redeeming,
-        http=clients,
+        cataloguing=cataloguing,
+        http=calls.http,
         redemption_attempts=attempts,
     )
 

@@ -7,12 +7,32 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loyalty_rewards.domain.catalog import MemberStanding, Reward, RewardKind, refusal
+from loyalty_rewards.domain.catalog import (
+    MAX_STOCK,
+    MemberStanding,
+    Reward,
+    RewardKind,
+    StockLimit,
+    StockNotCounted,
+    refusal,
+)
 from loyalty_rewards.domain.redemption import Status, new_redemption
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
-TURKEY = Reward("turkey", "Turkey", "", RewardKind.PHYSICAL, 150, 10, "diamond", 1, 365,
-                NOW - timedelta(days=5), NOW + timedelta(days=5), True)  # fmt: skip
+TURKEY = Reward(
+    "turkey",
+    "Turkey",
+    "",
+    RewardKind.PHYSICAL,
+    150,
+    10,
+    "diamond",
+    1,
+    365,
+    NOW - timedelta(days=5),
+    NOW + timedelta(days=5),
+    True,
+)
 DIAMOND = 3
 RICH = MemberStanding("m", 1000, DIAMOND, 0)
 
@@ -57,3 +77,12 @@ def test_only_coupons_get_a_code_and_codes_do_not_repeat():
     assert all(code and len(code) >= 20 for code in codes)
     plain = new_redemption("rd-x", "m", TURKEY, NOW)
     assert (plain.coupon_code, plain.status) == (None, Status.PENDING)
+
+
+def test_a_restock_adds_to_a_counted_stock_and_never_past_the_limit():
+    assert TURKEY.restocked(5).stock == 15
+    assert TURKEY.restocked(MAX_STOCK - 10).stock == MAX_STOCK
+    with pytest.raises(StockLimit, match="10,000,000"):
+        TURKEY.restocked(MAX_STOCK - 9)
+    with pytest.raises(StockNotCounted, match="turkey has no counted stock"):
+        replace(TURKEY, stock=None).restocked(1)

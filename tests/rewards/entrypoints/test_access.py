@@ -20,16 +20,17 @@ async def test_a_member_redeems_for_themselves_only(platform_database, kafka) ->
         assert (await s.client.post("/v1/admin/rewards", json=COFFEE)).status_code == 201
         me = member_header(member_token("m-1"))
         body, key = {"reward_id": "cheap"}, {"Idempotency-Key": "k1"}
-        mine = await s.client.post("/v1/members/m-1/redemptions", json=body,
-                                   headers={**key, **me})  # fmt: skip
-        theirs = await s.client.post("/v1/members/m-2/redemptions", json=body,
-                                     headers={**key, **me})  # fmt: skip
+        mine = await s.client.post("/v1/members/m-1/redemptions", json=body, headers={**key, **me})
+        theirs = await s.client.post(
+            "/v1/members/m-2/redemptions", json=body, headers={**key, **me}
+        )
         peek = await s.client.get("/v1/rewards", params={"member_id": "m-2"}, headers=me)
         cancel = await s.client.post(
             f"/v1/redemptions/{mine.json()['redemption_id']}/cancel", headers=me
         )
-        admin = await s.client.post("/v1/admin/rewards", json={**COFFEE, "reward_id": "x"},
-                                    headers=me)  # fmt: skip
+        admin = await s.client.post(
+            "/v1/admin/rewards", json={**COFFEE, "reward_id": "x"}, headers=me
+        )
         assert (mine.status_code, theirs.status_code, peek.status_code) == (201, 404, 404)
         assert (cancel.status_code, admin.status_code) == (403, 403)
         assert await s.balance("m-2") == 50

@@ -19,13 +19,21 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def reward(reward_id: str, cost: int, **fields) -> dict:
-    return {"reward_id": reward_id, "name": reward_id, "kind": "physical",
-            "points_cost": cost, **fields}  # fmt: skip
+    return {
+        "reward_id": reward_id,
+        "name": reward_id,
+        "kind": "physical",
+        "points_cost": cost,
+        **fields,
+    }
 
 
 async def redeem(client, member: str, reward_id: str, key: str):
-    return await client.post(f"/v1/members/{member}/redemptions", json={"reward_id": reward_id},
-                             headers={"Idempotency-Key": key})  # fmt: skip
+    return await client.post(
+        f"/v1/members/{member}/redemptions",
+        json={"reward_id": reward_id},
+        headers={"Idempotency-Key": key},
+    )
 
 
 @pytest.fixture
@@ -81,8 +89,11 @@ async def test_fifty_identical_requests_with_one_key_have_one_effect(stack):
     assert len({r.text for r in responses}) == 1
     assert responses[0].json()["coupon_code"]
     assert await stack.balance("m-1") == 900
-    other = await stack.client.post("/v1/members/m-1/redemptions", json={"reward_id": "other"},
-                                    headers={"Idempotency-Key": "same"})  # fmt: skip
+    other = await stack.client.post(
+        "/v1/members/m-1/redemptions",
+        json={"reward_id": "other"},
+        headers={"Idempotency-Key": "same"},
+    )
     assert other.status_code == 422
     assert other.json()["error"]["code"] == "idempotency_key_reused"
 
@@ -150,8 +161,10 @@ async def test_the_catalog_says_why_a_member_cannot_redeem_each_reward(stack):
     await stack.client.post("/v1/admin/rewards/gone/deactivate")
     assert (await redeem(stack.client, "m-1", "cheap", "k1")).status_code == 201
     offer = (await stack.client.get("/v1/rewards", params={"member_id": "m-1"})).json()
-    reasons = {r["reward_id"]: (r["redeemable"], r["reason"] and r["reason"]["code"])
-               for r in offer["rewards"]}  # fmt: skip
+    reasons = {
+        r["reward_id"]: (r["redeemable"], r["reason"] and r["reason"]["code"])
+        for r in offer["rewards"]
+    }
     assert reasons["cheap"] == (False, "limit_reached")
     assert reasons["dear"] == (False, "insufficient_points")
     assert reasons["gone"] == (False, "inactive")

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 
-class Unavailable(Exception):
+class NoAnswer(Exception):
     """The other service did not answer clearly: the outcome is unknown, retry later."""
 
 
@@ -47,7 +47,7 @@ class PointsClient:
         if response.status_code == 409:
             error = response.json()["error"]
             return DebitAnswer(False, error["code"], error["message"])
-        raise Unavailable(f"points answered {response.status_code}: {response.text[:200]}")
+        raise NoAnswer(f"points answered {response.status_code}: {response.text[:200]}")
 
     async def restore(self, debit_id: str) -> bool:
         """Give a debit's points back; False if the points service never took them."""
@@ -61,12 +61,12 @@ class PointsClient:
         try:
             return await self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise Unavailable(f"points service: {exc!r}") from exc
+            raise NoAnswer(f"points service: {exc!r}") from exc
 
     @staticmethod
     def _json(response: httpx.Response, expected: int) -> Any:
         if response.status_code != expected:
-            raise Unavailable(f"answered {response.status_code}: {response.text[:200]}")
+            raise NoAnswer(f"answered {response.status_code}: {response.text[:200]}")
         return response.json()
 
 
@@ -79,9 +79,9 @@ class TiersClient:
         try:
             response = await self._client.get(f"/v1/members/{member_id}/tier")
         except httpx.HTTPError as exc:
-            raise Unavailable(f"tier service: {exc!r}") from exc
+            raise NoAnswer(f"tier service: {exc!r}") from exc
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise Unavailable(f"tier service answered {response.status_code}")
+            raise NoAnswer(f"tier service answered {response.status_code}")
         return str(response.json()["tier"])

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Index, Integer, Numeric, SmallInteger, String, Text, func
+from sqlalchemy import Boolean, DateTime, Index, Integer, Numeric, String, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from loyalty_platform.database import metadata_for
@@ -57,7 +59,8 @@ class RedemptionRow(Base):
 
 
 class IdempotencyRow(Base):
-    """One per member and `Idempotency-Key`: the request it stood for, and the answer."""
+    """One per member and `Idempotency-Key`: the request it stood for, and the outcome
+    it was first given (its kind, and its data as JSON)."""
 
     __tablename__ = "idempotency_keys"
 
@@ -65,8 +68,8 @@ class IdempotencyRow(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     redemption_id: Mapped[str] = mapped_column(String(64))
-    response_status: Mapped[int | None] = mapped_column(SmallInteger)
-    response_body: Mapped[str | None] = mapped_column(Text)
+    outcome_kind: Mapped[str | None] = mapped_column(String(16))
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

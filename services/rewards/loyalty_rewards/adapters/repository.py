@@ -1,8 +1,8 @@
-"""The catalog, redemptions and idempotency keys, inside a unit of work's session."""
+"""The catalog and the redemptions, inside a unit of work's session."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +10,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty_rewards.adapters.orm import IdempotencyRow, RedemptionRow, RewardRow
+from loyalty_rewards.adapters.orm import RedemptionRow, RewardRow
 from loyalty_rewards.domain.catalog import Reward, RewardKind
 from loyalty_rewards.domain.redemption import LIVE, Redemption, Status
 
@@ -24,8 +24,16 @@ def _reward(row: RewardRow) -> Reward:
 
 
 def _redemption(row: RedemptionRow) -> Redemption:
-    return Redemption(row.redemption_id, row.member_id, row.reward_id, row.points,
-                      Status(row.status), row.created_at, row.coupon_code, row.failure)  # fmt: skip
+    return Redemption(
+        row.redemption_id,
+        row.member_id,
+        row.reward_id,
+        row.points,
+        Status(row.status),
+        row.created_at,
+        row.coupon_code,
+        row.failure,
+    )
 
 
 class CatalogRepository:
@@ -36,8 +44,9 @@ class CatalogRepository:
         rows = await self._session.scalars(select(RewardRow).order_by(RewardRow.points_cost))
         return [_reward(r) for r in rows]
 
-    async def get(self, reward_id: str) -> Reward | None:
-        row = await self._session.get(RewardRow, reward_id)
+    async def get(self, reward_id: str, *, lock: bool = False) -> Reward | None:
+        """With `lock`, the reward's row stays locked until the transaction ends."""
+        row = await self._session.get(RewardRow, reward_id, with_for_update=lock)
         return None if row is None else _reward(row)
 
     async def add(self, reward: Reward) -> bool:
@@ -48,15 +57,15 @@ class CatalogRepository:
         return bool(result.rowcount)
 
     async def change(self, reward_id: str, **changes: Any) -> Reward | None:
+        """The reward as changed; None if there is no such reward."""
         result = await self._session.execute(
-            update(RewardRow).where(RewardRow.reward_id == reward_id).values(**changes)
+            update(RewardRow)
+            .where(RewardRow.reward_id == reward_id)
+            .values(**changes)
             .returning(RewardRow)
-        )  # fmt: skip
+        )
         row = result.scalar_one_or_none()
         return None if row is None else _reward(row)
-
-    async def restock(self, reward_id: str, quantity: int) -> Reward | None:
-        return await self.change(reward_id, stock=RewardRow.stock + quantity)
 
     async def take_one(self, reward_id: str) -> bool:
         """Take one from the stock, atomically; True also when stock is not counted."""
@@ -70,9 +79,10 @@ class CatalogRepository:
 
     async def give_back_one(self, reward_id: str) -> None:
         await self._session.execute(
-            update(RewardRow).where(RewardRow.reward_id == reward_id, RewardRow.stock.is_not(None))
+            update(RewardRow)
+            .where(RewardRow.reward_id == reward_id, RewardRow.stock.is_not(None))
             .values(stock=RewardRow.stock + 1)
-        )  # fmt: skip
+        )
 
 
 class RedemptionRepository:
@@ -97,80 +107,39 @@ class RedemptionRepository:
 
     async def settle(self, redemption: Redemption) -> None:
         await self._session.execute(
-            update(RedemptionRow).where(RedemptionRow.redemption_id == redemption.redemption_id)
+            update(RedemptionRow)
+            .where(RedemptionRow.redemption_id == redemption.redemption_id)
             .values(status=redemption.status.value, failure=redemption.failure)
-        )  # fmt: skip
+        )
 
     async def live_times(
         self, member_id: str, reward_ids: list[str], since: datetime
     ) -> list[tuple[str, datetime]]:
         """When the member made each live redemption of these rewards since `since`."""
         rows = await self._session.execute(
-            select(RedemptionRow.reward_id, RedemptionRow.created_at)
-            .where(RedemptionRow.member_id == member_id, RedemptionRow.reward_id.in_(reward_ids),
-                   RedemptionRow.status.in_([s.value for s in LIVE]),
-                   RedemptionRow.created_at >= since)
-        )  # fmt: skip
+            select(RedemptionRow.reward_id, RedemptionRow.created_at).where(
+                RedemptionRow.member_id == member_id,
+                RedemptionRow.reward_id.in_(reward_ids),
+                RedemptionRow.status.in_([s.value for s in LIVE]),
+                RedemptionRow.created_at >= since,
+            )
+        )
         return [(reward_id, at) for reward_id, at in rows.all()]
 
     async def of_member(self, member_id: str, limit: int) -> list[Redemption]:
         rows = await self._session.scalars(
-            select(RedemptionRow).where(RedemptionRow.member_id == member_id)
-            .order_by(RedemptionRow.created_at.desc()).limit(limit)
-        )  # fmt: skip
+            select(RedemptionRow)
+            .where(RedemptionRow.member_id == member_id)
+            .order_by(RedemptionRow.created_at.desc())
+            .limit(limit)
+        )
         return [_redemption(r) for r in rows]
 
     async def pending_before(self, moment: datetime, limit: int = 100) -> list[str]:
         rows = await self._session.scalars(
             select(RedemptionRow.redemption_id)
             .where(RedemptionRow.status == Status.PENDING.value, RedemptionRow.created_at < moment)
-            .order_by(RedemptionRow.created_at).limit(limit)
-        )  # fmt: skip
+            .order_by(RedemptionRow.created_at)
+            .limit(limit)
+        )
         return list(rows)
-
-
-@dataclass(frozen=True)
-class StoredKey:
-    member_id: str
-    key: str
-    request_hash: str
-    redemption_id: str
-    response_status: int | None
-    response_body: str | None
-
-
-def _stored(row: IdempotencyRow | None) -> StoredKey | None:
-    if row is None:
-        return None
-    return StoredKey(row.member_id, row.key, row.request_hash, row.redemption_id,
-                     row.response_status, row.response_body)  # fmt: skip
-
-
-class IdempotencyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def claim(self, member_id: str, key: str, request_hash: str, redemption_id: str) -> bool:
-        """True if the key is new and now ours; False if it was claimed before."""
-        result: Any = await self._session.execute(
-            insert(IdempotencyRow)
-            .values(member_id=member_id, key=key, request_hash=request_hash,
-                    redemption_id=redemption_id)
-            .on_conflict_do_nothing()
-        )  # fmt: skip
-        return bool(result.rowcount)
-
-    async def get(self, member_id: str, key: str) -> StoredKey | None:
-        return _stored(await self._session.get(IdempotencyRow, (member_id, key)))
-
-    async def for_redemption(self, redemption_id: str) -> StoredKey | None:
-        return _stored(await self._session.scalar(
-            select(IdempotencyRow).where(IdempotencyRow.redemption_id == redemption_id)
-        ))  # fmt: skip
-
-    async def answer(self, member_id: str, key: str, status: int, body: str) -> None:
-        await self._session.execute(
-            update(IdempotencyRow).where(IdempotencyRow.member_id == member_id,
-                                         IdempotencyRow.key == key)
-            .values(response_status=status, response_body=body)
-        )  # fmt: skip

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+
+MAX_STOCK = 10_000_000  # a counted stock never goes above this
+
+
+class StockNotCounted(Exception):
+    """A reward whose stock is not counted cannot be restocked."""
+
+
+class StockLimit(Exception):
+    """A restock would take the stock above `MAX_STOCK`."""
 
 
 class RewardKind(StrEnum):
@@ -33,6 +43,14 @@ class Reward:
     @property
     def limit_period(self) -> timedelta | None:
         return None if self.limit_period_days is None else timedelta(days=self.limit_period_days)
+
+    def restocked(self, quantity: int) -> Reward:
+        """The reward with `quantity` more in stock."""
+        if self.stock is None:
+            raise StockNotCounted(f"{self.reward_id} has no counted stock")
+        if self.stock + quantity > MAX_STOCK:
+            raise StockLimit(f"stock cannot go above {MAX_STOCK:,}")
+        return replace(self, stock=self.stock + quantity)
 
 
 @dataclass(frozen=True)

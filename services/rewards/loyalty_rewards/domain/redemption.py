@@ -4,7 +4,7 @@ rejected (nothing taken) or cancelled (points and stock given back)."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -32,6 +32,16 @@ class Redemption:
     created_at: datetime
     coupon_code: str | None = None
     failure: str | None = None  # the reason code of a rejection
+
+    def confirmed(self) -> Redemption:
+        return replace(self, status=Status.CONFIRMED)
+
+    def rejected(self, reason: str | None) -> Redemption:
+        """Nothing taken: `reason` is the points service's code."""
+        return replace(self, status=Status.REJECTED, failure=reason)
+
+    def cancelled(self) -> Redemption:
+        return replace(self, status=Status.CANCELLED)
 
 
 def new_redemption(redemption_id: str, member_id: str, reward: Reward, now: datetime) -> Redemption:

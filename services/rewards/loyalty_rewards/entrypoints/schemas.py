@@ -4,67 +4,35 @@ Bodies accept only their declared fields."""
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from loyalty_kernel.events.envelope import EventTime, Identifier
 from loyalty_kernel.events.money import Money
-from loyalty_platform.http import NO_NUL, WHOLE_NUMBER
-from loyalty_rewards.domain.catalog import Reward, RewardKind
-
-MAX_STOCK = 10_000_000
-Count = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK), WHOLE_NUMBER]
-Positive = Annotated[StrictInt, Field(ge=1, le=1_000_000_000), WHOLE_NUMBER]
-# Field types shared by a new reward and a change to one.
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
-Description = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
-TierName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-PeriodDays = Annotated[StrictInt, Field(ge=1, le=3660), WHOLE_NUMBER]
-VoucherValue = Annotated[Decimal, Field(gt=0, le=100_000, decimal_places=2)]
+from loyalty_platform.http import WHOLE_NUMBER
+from loyalty_rewards.adapters.reward_fields import (
+    Description,
+    Name,
+    PeriodDays,
+    Positive,
+    RewardEntry,
+    TierName,
+    VoucherValue,
+)
+from loyalty_rewards.domain.catalog import MAX_STOCK, Reward, RewardKind
+from loyalty_rewards.domain.redemption import Redemption
+from loyalty_rewards.service_layer.cataloguing import Problem
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RewardFields(_Body):
-    """What an admin may set on a reward; every rule between fields is checked here."""
-
-    name: Name
-    description: Description = ""
-    kind: RewardKind
-    points_cost: Positive
-    stock: Count | None = None
-    min_tier: TierName | None = None
-    limit_per_member: Positive | None = None
-    limit_period_days: PeriodDays | None = None
-    available_from: EventTime | None = None
-    available_until: EventTime | None = None
-    voucher_value: VoucherValue | None = None
-    active: bool = True
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if (self.limit_per_member is None) != (self.limit_period_days is None):
-            raise ValueError("limit_per_member and limit_period_days go together")
-        if (
-            self.available_from
-            and self.available_until
-            and self.available_until <= self.available_from
-        ):
-            raise ValueError("available_until must be after available_from")
-        if (self.kind is RewardKind.VOUCHER) != (self.voucher_value is not None):
-            raise ValueError("voucher_value is required for a voucher, and only for one")
-        return self
-
-
-class RewardIn(RewardFields):
-    reward_id: Identifier
-
-    def to_reward(self) -> Reward:
-        return Reward(**self.model_dump(exclude={"active"}), active=self.active)
+# A new reward takes what a catalog file's entry does. No docstring: the published
+# schema has no description.
+class RewardIn(RewardEntry):
+    pass
 
 
 class RewardPatch(_Body):
@@ -137,3 +105,27 @@ class RedemptionOut(BaseModel):
 
 def reward_out(reward: Reward) -> dict[str, Any]:
     return {name: getattr(reward, name) for name in RewardOut.model_fields}
+
+
+def redemption_body(redemption: Redemption) -> dict[str, Any]:
+    """A redemption as the API shows it, in `RedemptionOut`'s order."""
+    return {
+        "redemption_id": redemption.redemption_id,
+        "member_id": redemption.member_id,
+        "reward_id": redemption.reward_id,
+        "points": redemption.points,
+        "status": redemption.status.value,
+        "coupon_code": redemption.coupon_code,
+        "created_at": redemption.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def invalid_fields(reward: Reward) -> list[Problem]:
+    """What breaks the rules of a new reward in this one (a reward as changed)."""
+    try:
+        RewardIn.model_validate(reward_out(reward))
+    except ValidationError as exc:
+        return [
+            Problem(".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors(include_url=False)
+        ]
+    return []

@@ -6,12 +6,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty_platform.outbox import Outbox
 from loyalty_platform.unit_of_work import UnitOfWork
+from loyalty_rewards.adapters.idempotency import IdempotencyRepository
 from loyalty_rewards.adapters.orm import OutboxRow
-from loyalty_rewards.adapters.repository import (
-    CatalogRepository,
-    IdempotencyRepository,
-    RedemptionRepository,
-)
+from loyalty_rewards.adapters.repository import CatalogRepository, RedemptionRepository
 
 
 class RewardsUnitOfWork(UnitOfWork):

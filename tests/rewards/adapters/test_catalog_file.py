@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loyalty_rewards.entrypoints.catalog_file import CatalogFileError, load_catalog
+from loyalty_rewards.adapters.catalog_file import CatalogFileError, load_catalog
 
 ROOT = Path(__file__).resolve().parents[3]
 TIERS = {"opal", "pearl", "ruby", "diamond"}
@@ -17,8 +17,11 @@ def test_the_example_file_is_the_built_in_default():
     assert load_catalog(ROOT / "deploy" / "catalog.example.toml", TIERS) == default
     ids = {r.reward_id for r in default}
     assert {"store-credit-15", "thanksgiving-turkey", "christmas-tree"} <= ids
-    assert all(r.min_tier == "diamond" for r in default if r.reward_id != "store-credit-15"
-               and r.kind.value == "physical")  # fmt: skip
+    assert all(
+        r.min_tier == "diamond"
+        for r in default
+        if r.reward_id != "store-credit-15" and r.kind.value == "physical"
+    )
 
 
 @pytest.mark.parametrize(

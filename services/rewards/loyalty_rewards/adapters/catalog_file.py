@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from loyalty_rewards.adapters.reward_fields import RewardEntry
 from loyalty_rewards.domain.catalog import Reward
-from loyalty_rewards.entrypoints.schemas import RewardIn
 
 DEFAULT_CATALOG = Path(__file__).resolve().parents[1] / "default_catalog.toml"
 
@@ -20,10 +20,12 @@ class CatalogFileError(ValueError):
 class _CatalogFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reward: list[RewardIn]
+    reward: list[RewardEntry]
 
 
 def load_catalog(path: str | Path | None, tiers: set[str]) -> list[Reward]:
+    """The file's rewards (the default catalog's when `path` is empty); each `min_tier`
+    must be one of `tiers`."""
     file = Path(path) if path else DEFAULT_CATALOG
     try:
         raw = tomllib.loads(file.read_text(encoding="utf-8"))
