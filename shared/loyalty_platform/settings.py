@@ -70,6 +70,9 @@ def asyncpg_url(url: str) -> str:
     return url
 
 
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/loyalty"
+
+
 class ProgrammeSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
@@ -84,7 +87,8 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore")
 
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/loyalty"
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     programme: Programme = Field(default_factory=lambda: ProgrammeSettings().load())
     access: AccessSettings = Field(default_factory=AccessSettings)
@@ -97,9 +101,21 @@ class ServiceSettings(BaseSettings):
         return asyncpg_url(url)
 
 
-def database_url_field(service_prefix: str) -> AliasChoices:
-    """`<SERVICE>_DATABASE_URL` wins over the platform-wide `DATABASE_URL`."""
-    return AliasChoices(f"{service_prefix}DATABASE_URL", "DATABASE_URL")
+def service_environment(prefix: str) -> SettingsConfigDict:
+    """A service's settings come from variables named `<prefix>NAME`."""
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore")
+
+
+def database_url_field(prefix: str) -> Any:
+    """`<prefix>DATABASE_URL` wins over the platform-wide `DATABASE_URL`."""
+    return Field(
+        DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices(f"{prefix}DATABASE_URL", "DATABASE_URL"),
+    )
+
+
+def port_field(default: int) -> Any:
+    return Field(default, ge=1, le=65535)
 
 
 class ConsumingSettings(ServiceSettings):

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
-
-from loyalty_platform.settings import ConsumingSettings, database_url_field
+from loyalty_platform.settings import (
+    ConsumingSettings,
+    database_url_field,
+    port_field,
+    service_environment,
+)
 
 
 class PointsSettings(ConsumingSettings):
-    model_config = SettingsConfigDict(env_prefix="POINTS_", extra="ignore")
+    model_config = service_environment("POINTS_")
 
-    database_url: str = Field(
-        "postgresql://postgres@127.0.0.1:5432/loyalty",
-        validation_alias=database_url_field("POINTS_"),
-    )
+    database_url: str = database_url_field("POINTS_")
     consumer_group: str = "points"
-    host: str = "127.0.0.1"
-    port: int = Field(8001, ge=1, le=65535)
+    port: int = port_field(8001)

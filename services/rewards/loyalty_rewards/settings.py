@@ -5,21 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import SettingsConfigDict
 
 from loyalty_platform.access.credentials import REWARDS_SERVICE_SCOPES
-from loyalty_platform.settings import ServiceSettings, database_url_field
+from loyalty_platform.settings import (
+    ServiceSettings,
+    database_url_field,
+    port_field,
+    service_environment,
+)
 
 
 class RewardsSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="REWARDS_", extra="ignore")
+    model_config = service_environment("REWARDS_")
 
-    database_url: str = Field(
-        "postgresql://postgres@127.0.0.1:5432/loyalty",
-        validation_alias=database_url_field("REWARDS_"),
-    )
-    host: str = "127.0.0.1"
-    port: int = Field(8003, ge=1, le=65535)
+    database_url: str = database_url_field("REWARDS_")
+    port: int = port_field(8003)
     points_url: str = "http://127.0.0.1:8001"
     # Empty: no tier service; every member counts as holding the lowest tier.
     tiers_url: str = "http://127.0.0.1:8002"

@@ -76,6 +76,15 @@ class PublishedData(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+class PublishedEvent(CloudEvent):
+    """An event the platform publishes. Its data is written as its model says, nulls
+    included (a till's event leaves out what it does not say)."""
+
+    def to_bytes(self) -> bytes:
+        absent = {"subject"} if self.subject is None else None
+        return self.model_dump_json(exclude=absent).encode()
+
+
 def outgoing(
     event_type: str,
     *,
@@ -84,15 +93,15 @@ def outgoing(
     time: datetime,
     subject: str | None,
     data: PublishedData,
-) -> CloudEvent:
+) -> PublishedEvent:
     """An event the platform publishes: its id derived from what it records, so a
     re-publish after a crash carries the same id."""
-    return CloudEvent(
+    return PublishedEvent(
         specversion="1.0",
         id=derived_event_id(*id_parts),
         source=source,
         type=event_type,
         time=time,
         subject=subject,
-        data=data.model_dump(mode="json"),
+        data=data,
     )

@@ -19,8 +19,7 @@ def entry_event(entry: LedgerEntry, adjustment: Adjustment | None = None) -> Clo
         "purchase_id": entry.purchase_id,
     }
     data: PointsMoved
-    if entry.kind is EntryKind.EARNED:
-        assert entry.tier is not None
+    if entry.kind is EntryKind.EARNED and entry.tier is not None:
         data = PointsEarned(**facts, tier=entry.tier)
     elif adjustment is not None:
         data = PointsAdjusted(**facts, reason=adjustment.reason, actor=adjustment.actor)
