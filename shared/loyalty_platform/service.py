@@ -14,7 +14,7 @@ from typing import Any, Protocol, TypeVar
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from loyalty_kernel.intake.translation import translate_purchase
+from loyalty_kernel.intake.translation import PurchaseTranslator
 from loyalty_platform.consuming import BatchHandler, Translator
 from loyalty_platform.database import create_engine, database_reachable, session_factory
 from loyalty_platform.kafka import broker_reachable, make_producer
@@ -80,7 +80,7 @@ class ServiceParts:
         `purchases` alone."""
         return ConsumerRunner(
             name=self.name,
-            translators=translators or {settings.kafka.topics.purchases: translate_purchase},
+            translators=translators or {settings.kafka.topics.purchases: purchase_reader(settings)},
             group_id=settings.consumer_group,
             kafka=settings.kafka,
             handler=handler,
@@ -89,6 +89,12 @@ class ServiceParts:
             batch_size=settings.batch_size,
             stall_seconds=settings.stall_seconds,
         )
+
+
+def purchase_reader(settings: ServiceSettings) -> PurchaseTranslator:
+    """How a consuming service reads `purchases`: nothing stamped further ahead of its own
+    wall clock than the programme allows."""
+    return PurchaseTranslator(settings.programme.max_future, wall_clock)
 
 
 class Sweeping(Protocol):

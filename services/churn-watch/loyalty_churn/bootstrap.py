@@ -13,9 +13,9 @@ from loyalty_churn.service_layer.unit_of_work import ChurnUnitOfWork
 from loyalty_churn.service_layer.views import Rankings
 from loyalty_churn.service_layer.watching import CONSUMER, WatchHandler
 from loyalty_churn.settings import ChurnWatchSettings
-from loyalty_kernel.intake.translation import translate_purchase
+from loyalty_platform.consuming import Translator
 from loyalty_platform.runner import ConsumerRunner
-from loyalty_platform.service import RunningService, ServiceParts, wall_clock
+from loyalty_platform.service import RunningService, ServiceParts, purchase_reader, wall_clock
 
 
 @dataclass(kw_only=True)
@@ -45,8 +45,8 @@ def build(settings: ChurnWatchSettings) -> ChurnWatchService:
     uow = parts.units_of_work(ChurnUnitOfWork, settings)
     topics = settings.kafka.topics
     handler = WatchHandler(uow, settings.programme, topics)
-    translators = {
-        topics.purchases: translate_purchase,
+    translators: dict[str, Translator[Any]] = {
+        topics.purchases: purchase_reader(settings),
         topics.tiers_events: read_tier_change,
         topics.rewards_events: read_reward,
     }

@@ -6,7 +6,7 @@ each reason is the machine-readable one the dead-letter topic reports.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
@@ -38,6 +38,13 @@ class MemberMismatch(PurchaseRuleBroken):
     reason = "member_mismatch"
 
 
+class TimeInFuture(PurchaseRuleBroken):
+    """Stamped further ahead of the receiving clock than the programme allows: a wrong
+    till clock, or an attempt to move the platform's clocks."""
+
+    reason = "time_in_future"
+
+
 class ConflictingDuplicate(PurchaseRuleBroken):
     """A purchase or refund id seen before, now with other facts."""
 
@@ -63,6 +70,15 @@ class RefundablePurchase(Protocol):
 
 
 P = TypeVar("P", bound=RefundablePurchase)
+
+
+def check_not_in_future(at: datetime, now: datetime, allowance: timedelta) -> None:
+    """A purchase or refund may be stamped at most `allowance` after `now`."""
+    if at > now + allowance:
+        raise TimeInFuture(
+            f"stamped {at.isoformat()}, more than {allowance.total_seconds():.0f} s after "
+            f"the receiving clock's {now.isoformat()}"
+        )
 
 
 def check_currency(currency: str, programme_currency: str) -> None:

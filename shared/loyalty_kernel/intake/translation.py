@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 from pydantic import ValidationError
 
 from loyalty_kernel.events.purchases import PURCHASE_TOPIC, PurchaseCompleted
 from loyalty_kernel.intake.commands import IntakeCommand, RecordPurchase, RecordRefund
+from loyalty_kernel.intake.rules import TimeInFuture, check_not_in_future
 from loyalty_kernel.messages import Consumed, InboundMessage, Rejection, Unprocessable
 
 
@@ -42,3 +47,22 @@ def _rejection_for(exc: ValidationError) -> Rejection:
         return Rejection("unknown_type", "type must be one of the purchase topic's event types")
     detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:10])
     return Rejection("schema_violation", detail)
+
+
+@dataclass(frozen=True)
+class PurchaseTranslator:
+    """What a consumer of `purchases` reads: `translate_purchase`, and a purchase or
+    refund stamped further ahead of `clock()` than `allowance` is unprocessable, so it
+    can move no clock, watermark or tier. A replayed log is in the past: unaffected."""
+
+    allowance: timedelta
+    clock: Callable[[], datetime]
+
+    def __call__(self, message: InboundMessage) -> Consumed[IntakeCommand] | Unprocessable:
+        item = translate_purchase(message)
+        if isinstance(item, Consumed):
+            try:
+                check_not_in_future(item.command.occurred_at, self.clock(), self.allowance)
+            except TimeInFuture as broken:
+                return Unprocessable(message, broken.rejection)
+        return item

@@ -111,6 +111,13 @@ class Programme(_Frozen):
 
     name: str = "default"
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    # How far ahead of the receiving process's clock a purchase or refund may be
+    # stamped (a till's clock runs a little fast); later than that it is refused.
+    max_future_seconds: Annotated[int, Field(ge=0, le=366 * 86_400)] = 300
     earning: EarningSettings = EarningSettings()
     tiers: TierSettings = TierSettings()
     churn: ChurnSettings = ChurnSettings()
+
+    @property
+    def max_future(self) -> timedelta:
+        return timedelta(seconds=self.max_future_seconds)

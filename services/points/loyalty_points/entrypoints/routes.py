@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from loyalty_kernel.events.envelope import ID_PATTERN
 from loyalty_kernel.events.purchases import PurchaseCompleted, PurchaseRefunded, till_event
+from loyalty_kernel.intake.rules import TimeInFuture, check_not_in_future
 from loyalty_platform.access import Allow, KeyHolder, require_store
 from loyalty_platform.access.guard import gate_of
 from loyalty_platform.http import ACCESS_ERRORS, ApiError, MemberId, error_responses, running
@@ -93,6 +94,7 @@ async def post_purchase(
     """Validate a till's purchase and put it on the `purchases` topic. A till's key
     posts for its own store only."""
     require_store(request, till, body.store_id)
+    _refuse_future(service, body)
     event = _till_event(body, till)
     return await _publish(service, event, body.member_id, body.currency)
 
@@ -107,9 +109,22 @@ async def post_refund(
     """Validate a till's refund and put it on the `purchases` topic, stamped with the
     till's store. The purchase must be recorded in the ledger, bought at that store."""
     store_id = require_store(request, till, body.store_id)
+    _refuse_future(service, body)
     await _check_refunded_purchase(request, service, till, body)
     event = _till_event(body.model_copy(update={"store_id": store_id}), till)
     return await _publish(service, event, body.member_id, body.currency)
+
+
+def _refuse_future(service: PointsService, body: PurchaseSubmission | RefundSubmission) -> None:
+    """A till whose clock runs ahead (or a till key trying to move the platform's
+    clocks) is told so, and nothing is published."""
+    allowance = service.settings.programme.max_future
+    try:
+        check_not_in_future(body.occurred_at, datetime.now(UTC), allowance)
+    except TimeInFuture as late:
+        problem = f"at most {allowance.total_seconds():.0f} s after the service's clock"
+        details = [{"field": "body.occurred_at", "problem": problem}]
+        raise ApiError(422, late.reason, str(late), details) from late
 
 
 async def _check_refunded_purchase(
