@@ -15,6 +15,7 @@ from loyalty_churn.adapters.orm import AlertRow, ConsumerProgressRow, MemberRow,
 from loyalty_churn.bootstrap import ChurnWatchService, build
 from loyalty_churn.service_layer.unit_of_work import ChurnUnitOfWork
 from loyalty_churn.settings import ChurnWatchSettings
+from loyalty_kernel.programme import Programme
 from loyalty_platform.settings import KafkaSettings
 from tests.support import waiting
 from tests.support.events import iso
@@ -23,8 +24,15 @@ from tests.support.events import iso
 def churn_settings(
     database_url: str, kafka: KafkaSettings, **overrides: object
 ) -> ChurnWatchSettings:
-    """Event time only, so a replay is deterministic; a consumer group of the test's own."""
-    fields: dict[str, object] = {"consumer_group": f"churn-{kafka.topic_prefix}", "clock": "event"}
+    """Event time only, so a replay is deterministic; a consumer group of the test's own.
+    The constructed histories run up to two years from 2025, past today's date: the
+    future-time guard allows a year ahead here (an 8999 stamp is still refused)."""
+    programme = Programme(max_future_seconds=366 * 86_400)
+    fields: dict[str, object] = {
+        "consumer_group": f"churn-{kafka.topic_prefix}",
+        "clock": "event",
+        "programme": programme,
+    }
     return ChurnWatchSettings(database_url=database_url, kafka=kafka, **(fields | overrides))
 
 
