@@ -10,6 +10,7 @@ import logging
 import socket
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -66,6 +67,8 @@ class EmbeddedBroker:
                 url,
                 "--storage-engine",
                 "memory://tansu/",
+                "--cluster-id",
+                f"loyalty-{uuid.uuid4().hex}",
             ],
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,

@@ -46,6 +46,16 @@ class ServiceMetrics:
             "Batches retried after a transient failure",
             registry=self.registry,
         )
+        self.outbox_published = Counter(
+            "loyalty_outbox_published",
+            "Outbox rows the relay published and deleted",
+            registry=self.registry,
+        )
+        self.outbox_parked = Counter(
+            "loyalty_outbox_parked",
+            "Outbox rows the broker cannot take, moved to outbox_parked",
+            registry=self.registry,
+        )
         self.security_events = Counter(
             "loyalty_security_events",
             "Security events, also logged by `loyalty.security` (over-limit auth failures, "

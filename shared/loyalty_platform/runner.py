@@ -19,6 +19,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from loyalty_kernel.messages import InboundMessage, Item, Rejection
 from loyalty_platform.consuming import BatchHandler, BatchOutcome, Translator
@@ -29,14 +30,16 @@ from loyalty_platform.settings import KafkaSettings
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
-# connection exceptions; the server shutting down, restarting or not accepting yet
-_RETRYABLE_SQLSTATE_CLASSES = ("08", "57P")
+# serialization failure, deadlock, lock not available, statement timeout or cancelled
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03", "57014"}
+# connection exceptions; insufficient resources (disk full, out of memory, too many
+# connections); the server shutting down, restarting or not accepting yet
+_RETRYABLE_SQLSTATE_CLASSES = ("08", "53", "57P")
 
 
 def is_transient(exc: BaseException) -> bool:
     """Failures of the infrastructure, worth retrying, as opposed to a bad message."""
-    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError):
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
         return True
     if isinstance(exc, DBAPIError):
         return exc.connection_invalidated or _retryable_sqlstate(exc.orig)
@@ -75,6 +78,7 @@ class ConsumerRunner:
         on_commit: Callable[[], None] = lambda: None,
         batch_size: int = 1000,
         stall_seconds: float = 30.0,
+        poison_run_limit: int = 3,
     ) -> None:
         self.name, self._translators, self._group = name, dict(translators), group_id
         self._topics = list(translators)
@@ -85,7 +89,9 @@ class ConsumerRunner:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_progress = time.monotonic()
-        self._applied_since_poison = True
+        self._poison_run = 0  # messages in a row that broke the handler, nothing applied between
+        self._poison_run_limit = poison_run_limit
+        self._pause = 1.0
         self._log_id: str | None = None
 
     async def start(self) -> None:
@@ -129,43 +135,61 @@ class ConsumerRunner:
         return alive and time.monotonic() - self._last_progress < self._stall
 
     async def _run(self) -> None:
-        assert self._consumer is not None
-        pause = 1.0
+        """Poll until stopped. Nothing ends this loop but `stop()`: a failure of the broker
+        client (a fetch, a seek on a partition revoked meanwhile) is logged and retried."""
+        self._pause = 1.0
         while not self._stopping:
-            records = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_size)
-            if not records:
-                self._last_progress = time.monotonic()
-                continue
-            messages = [
-                InboundMessage(
-                    m.topic,
-                    m.partition,
-                    m.offset,
-                    m.key,
-                    m.value or b"",
-                    m.timestamp,
-                    self._consumer.highwater(tp),
-                    self._log_id,
-                )
-                for tp, msgs in records.items()
-                for m in msgs
-            ]
-            batch = self.translate(messages)
             try:
-                with self._metrics.batch_seconds.time():
-                    await self._apply(batch)
+                await self._poll()
             except Exception:
-                # Rewind so the batch is fetched again rather than skipped by the next commit;
-                # readiness turns red once this lasts longer than the stall limit.
-                log.exception("%s: batch failed; fetching it again in %.0fs", self.name, pause)
-                for tp, msgs in records.items():
-                    self._consumer.seek(tp, msgs[0].offset)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 30.0)
-                continue
-            pause = 1.0
-            await self._commit({tp: msgs[-1].offset + 1 for tp, msgs in records.items()})
+                log.exception(
+                    "%s: consuming failed; polling again in %.0fs", self.name, self._pause
+                )
+                await asyncio.sleep(self._pause)
+                self._pause = min(self._pause * 2, 30.0)
+
+    async def _poll(self) -> None:
+        assert self._consumer is not None
+        records = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_size)
+        if not records:
             self._last_progress = time.monotonic()
+            return
+        messages = [
+            InboundMessage(
+                m.topic,
+                m.partition,
+                m.offset,
+                m.key,
+                m.value or b"",
+                m.timestamp,
+                self._consumer.highwater(tp),
+                self._log_id,
+            )
+            for tp, msgs in records.items()
+            for m in msgs
+        ]
+        batch = self.translate(messages)
+        try:
+            with self._metrics.batch_seconds.time():
+                await self._apply(batch)
+        except Exception:
+            # Rewind so the batch is fetched again rather than skipped by the next commit;
+            # readiness turns red once this lasts longer than the stall limit.
+            log.exception("%s: batch failed; fetching it again in %.0fs", self.name, self._pause)
+            self._rewind({tp: msgs[0].offset for tp, msgs in records.items()})
+            await asyncio.sleep(self._pause)
+            self._pause = min(self._pause * 2, 30.0)
+            return
+        self._pause = 1.0
+        await self._commit({tp: msgs[-1].offset + 1 for tp, msgs in records.items()})
+        self._last_progress = time.monotonic()
+
+    def _rewind(self, offsets: dict[TopicPartition, int]) -> None:
+        assert self._consumer is not None
+        owned = self._consumer.assignment()
+        for tp, offset in offsets.items():
+            if tp in owned:  # a partition revoked meanwhile is its next owner's to fetch
+                self._consumer.seek(tp, offset)
 
     async def _apply(self, batch: list[Item[Any]]) -> None:
         try:
@@ -175,7 +199,8 @@ class ConsumerRunner:
                 raise
             await self._isolate(batch, exc)
             return
-        self._applied_since_poison = True
+        if outcome.applied_by_topic:
+            self._poison_run = 0
         self._count(outcome)
 
     def _count(self, outcome: BatchOutcome) -> None:
@@ -207,26 +232,27 @@ class ConsumerRunner:
                 delay = min(delay * 2, 10.0)
 
     async def _isolate(self, batch: list[Item[Any]], exc: Exception) -> None:
-        """Apply one by one so a single poisonous message cannot hold up the rest.
+        """Apply one by one so a poisonous message cannot hold up the rest.
 
-        A message is dead-lettered only if something was applied since the last one:
-        when nothing can be applied the fault is ours or a dependency's, not the
-        messages', so the runner stops and retries instead of dead-lettering traffic.
+        A message that still breaks the handler alone is dead-lettered, unless
+        `poison_run_limit` messages in a row have done so with nothing applied between:
+        then the fault is taken to be the code's or a dependency's, not the messages',
+        and the runner stops and retries instead of dead-lettering traffic.
         """
-        if len(batch) == 1:
-            if not self._applied_since_poison:
-                raise SystemicFailure("consecutive messages break the handler") from exc
-            log.error(
-                "%s: dead-lettering a message that broke the handler", self.name, exc_info=exc
-            )
-            why = Rejection("processing_error", f"{type(exc).__name__}: {exc}"[:1000])
-            await self._retrying(lambda: self._handler.reject(batch[0].message, why))
-            self._metrics.dead_letters(why.reason).inc()
-            self._on_commit()
-            self._applied_since_poison = False
+        if len(batch) > 1:
+            for message in batch:
+                await self._apply([message])
             return
-        for message in batch:
-            await self._apply([message])
+        if self._poison_run >= self._poison_run_limit:
+            raise SystemicFailure(
+                f"{self._poison_run} messages in a row broke the handler"
+            ) from exc
+        log.error("%s: dead-lettering a message that broke the handler", self.name, exc_info=exc)
+        why = Rejection("processing_error", f"{type(exc).__name__}: {exc}"[:1000])
+        await self._retrying(lambda: self._handler.reject(batch[0].message, why))
+        self._metrics.dead_letters(why.reason).inc()
+        self._on_commit()
+        self._poison_run += 1
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assert self._consumer is not None

@@ -19,7 +19,8 @@ from loyalty_platform.consuming import BatchHandler, Translator
 from loyalty_platform.database import create_engine, database_reachable, session_factory
 from loyalty_platform.kafka import broker_reachable, make_producer
 from loyalty_platform.metrics import ServiceMetrics
-from loyalty_platform.outbox import OutboxColumns, OutboxRelay
+from loyalty_platform.outbox import OutboxColumns
+from loyalty_platform.relay import OutboxRelay
 from loyalty_platform.runner import ConsumerRunner, is_transient
 from loyalty_platform.settings import ConsumingSettings, ServiceSettings
 from loyalty_platform.unit_of_work import ConsumingUnitOfWork
@@ -53,8 +54,16 @@ class ServiceParts:
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
         producer = make_producer(settings.kafka)
-        relay = OutboxRelay(sessions, outbox_table, producer)
-        return cls(name, engine, sessions, producer, relay, ServiceMetrics(name))
+        metrics = ServiceMetrics(name)
+        relay = OutboxRelay(
+            engine,
+            outbox_table,
+            producer,
+            settings.kafka,
+            metrics=metrics,
+            takeover_seconds=settings.relay_takeover_seconds,
+        )
+        return cls(name, engine, sessions, producer, relay, metrics)
 
     def units_of_work(
         self, kind: type[ConsumingUnitOfWorkT], settings: ConsumingSettings
@@ -88,6 +97,7 @@ class ServiceParts:
             on_commit=self.relay.wake,
             batch_size=settings.batch_size,
             stall_seconds=settings.stall_seconds,
+            poison_run_limit=settings.poison_run_limit,
         )
 
 
@@ -176,21 +186,28 @@ class RunningService:
 
     async def every(self, seconds: float, work: Callable[[], Awaitable[None]], what: str) -> None:
         """Background work: `work` now and then every `seconds` until the service
-        stops; a failure of the database or the broker is logged and retried."""
+        stops. Nothing ends the loop but the service stopping: a failure of the database
+        or the broker is logged and retried; any other failure is logged with its
+        traceback and retried after a growing pause (up to a minute)."""
+        backoff = seconds
         while not self._stop.is_set():
             try:
                 await work()
+                backoff = seconds
             except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("%s failed, retrying: %s", what, exc)
+                if is_transient(exc):
+                    log.warning("%s failed, retrying: %s", what, exc)
+                else:
+                    log.exception("%s failed; retrying in %.0fs", what, backoff)
+                    backoff = min(max(backoff, 1.0) * 2, 60.0)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), seconds)
+                await asyncio.wait_for(self._stop.wait(), max(seconds, backoff))
 
     async def readiness(self) -> dict[str, bool]:
         checks = {
             "database": await database_reachable(self.engine),
             "broker": await broker_reachable(self.producer),
+            "relay": self.relay.is_healthy(),
         }
         if self.consuming:
             if self.runner is not None:

@@ -92,6 +92,9 @@ class ServiceSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     programme: Programme = Field(default_factory=lambda: ProgrammeSettings().load())
     access: AccessSettings = Field(default_factory=AccessSettings)
+    # How long a relay waits before taking over from one that did not let go: longer
+    # than a send may take (the producer's request timeout is 15 s).
+    relay_takeover_seconds: float = Field(20.0, ge=0)
 
     @field_validator("database_url")
     @classmethod
@@ -125,3 +128,6 @@ class ConsumingSettings(ServiceSettings):
     consumer_group: str
     batch_size: int = Field(1000, ge=1, le=50_000)
     stall_seconds: float = Field(30.0, gt=0)
+    # Messages in a row that may break the handler, with nothing applied between, before
+    # the runner takes it for a fault of its own and stops dead-lettering.
+    poison_run_limit: int = Field(3, ge=1, le=1000)

@@ -42,7 +42,8 @@ async def test_a_crash_after_the_debit_is_finished_on_restart(platform_database,
         return processes.spawn("loyalty_rewards", "REWARDS_", platform_database, kafka, log,
                                port=str(rewards_port), tiers_url="",
                                points_url=f"http://127.0.0.1:{points_port}",
-                               service_key=service_key, **extra)  # fmt: skip
+                               service_key=service_key, relay_takeover_seconds="1",
+                               **extra)  # fmt: skip
 
     service_key = await issue_key(platform_database, Kind.SERVICE, scopes=SERVICE_SCOPES)
     crashing = rewards(failpoint="after_debit")

@@ -50,3 +50,16 @@ async def read_topic(
 
 def payloads(records: list[Any]) -> list[dict[str, Any]]:
     return [json.loads(r.value) for r in records]
+
+
+async def read_settled(
+    kafka: KafkaSettings, topic: str, *, at_least: int, quiet: float = 1.5, timeout: float = 60.0
+) -> list[Any]:
+    """Read `topic` from the start until `at_least` messages arrived and then nothing more
+    for `quiet` seconds: for tests that count duplicates too."""
+    found = await read_topic(kafka, topic, expect=at_least, timeout=timeout)
+    while True:
+        more = await read_topic(kafka, topic, expect=len(found) + 1, timeout=quiet)
+        if len(more) <= len(found):
+            return found
+        found = more

@@ -176,6 +176,7 @@ async def test_operations_endpoints(client):
     assert ready.json()["checks"] == {
         "database": True,
         "broker": True,
+        "relay": True,
         "consumer": True,
         "background": True,
     }

@@ -11,7 +11,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from loyalty_platform.database import metadata_for
-from loyalty_platform.outbox import OutboxColumns
+from loyalty_platform.outbox import (
+    OutboxColumns,
+    OutboxLeaseColumns,
+    OutboxParkedColumns,
+    OutboxPositionColumns,
+)
 
 SCHEMA = "rewards"
 
@@ -75,3 +80,15 @@ class IdempotencyRow(Base):
 
 class OutboxRow(OutboxColumns, Base):
     __tablename__ = "outbox"
+
+
+class OutboxPositionRow(OutboxPositionColumns, Base):
+    __tablename__ = "outbox_positions"
+
+
+class OutboxLeaseRow(OutboxLeaseColumns, Base):
+    __tablename__ = "outbox_lease"
+
+
+class OutboxParkedRow(OutboxParkedColumns, Base):
+    __tablename__ = "outbox_parked"

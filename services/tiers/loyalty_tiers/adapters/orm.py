@@ -10,7 +10,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from loyalty_platform.clocks import PartitionClockColumns
 from loyalty_platform.database import metadata_for
-from loyalty_platform.outbox import OutboxColumns
+from loyalty_platform.outbox import (
+    OutboxColumns,
+    OutboxLeaseColumns,
+    OutboxParkedColumns,
+    OutboxPositionColumns,
+)
 from loyalty_platform.progress import ConsumerProgressColumns
 from loyalty_platform.purchase_history import PurchaseColumns, RefundColumns
 
@@ -82,6 +87,18 @@ class PartitionClockRow(PartitionClockColumns, Base):
 
 class OutboxRow(OutboxColumns, Base):
     __tablename__ = "outbox"
+
+
+class OutboxPositionRow(OutboxPositionColumns, Base):
+    __tablename__ = "outbox_positions"
+
+
+class OutboxLeaseRow(OutboxLeaseColumns, Base):
+    __tablename__ = "outbox_lease"
+
+
+class OutboxParkedRow(OutboxParkedColumns, Base):
+    __tablename__ = "outbox_parked"
 
 
 class ConsumerProgressRow(ConsumerProgressColumns, Base):
