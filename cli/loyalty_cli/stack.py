@@ -76,6 +76,12 @@ class EmbeddedBroker:
         )
         _wait_for_port(self.port, 15)
 
+    def kill(self) -> None:
+        """Take the broker away at once, as a crash or a lost host would (tests)."""
+        if self._process is not None:
+            self._process.kill()
+        self.stop()
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.terminate()

@@ -48,6 +48,12 @@ class RewardsSettings(ServiceSettings):
         return self.service_key.get_secret_value() or None if self.service_key else None
 
     @model_validator(mode="after")
+    def _no_failpoint_in_production(self) -> RewardsSettings:
+        if self.access.production and self.failpoint:
+            raise ValueError("REWARDS_FAILPOINT is for the crash tests; unset it in production")
+        return self
+
+    @model_validator(mode="after")
     def _service_key_in_production(self) -> RewardsSettings:
         missing = self.service_key_file is None and not (
             self.service_key and self.service_key.get_secret_value()

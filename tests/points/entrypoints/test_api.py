@@ -9,7 +9,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from loyalty_cli.stack import EmbeddedBroker
+from loyalty_platform.kafka import ensure_topics
 from loyalty_platform.settings import KafkaSettings
+from loyalty_points.entrypoints import routes
 from loyalty_points.entrypoints.app import create_app
 from tests.support.access import staff_auth
 from tests.support.kafka import payloads, read_topic
@@ -192,3 +195,23 @@ async def test_readiness_is_red_when_the_database_is_unreachable(kafka):
         response = await c.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["database"] is False
+
+
+async def test_a_purchase_posted_while_the_broker_is_down_is_a_503_to_post_again(
+    points_database, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(routes, "BROKER_WAIT_SECONDS", 2.0)
+    broker = EmbeddedBroker(log_path=tmp_path / "broker.log")
+    broker.start()
+    try:
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, topic_partitions=3)
+        await ensure_topics(kafka, kafka.topics.all())
+        settings = points_settings(points_database, kafka)
+        async for c in serve(settings, consume=False):
+            broker.kill()
+            response = await c.post("/v1/purchases", json=purchase_body("p-1"))
+            assert response.status_code == 503
+            assert response.json()["error"]["code"] == "broker_unavailable"
+            assert response.headers["retry-after"] == "5"
+    finally:
+        broker.stop()

@@ -4,9 +4,11 @@ route's `Allow` rule."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from loyalty_kernel.events.envelope import ID_PATTERN
@@ -36,6 +38,7 @@ from loyalty_points.service_layer.spending import DebitConflict, SpendPoints, Un
 
 router = APIRouter(prefix="/v1", responses=ACCESS_ERRORS)
 # The member's own app, or ops and services allowed to read any member.
+BROKER_WAIT_SECONDS = 10.0  # a till waits no longer than this for the broker
 READ = Allow(member="own", scope="points:read")
 TILL = Allow(till=True)
 SPEND = Allow(scope="points:debit")
@@ -84,7 +87,7 @@ async def get_ledger(
     return LedgerPage(member_id=member_id, entries=entries, next_cursor=next_cursor)
 
 
-@router.post("/purchases", status_code=202, response_model=Accepted)
+@router.post("/purchases", status_code=202, response_model=Accepted, responses=error_responses(503))
 async def post_purchase(
     body: PurchaseSubmission,
     request: Request,
@@ -99,7 +102,9 @@ async def post_purchase(
     return await _publish(service, event, body.member_id, body.currency)
 
 
-@router.post("/refunds", status_code=202, response_model=Accepted, responses=error_responses(404))
+@router.post(
+    "/refunds", status_code=202, response_model=Accepted, responses=error_responses(404, 503)
+)
 async def post_refund(
     body: RefundSubmission,
     request: Request,
@@ -176,7 +181,19 @@ async def _publish(
             [{"field": "body.currency", "problem": f"expected {expected}"}],
         )
     topic = service.settings.kafka.topics.purchases
-    sent = await service.producer.send_and_wait(topic, event.to_bytes(), key=member_key(member_id))
+    try:
+        async with asyncio.timeout(BROKER_WAIT_SECONDS):
+            sent = await service.producer.send_and_wait(
+                topic, event.to_bytes(), key=member_key(member_id)
+            )
+    except (KafkaError, TimeoutError) as exc:
+        # Not the till's fault: it may post the same event again (it counts once).
+        raise ApiError(
+            503,
+            "broker_unavailable",
+            f"the broker did not take the event: {type(exc).__name__}; post it again later",
+            headers={"Retry-After": "5"},
+        ) from exc
     return Accepted(event_id=event.id, topic=topic, partition=sent.partition, offset=sent.offset)
 
 
