@@ -26,7 +26,7 @@ import time
 import uuid
 import zlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,9 +95,7 @@ class OutboxRelay:
         self._stopping = False
         self._last_progress = time.monotonic()
         self._log_id: str | None = None  # the broker log, read at each take-over
-        self.holding = False
         self.published_total = 0
-        self.parked_total = 0
 
     def wake(self) -> None:
         """Called after a commit that added rows, so they go out without waiting."""
@@ -125,41 +123,40 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Take the lease, publish one round, let go: for tests and one-off runs."""
-        async with self._engine.connect() as conn:
-            db: Any = (await conn.get_raw_connection()).driver_connection
-            try:
-                if not await db.fetchval("select pg_try_advisory_lock($1)", self._lock_id):
-                    return 0
-                if not await self._take_over(db):
-                    return 0
-                sent = await self._publish_round(db)
-                await self._release(db)
-                return sent
-            finally:
-                await conn.invalidate()  # closing the connection lets go of the lock
+        async with self._lease() as db:
+            if db is None or not await self._take_over(db):
+                return 0
+            sent = await self._publish_round(db)
+            await self._release(db)
+            return sent
 
     async def _hold_lease(self) -> None:
+        async with self._lease() as db:
+            if db is None:
+                self._last_progress = time.monotonic()  # a standby is healthy
+                await self._sleep(2.0)
+                return
+            if not await self._take_over(db):
+                return  # stopped while waiting: the next holder recovers
+            while True:
+                self._wake.clear()
+                sent = await self._publish_round(db)
+                self._last_progress = time.monotonic()
+                if self._stopping:
+                    break  # after one last round, for what the last batches staged
+                if sent < self._batch_size:
+                    await self._pause(self._idle)
+            await self._release(db)
+
+    @contextlib.asynccontextmanager
+    async def _lease(self) -> AsyncIterator[Any]:
+        """A connection of the relay's own holding the lease, or None if another holds it."""
         async with self._engine.connect() as conn:
             db: Any = (await conn.get_raw_connection()).driver_connection
             try:
-                if not await db.fetchval("select pg_try_advisory_lock($1)", self._lock_id):
-                    self._last_progress = time.monotonic()  # a standby is healthy
-                    await self._sleep(2.0)
-                    return
-                self.holding = True
-                if not await self._take_over(db):
-                    return  # stopped while waiting: the next holder recovers
-                while True:
-                    self._wake.clear()
-                    sent = await self._publish_round(db)
-                    self._last_progress = time.monotonic()
-                    if self._stopping:
-                        break  # after one last round, for what the last batches staged
-                    if sent < self._batch_size:
-                        await self._pause(self._idle)
-                await self._release(db)
+                held = await db.fetchval("select pg_try_advisory_lock($1)", self._lock_id)
+                yield db if held else None
             finally:
-                self.holding = False
                 await conn.invalidate()  # closing the connection lets go of the lock
 
     async def _pause(self, seconds: float) -> None:
@@ -344,7 +341,6 @@ class OutboxRelay:
 
     def _count(self, sent: int, parked: int) -> None:
         self.published_total += sent
-        self.parked_total += parked
         if self._metrics is not None:
             self._metrics.outbox_published.inc(sent)
             self._metrics.outbox_parked.inc(parked)
