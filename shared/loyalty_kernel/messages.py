@@ -9,6 +9,10 @@ from typing import Generic, TypeVar
 C = TypeVar("C")
 C_co = TypeVar("C_co", covariant=True)
 
+# No message on a topic may be larger: a bigger one is refused whole (`too_large`), so
+# no single producer can make a batch, a database row or a dead letter unmanageable.
+MAX_MESSAGE_BYTES = 256 * 1024
+
 
 @dataclass(frozen=True)
 class InboundMessage:
@@ -72,3 +76,14 @@ class Ignored:
 
 
 Item = Consumed[C] | Unprocessable | Ignored
+
+
+def refuse_oversized(message: InboundMessage) -> Unprocessable | None:
+    """A message over `MAX_MESSAGE_BYTES` cannot be processed, whatever it says."""
+    size = len(message.value) + len(message.key or b"")
+    if size <= MAX_MESSAGE_BYTES:
+        return None
+    why = Rejection(
+        "too_large", f"the message is {size} bytes; at most {MAX_MESSAGE_BYTES} are read"
+    )
+    return Unprocessable(message, why)

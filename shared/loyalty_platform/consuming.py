@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from loyalty_kernel.events.dead_letters import dead_letter_event
+from loyalty_kernel.events.dead_letters import dead_letter_event, dead_letter_key
 from loyalty_kernel.messages import (
     Consumed,
     Ignored,
@@ -87,7 +87,8 @@ class DeadLetters:
     consumer: str
 
     def stage(self, uow: ConsumingUnitOfWork, message: InboundMessage, why: Rejection) -> None:
-        uow.outbox.add(self.topic, message.key_text, dead_letter_event(message, self.consumer, why))
+        event = dead_letter_event(message, self.consumer, why)
+        uow.outbox.add(self.topic, dead_letter_key(message), event)
 
     async def send_alone(
         self, uow: ConsumingUnitOfWork, message: InboundMessage, why: Rejection

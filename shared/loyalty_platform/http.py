@@ -89,6 +89,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The credentials are valid but may not do this",
         404: "Not found (also: a member token naming another member)",
         409: "A conflict with the current state; `error.code` says which",
+        413: "The request body is over 64 KiB",
         422: "The request is malformed; `error.details` lists each problem",
         429: "Too many attempts; see `Retry-After`",
         503: "A service this one needs did not answer; nothing was lost",
@@ -97,7 +98,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 # What every route guarded by an access rule may answer.
-ACCESS_ERRORS = error_responses(400, 401, 403, 422, 429)
+ACCESS_ERRORS = error_responses(400, 401, 403, 413, 422, 429)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

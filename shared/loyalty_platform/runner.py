@@ -21,7 +21,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from loyalty_kernel.messages import InboundMessage, Item, Rejection
+from loyalty_kernel.messages import InboundMessage, Item, Rejection, refuse_oversized
 from loyalty_platform.consuming import BatchHandler, BatchOutcome, Translator
 from loyalty_platform.kafka import cluster_id
 from loyalty_platform.metrics import ServiceMetrics
@@ -79,6 +79,7 @@ class ConsumerRunner:
         batch_size: int = 1000,
         stall_seconds: float = 30.0,
         poison_run_limit: int = 3,
+        session_timeout_seconds: float = 10.0,
     ) -> None:
         self.name, self._translators, self._group = name, dict(translators), group_id
         self._topics = list(translators)
@@ -93,6 +94,7 @@ class ConsumerRunner:
         self._poison_run_limit = poison_run_limit
         self._pause = 1.0
         self._log_id: str | None = None
+        self._session_ms = int(session_timeout_seconds * 1000)
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -101,6 +103,8 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            session_timeout_ms=self._session_ms,
+            heartbeat_interval_ms=self._session_ms // 3,
         )
         self._consumer.subscribe(self._topics)
         self._log_id = await cluster_id(self._kafka)
@@ -121,7 +125,7 @@ class ConsumerRunner:
 
     def translate(self, messages: Sequence[InboundMessage]) -> list[Item[Any]]:
         """What each message turns out to be, read by its topic's translator."""
-        return [self._translators[m.topic](m) for m in messages]
+        return [refuse_oversized(m) or self._translators[m.topic](m) for m in messages]
 
     def assignment(self) -> set[tuple[str, int]]:
         """The (topic, partition) pairs this group member owns right now."""

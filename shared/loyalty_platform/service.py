@@ -98,6 +98,7 @@ class ServiceParts:
             batch_size=settings.batch_size,
             stall_seconds=settings.stall_seconds,
             poison_run_limit=settings.poison_run_limit,
+            session_timeout_seconds=settings.session_timeout_seconds,
         )
 
 

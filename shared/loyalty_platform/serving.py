@@ -15,6 +15,7 @@ from loyalty_platform.access.settings import AccessSettings
 from loyalty_platform.access.startup import opened_gate
 from loyalty_platform.http import health_router, install_error_handlers
 from loyalty_platform.metrics import ServiceMetrics
+from loyalty_platform.request_size import BodyLimit
 
 
 def serve(app: FastAPI, *, package: str, host: str, port: int) -> None:
@@ -65,6 +66,7 @@ def service_app(
 
     app = FastAPI(title=title, version="1.0", description=description, lifespan=lifespan)
     install_error_handlers(app)
+    app.add_middleware(BodyLimit)
     app.include_router(router)
     app.include_router(health_router())
     return app

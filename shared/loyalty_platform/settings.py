@@ -131,3 +131,6 @@ class ConsumingSettings(ServiceSettings):
     # Messages in a row that may break the handler, with nothing applied between, before
     # the runner takes it for a fault of its own and stops dead-lettering.
     poison_run_limit: int = Field(3, ge=1, le=1000)
+    # How long the group waits for a silent member before handing its partitions on:
+    # the longest a crashed replica's partitions stand still.
+    session_timeout_seconds: float = Field(10.0, ge=6, le=300)

@@ -26,7 +26,7 @@ START = datetime(2026, 10, 1, tzinfo=UTC)
 def spawn(database_url: str, kafka: KafkaSettings, log_path) -> subprocess.Popen[bytes]:
     return processes.spawn(
         "loyalty_points", "POINTS_", database_url, kafka, log_path, batch_size="300",
-        relay_takeover_seconds="1",
+        relay_takeover_seconds="1", session_timeout_seconds="6",
     )  # fmt: skip
 
 
@@ -74,7 +74,7 @@ async def wait_until(engine, predicate, timeout: float, process) -> tuple[int, i
 async def test_sigkill_mid_batch_loses_nothing_and_counts_nothing_twice(
     points_database, kafka, tmp_path
 ):
-    messages, expected = traffic(members=400, per_member=40)
+    messages, expected = traffic(members=300, per_member=30)
     total = len(messages)
     await publish(kafka, kafka.topics.purchases, messages)
     engine = create_engine(asyncpg_url(points_database))

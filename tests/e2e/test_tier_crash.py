@@ -41,7 +41,8 @@ async def test_sigkill_mid_stream_gives_the_changes_of_an_uninterrupted_run(
 
     def spawn():
         return processes.spawn("loyalty_tiers", "TIERS_", tiers_database, kafka, log_path,
-                               batch_size="200", clock="event", relay_takeover_seconds="1")  # fmt: skip
+                               batch_size="200", clock="event", relay_takeover_seconds="1",
+                               session_timeout_seconds="6")  # fmt: skip
 
     try:
         for kill_at in (0.25, 0.6):

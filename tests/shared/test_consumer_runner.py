@@ -71,14 +71,14 @@ async def test_offsets_are_committed_after_handling_so_a_restart_resumes_after_t
     group = f"g-{uuid.uuid4().hex}"
     await publish(kafka, kafka.topics.purchases, values(50))
     first = RecordingHandler()
-    r = runner(kafka, first, group)
+    r = runner(kafka, first, group, session_timeout_seconds=6)
     await r.start()
     await until(lambda: len(first.applied) == 50)
     await r.stop()
 
     await publish(kafka, kafka.topics.purchases, values(5, prefix="late"))
     second = RecordingHandler()
-    r = runner(kafka, second, group)
+    r = runner(kafka, second, group, session_timeout_seconds=6)
     await r.start()
     await until(lambda: len(second.applied) == 5)
     await asyncio.sleep(0.5)

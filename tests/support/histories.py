@@ -81,6 +81,9 @@ def bad_messages(timeline: list[Any]) -> dict[str, list[Message]]:
     wrong_subject["subject"] = "someone-else"
     unknown = purchase(member, "bad-type", "10.00", at)
     unknown["type"] = "loyalty.purchase.teleported.v1"
+    padded = purchase(member, "bad-huge", "10.00", at)
+    padded["padding"] = "x" * 300_000  # valid but for its size
+    line = {"sku": "S", "quantity": 1, "unit_price": "0.02"}
     return {
         "invalid_json": [(key, b"{not json"), (key, b"\xff\xfe")],
         "schema_violation": [
@@ -93,7 +96,9 @@ def bad_messages(timeline: list[Any]) -> dict[str, list[Message]]:
             (key, encode(p(purchase_id="has space"))),
             (key, encode(no_zone)),
             (key, encode(wrong_subject)),
+            (key, encode(p(items=[line] * 501))),
         ],
+        "too_large": [(key, encode(padded))],
         "unknown_type": [(key, encode(unknown))],
         "wrong_currency": [(key, encode(p(currency="EUR")))],
         "unknown_purchase": [

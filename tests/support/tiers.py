@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from loyalty_kernel.intake.translation import translate_purchase
-from loyalty_kernel.messages import InboundMessage, Item
+from loyalty_kernel.messages import InboundMessage, Item, refuse_oversized
 from loyalty_platform.settings import KafkaSettings
 from loyalty_tiers.adapters.orm import ConsumerProgressRow, MemberRow, OutboxRow, TierChangeRow
 from loyalty_tiers.bootstrap import TiersService, build
@@ -96,5 +96,5 @@ def as_inbound(
         p = partition_of(key)
         message = InboundMessage(topic, p, offsets[p], key, value, 0, None, "log-1")
         offsets[p] += 1
-        out.append(translate_purchase(message))
+        out.append(refuse_oversized(message) or translate_purchase(message))
     return out

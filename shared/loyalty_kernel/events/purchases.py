@@ -12,6 +12,7 @@ from loyalty_kernel.events.money import Amount, Currency, UnitPrice
 
 PURCHASE_COMPLETED = "loyalty.purchase.completed.v1"
 PURCHASE_REFUNDED = "loyalty.purchase.refunded.v1"
+MAX_ITEMS = 500  # lines on one receipt; more is a schema violation, not a purchase
 
 
 class _Data(BaseModel):
@@ -31,7 +32,7 @@ class PurchaseData(_Data):
     store_id: Identifier
     amount: Amount
     currency: Currency
-    items: list[LineItem] | None = None
+    items: Annotated[list[LineItem], Field(max_length=MAX_ITEMS)] | None = None
 
 
 class RefundData(_Data):
@@ -41,8 +42,8 @@ class RefundData(_Data):
     amount: Amount
     currency: Currency
     reason: Annotated[str, Field(max_length=500)] | None = None
-    # The store that took the return, where the till says so (REST ingest always
-    # does). A chain may take back at any store what another one sold.
+    # The store the purchase was made at: with the purchase id, what names it (two
+    # stores may number receipts alike). Without it, the purchase id must be unique.
     store_id: Identifier | None = None
 
 

@@ -166,6 +166,18 @@ async def test_a_purchase_in_another_currency_is_refused(api, kafka):
     assert await read_topic(kafka, kafka.topics.purchases, expect=1, timeout=1) == []
 
 
+async def test_a_body_over_64_kib_is_a_413_and_more_than_500_lines_a_422(api, kafka):
+    huge = purchase_body("p-huge", note="x" * 70_000)
+    response = await api.post("/v1/purchases", json=huge)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    line = {"sku": "S", "quantity": 1, "unit_price": "0.05"}
+    response = await api.post("/v1/purchases", json=purchase_body("p-1", items=[line] * 501))
+    assert response.status_code == 422
+    assert "body.items" in {d["field"] for d in response.json()["error"]["details"]}
+    assert await read_topic(kafka, kafka.topics.purchases, expect=1, timeout=1) == []
+
+
 async def test_bad_query_parameters_are_refused(api):
     assert (await api.get("/v1/members/m/ledger?limit=0")).status_code == 422
     assert (await api.get("/v1/members/m/ledger?cursor=abc")).status_code == 422
