@@ -19,10 +19,13 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from loyalty_kernel.intake.commands import PurchaseKey
+
 
 class PurchaseColumns:
-    """Columns of a service's `purchases` table."""
+    """Columns of a service's `purchases` table: a purchase is its store's receipt."""
 
+    store_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     purchase_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     member_id: Mapped[str] = mapped_column(String(128))
     amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
@@ -30,19 +33,23 @@ class PurchaseColumns:
 
 
 class RefundColumns:
-    """Columns of a service's `refunds` table."""
+    """Columns of a service's `refunds` table: a refund counts once per purchase."""
 
+    store_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # the purchase's
+    purchase_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     refund_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    purchase_id: Mapped[str] = mapped_column(String(128))
     amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class _Refund(Protocol):
-    pass
+    @property
+    def purchase_key(self) -> PurchaseKey: ...
 
 
 class _Purchase(Protocol):
+    @property
+    def key(self) -> PurchaseKey: ...
     @property
     def purchase_id(self) -> str: ...
     @property
@@ -54,13 +61,12 @@ class _Purchase(Protocol):
 
 
 P = TypeVar("P", bound=_Purchase)
-R = TypeVar("R")
+R = TypeVar("R", bound=_Refund)
 
 
 class PurchaseHistory:
     """Reads `schema`'s purchases and refunds into the service's own domain objects,
-    built from the columns named (purchase id and member first; refund's purchase id
-    second)."""
+    built from the columns named, in the order their constructors take them."""
 
     def __init__(
         self, schema: str, purchase_columns: Sequence[str], refund_columns: Sequence[str]
@@ -84,30 +90,35 @@ class PurchaseHistory:
         lookback: Mapping[str, datetime],
         purchase: Callable[..., P],
         refund: Callable[..., R],
-    ) -> dict[str, P]:
-        """The purchases named by id and each member's since `lookback`, by id, each
-        with its refunds in time order."""
+    ) -> dict[PurchaseKey, P]:
+        """The purchases with the ids named (at any store) and each member's since
+        `lookback`, by store and id, each with its refunds in time order."""
         rows = await db.fetch(
             self._purchases, list(referenced), list(lookback), list(lookback.values())
         )
-        purchases = {r[0]: purchase(*r) for r in rows}
+        purchases = {p.key: p for p in (purchase(*r) for r in rows)}
         if purchases:
-            for r in await db.fetch(self._refunds, list(purchases)):
-                purchases[r[1]].refunds.append(refund(*r))
+            ids = sorted({p.purchase_id for p in purchases.values()})
+            for r in await db.fetch(self._refunds, ids):
+                made = refund(*r)
+                if made.purchase_key in purchases:  # not another store's namesake
+                    purchases[made.purchase_key].refunds.append(made)
         return purchases
 
 
 def by_member(
-    purchases: Mapping[str, P],
+    purchases: Mapping[PurchaseKey, P],
     lookback: Mapping[str, datetime],
     references: Mapping[str, set[str]],
-) -> dict[str, dict[str, P]]:
+) -> dict[str, dict[PurchaseKey, P]]:
     """Each member's loaded purchases: their own since their lookback start, and every
-    purchase their events name, however old."""
-    found: dict[str, dict[str, P]] = defaultdict(dict)
+    purchase with an id their events name, however old and whoever's."""
+    found: dict[str, dict[PurchaseKey, P]] = defaultdict(dict)
+    named: dict[str, list[P]] = defaultdict(list)
     for p in purchases.values():
+        named[p.purchase_id].append(p)
         if p.member_id in lookback and p.occurred_at > lookback[p.member_id]:
-            found[p.member_id][p.purchase_id] = p
+            found[p.member_id][p.key] = p
     for member, ids in references.items():
-        found[member].update({i: purchases[i] for i in ids if i in purchases})
+        found[member].update({p.key: p for i in ids for p in named.get(i, ())})
     return found

@@ -30,6 +30,7 @@ class PointsMoved(PublishedData):
     balance_after: int
     reference: str  # the purchase, refund, debit or adjustment id
     purchase_id: str | None
+    store_id: str | None = None  # the purchase's store, with `purchase_id`
 
 
 class PointsEarned(PointsMoved):
@@ -43,10 +44,13 @@ class PointsAdjusted(PointsMoved):
 
 def points_event(kind: str, data: PointsMoved, at: datetime) -> CloudEvent:
     """The event of one ledger entry of `kind`; its id follows from the entry."""
+    about: tuple[str, ...] = (data.reference,)
+    if data.store_id is not None and data.purchase_id is not None:
+        about = (data.store_id, data.purchase_id, data.reference)
     return outgoing(
         POINTS_EVENT_TYPES[kind],
         source=POINTS_SOURCE,
-        id_parts=(kind, data.reference),
+        id_parts=(kind, *about),
         time=at,
         subject=data.member_id,
         data=data,

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+# What names a purchase: its store and its receipt number there (two stores' tills
+# may number their receipts alike).
+PurchaseKey = tuple[str, str]  # (store_id, purchase_id)
+
 
 @dataclass(frozen=True)
 class RecordPurchase:
@@ -17,6 +21,10 @@ class RecordPurchase:
     occurred_at: datetime
     event_id: str
 
+    @property
+    def key(self) -> PurchaseKey:
+        return (self.store_id, self.purchase_id)
+
 
 @dataclass(frozen=True)
 class RecordRefund:
@@ -27,6 +35,7 @@ class RecordRefund:
     currency: str
     occurred_at: datetime
     event_id: str
+    store_id: str | None = None  # the purchase's store; None: the only purchase so numbered
 
 
 IntakeCommand = RecordPurchase | RecordRefund

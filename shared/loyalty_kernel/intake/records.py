@@ -9,6 +9,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from loyalty_kernel.intake.commands import PurchaseKey
+
+# The store of a purchase recorded before purchases were kept by store: a refund naming
+# any store finds it, when no purchase of that store has the id.
+UNKNOWN_STORE = ""
+
 
 class CountedRefund(Protocol):
     @property
@@ -46,10 +52,15 @@ class RefundTally:
 class RecordedRefund:
     """A refund as a service records it; services add what they keep of their own."""
 
-    refund_id: str
+    refund_id: str  # counts once per purchase: stores may number refunds alike too
     purchase_id: str
     amount: Decimal
     occurred_at: datetime
+    store_id: str  # the purchase's
+
+    @property
+    def purchase_key(self) -> PurchaseKey:
+        return (self.store_id, self.purchase_id)
 
 
 @dataclass
@@ -61,3 +72,8 @@ class RecordedPurchase(RefundTally):
     member_id: str
     amount: Decimal
     occurred_at: datetime
+    store_id: str
+
+    @property
+    def key(self) -> PurchaseKey:
+        return (self.store_id, self.purchase_id)

@@ -6,11 +6,13 @@ each reason is the machine-readable one the dead-letter topic reports.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
 from loyalty_kernel.intake.commands import RecordPurchase, RecordRefund
+from loyalty_kernel.intake.records import UNKNOWN_STORE
 from loyalty_kernel.messages import RuleBroken
 
 
@@ -24,6 +26,12 @@ class WrongCurrency(PurchaseRuleBroken):
 
 class UnknownPurchase(PurchaseRuleBroken):
     reason = "unknown_purchase"
+
+
+class AmbiguousPurchase(PurchaseRuleBroken):
+    """A refund naming no store, of a purchase id more than one store has used."""
+
+    reason = "ambiguous_purchase"
 
 
 class RefundExceedsPurchase(PurchaseRuleBroken):
@@ -46,7 +54,7 @@ class TimeInFuture(PurchaseRuleBroken):
 
 
 class ConflictingDuplicate(PurchaseRuleBroken):
-    """A purchase or refund id seen before, now with other facts."""
+    """A purchase (store and id) or refund seen before, now with other facts."""
 
     reason = "conflicting_duplicate"
 
@@ -56,6 +64,8 @@ class RefundablePurchase(Protocol):
 
     @property
     def purchase_id(self) -> str: ...
+    @property
+    def store_id(self) -> str: ...
     @property
     def member_id(self) -> str: ...
     @property
@@ -95,19 +105,42 @@ def admit_purchase(
     check_currency(cmd.currency, programme_currency)
     if known is None:
         return True
-    if (known.member_id, known.amount) != (cmd.member_id, cmd.amount):
+    if (known.member_id, known.amount, known.occurred_at) != (
+        cmd.member_id,
+        cmd.amount,
+        cmd.occurred_at,
+    ):
         raise ConflictingDuplicate(
-            f"purchase {cmd.purchase_id} was recorded for {known.member_id} "
-            f"with amount {known.amount}"
+            f"purchase {cmd.purchase_id} of store {cmd.store_id} was recorded for "
+            f"{known.member_id} with amount {known.amount} at {known.occurred_at.isoformat()}"
         )
     return False
+
+
+def refunded_purchase(candidates: Iterable[P], cmd: RecordRefund) -> P | None:
+    """The purchase a refund names, among `candidates` (any loaded purchases): the one
+    of its store and id; without a store, the only one with its id. None if no such
+    purchase is known."""
+    found = [p for p in candidates if p.purchase_id == cmd.purchase_id]
+    if cmd.store_id is not None:
+        exact = next((p for p in found if p.store_id == cmd.store_id), None)
+        if exact is not None:
+            return exact
+        found = [p for p in found if p.store_id == UNKNOWN_STORE]
+    if len(found) > 1:
+        stores = ", ".join(sorted(p.store_id for p in found))
+        raise AmbiguousPurchase(
+            f"purchase {cmd.purchase_id} was made at stores {stores}; the refund names none"
+        )
+    return found[0] if found else None
 
 
 def admit_refund(cmd: RecordRefund, purchase: P | None, programme_currency: str) -> P | None:
     """The purchase the refund takes from; None for a redelivery of a recorded refund."""
     check_currency(cmd.currency, programme_currency)
     if purchase is None:
-        raise UnknownPurchase(f"no purchase {cmd.purchase_id} is known")
+        at = f" of store {cmd.store_id}" if cmd.store_id is not None else ""
+        raise UnknownPurchase(f"no purchase {cmd.purchase_id}{at} is known")
     if purchase.member_id != cmd.member_id:
         raise MemberMismatch(
             f"purchase {cmd.purchase_id} belongs to another member, not {cmd.member_id}"

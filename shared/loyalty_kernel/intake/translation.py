@@ -33,7 +33,14 @@ def translate_purchase(message: InboundMessage) -> Consumed[IntakeCommand] | Unp
     else:
         r = event.data
         command = RecordRefund(
-            r.refund_id, r.purchase_id, r.member_id, r.amount, r.currency, event.time, event.id
+            r.refund_id,
+            r.purchase_id,
+            r.member_id,
+            r.amount,
+            r.currency,
+            event.time,
+            event.id,
+            r.store_id,
         )
     return Consumed(message, command)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from loyalty_kernel.intake.commands import RecordPurchase, RecordRefund
 from loyalty_kernel.intake.rules import (
+    AmbiguousPurchase,
     ConflictingDuplicate,
     MemberMismatch,
     RefundBeforePurchase,
@@ -35,7 +37,7 @@ def buy(pid: str, amount: str, at: datetime = T0, member: str = "m-1", currency:
 
 
 def give_back(rid: str, pid: str, amount: str, at: datetime = T0, member: str = "m-1"):
-    return RecordRefund(rid, pid, member, Decimal(amount), "USD", at, f"e-{rid}")
+    return RecordRefund(rid, pid, member, Decimal(amount), "USD", at, f"e-{rid}")  # no store
 
 
 def test_earning_uses_the_tier_held_just_before_the_purchase():
@@ -50,9 +52,19 @@ def test_earning_uses_the_tier_held_just_before_the_purchase():
 def test_a_redelivered_purchase_earns_nothing_more():
     lg = ledger()
     lg.earn(buy("p1", "50.00"), TIERS, EARN)
-    assert lg.earn(buy("p1", "50.00", T0 + timedelta(hours=1)), TIERS, EARN) is None
+    assert lg.earn(buy("p1", "50.00"), TIERS, EARN) is None
     assert lg.balance == 50
     assert len(lg.new_entries) == 1
+
+
+def test_a_receipt_number_another_store_used_too_earns_and_one_at_another_time_is_refused():
+    lg = ledger()
+    lg.earn(buy("p1", "50.00"), TIERS, EARN)
+    other_store = replace(buy("p1", "50.00"), store_id="store-2")
+    assert lg.earn(other_store, TIERS, EARN) is not None
+    assert lg.balance == 100
+    with pytest.raises(ConflictingDuplicate):
+        lg.earn(buy("p1", "50.00", T0 + timedelta(hours=1)), TIERS, EARN)
 
 
 def test_a_purchase_id_reused_with_other_facts_is_refused():
@@ -105,7 +117,25 @@ def test_refunds_that_cannot_be_applied_are_refused_and_change_nothing(refund, e
     with pytest.raises(error):
         lg.claw_back(refund, EARN)
     assert lg.balance == 40
-    assert lg.purchases["p1"].refunds == []
+    assert lg.purchases[("store-1", "p1")].refunds == []
+
+
+def test_a_refund_names_its_purchase_by_store_and_without_one_only_an_unshared_id():
+    lg = ledger()
+    lg.earn(buy("p1", "40.00"), TIERS, EARN)
+    lg.earn(replace(buy("p1", "60.00"), store_id="store-2"), TIERS, EARN)
+    lg.earn(buy("p2", "20.00"), TIERS, EARN)
+    with pytest.raises(AmbiguousPurchase):
+        lg.claw_back(give_back("r1", "p1", "10.00"), EARN)
+    at_two = replace(give_back("r1", "p1", "30.00"), store_id="store-2")
+    second = lg.purchases[("store-2", "p1")]
+    assert lg.claw_back(at_two, EARN).delta == -(second.points_earned // 2)
+    assert second.refunded == Decimal("30.00")
+    assert lg.purchases[("store-1", "p1")].refunded == 0
+    assert lg.claw_back(give_back("r1", "p2", "5.00"), EARN) is not None  # p2's own r1
+    assert lg.purchases[("store-1", "p2")].refunded == Decimal("5.00")
+    with pytest.raises(UnknownPurchase):
+        lg.claw_back(replace(give_back("r2", "p2", "1.00"), store_id="store-9"), EARN)
 
 
 def test_a_purchase_in_another_currency_is_refused():

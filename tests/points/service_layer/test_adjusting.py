@@ -105,7 +105,7 @@ async def test_an_adjustment_publishes_one_event_through_the_outbox(adjusting):
     assert (event["subject"], event["time"]) == ("m-1", "2026-11-01T12:00:00Z")
     assert event["data"] == {
         "member_id": "m-1", "delta": 20, "balance_after": 50, "reference": "a-1",
-        "reason": "late delivery", "actor": "ops_1", "purchase_id": None,
+        "reason": "late delivery", "actor": "ops_1", "purchase_id": None, "store_id": None,
     }  # fmt: skip
 
 

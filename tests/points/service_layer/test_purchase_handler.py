@@ -16,7 +16,7 @@ from loyalty_platform.settings import asyncpg_url
 from loyalty_points.adapters.orm import BalanceRow, LedgerEntryRow, OutboxRow
 from loyalty_points.service_layer.handlers import PurchaseHandler
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
-from tests.support.events import encode, purchase
+from tests.support.events import encode, purchase, refund
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -98,3 +98,68 @@ async def test_a_log_shorter_than_the_applied_position_is_applied_from_its_start
     )
     assert outcome.applied == 1
     assert await count(handler, LedgerEntryRow) == 8
+
+
+def on_topic(events: list[dict], start_offset: int = 0) -> list:
+    """Each event as its member's message on partition 0, offsets in order."""
+    out = []
+    for n, event in enumerate(events):
+        key = event["subject"].encode()
+        message = InboundMessage(TOPICS.purchases, 0, start_offset + n, key, encode(event), 0)
+        out.append(translate_purchase(message))
+    return out
+
+
+def at_store(event: dict, store: str | None) -> dict:
+    event["data"]["store_id"] = store
+    if store is None:
+        del event["data"]["store_id"]
+    return event
+
+
+async def balances(handler: PurchaseHandler) -> dict[str, int]:
+    async with handler.uow() as uow:
+        rows = await uow.session.execute(select(BalanceRow.member_id, BalanceRow.balance))
+        return dict(rows.all())
+
+
+@pytest.mark.parametrize("one_batch", [False, True])
+async def test_two_stores_numbering_a_receipt_alike_both_earn_and_refund_their_own(
+    handler, one_batch
+):
+    events = [
+        purchase("m-1", "r-1001", "40.00", T0, store_id="store-1"),
+        purchase("m-2", "r-1001", "60.00", T0 + DAY, store_id="store-2"),
+        at_store(refund("m-2", "x-1", "r-1001", "30.00", T0 + 2 * DAY), "store-2"),
+        at_store(refund("m-1", "x-1", "r-1001", "20.00", T0 + 3 * DAY), "store-1"),
+    ]
+    batch = on_topic(events)
+    outcomes = [await handler.apply(batch)] if one_batch else [
+        await handler.apply([item]) for item in batch
+    ]  # fmt: skip
+    assert [r for o in outcomes for r in o.rejections] == []
+    assert await balances(handler) == {"m-1": 20, "m-2": 30}
+
+
+async def test_a_reused_identity_with_other_facts_and_a_refund_naming_no_store_are_refused(
+    handler,
+):
+    setup = [
+        purchase("m-1", "r-1", "40.00", T0, store_id="store-1"),
+        purchase("m-1", "r-1", "60.00", T0 + DAY, store_id="store-2"),
+        purchase("m-1", "r-2", "10.00", T0 + DAY, store_id="store-1"),
+    ]
+    await handler.apply(on_topic(setup))
+    before = await balances(handler)
+    refused = [
+        purchase("m-2", "r-2", "10.00", T0 + DAY, store_id="store-1"),  # another member
+        purchase("m-1", "r-2", "10.00", T0 + 2 * DAY, store_id="store-1"),  # another time
+        at_store(refund("m-1", "x-1", "r-1", "5.00", T0 + 2 * DAY), None),  # which r-1?
+        at_store(refund("m-1", "x-2", "r-1", "5.00", T0 + 2 * DAY), "store-9"),
+    ]
+    outcome = await handler.apply(on_topic(refused, start_offset=len(setup)))
+    assert [r.reason for r in outcome.rejections] == [
+        "conflicting_duplicate", "conflicting_duplicate", "ambiguous_purchase",
+        "unknown_purchase",
+    ]  # fmt: skip
+    assert await balances(handler) == before

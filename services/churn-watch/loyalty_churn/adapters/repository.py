@@ -19,6 +19,7 @@ from loyalty_churn.adapters.orm import SCHEMA
 from loyalty_churn.domain.behaviour import MemberHistory, Refund, RewardTaken, TierMove, Visit
 from loyalty_churn.domain.risk import RiskModel
 from loyalty_churn.domain.watch import MemberWatch
+from loyalty_kernel.intake.commands import PurchaseKey
 from loyalty_kernel.watermarks import PartitionWatermarks
 from loyalty_platform.clocks import PartitionClocks
 from loyalty_platform.database import copy_rows, driver_connection
@@ -32,11 +33,12 @@ _MEMBERS = f"""
     from {SCHEMA}.members where member_id = any($1::text[]) order by member_id"""
 # Each member's facts, in time order; `{where}` picks the members (or all of them).
 _VISITS = f"""
-    select member_id, purchase_id, occurred_at, amount from {SCHEMA}.purchases
-    where {{where}} order by member_id, occurred_at, purchase_id"""
+    select member_id, purchase_id, occurred_at, amount, store_id from {SCHEMA}.purchases
+    where {{where}} order by member_id, occurred_at, purchase_id, store_id"""
 _RETURNS = f"""
-    select member_id, refund_id, purchase_id, occurred_at, amount from {SCHEMA}.refunds
-    where {{where}} order by member_id, occurred_at, refund_id"""
+    select member_id, refund_id, purchase_id, occurred_at, amount, store_id
+    from {SCHEMA}.refunds
+    where {{where}} order by member_id, occurred_at, refund_id, store_id, purchase_id"""
 _TIER_MOVES = f"""
     select member_id, sequence, effective_at, from_tier, to_tier, direction
     from {SCHEMA}.tier_moves where {{where}} order by member_id, effective_at, sequence"""
@@ -45,7 +47,8 @@ _REWARDS = f"""
     where {{where}} order by member_id, occurred_at, redemption_id, kind"""
 _APPLIED = f"select coalesce(sum(next_offset), 0) from {SCHEMA}.consumer_progress"
 _OWNERS = f"""
-    select purchase_id, member_id from {SCHEMA}.purchases where purchase_id = any($1::text[])"""
+    select store_id, purchase_id, member_id from {SCHEMA}.purchases
+    where purchase_id = any($1::text[])"""
 _SAVE_MEMBERS = f"""
     insert into {SCHEMA}.members (member_id, partition, clock, due_at, score)
     select * from unnest($1::text[], $2::int[], $3::timestamptz[], $4::timestamptz[],
@@ -93,10 +96,11 @@ class WatchRepository:
         db = await self._db()
         return int(await db.fetchval(_APPLIED))
 
-    async def owners(self, purchase_ids: Iterable[str]) -> dict[str, str]:
-        """Which member each of these purchases belongs to, for those recorded."""
+    async def owners(self, purchase_ids: Iterable[str]) -> dict[PurchaseKey, str]:
+        """Which member each recorded purchase with these ids (at any store) belongs to."""
         db = await self._db()
-        return dict(await db.fetch(_OWNERS, sorted(set(purchase_ids))))
+        rows = await db.fetch(_OWNERS, sorted(set(purchase_ids)))
+        return {(store, pid): member for store, pid, member in rows}
 
     async def load(
         self, members: Iterable[str], *, lock: bool = True
@@ -167,15 +171,15 @@ class WatchRepository:
             db,
             SCHEMA,
             "purchases",
-            ["purchase_id", "member_id", "amount", "occurred_at"],
-            [(v.purchase_id, m, v.amount, v.at) for m, v in facts.visits],
+            ["store_id", "purchase_id", "member_id", "amount", "occurred_at"],
+            [(v.store_id, v.purchase_id, m, v.amount, v.at) for m, v in facts.visits],
         )
         await copy_rows(
             db,
             SCHEMA,
             "refunds",
-            ["refund_id", "purchase_id", "member_id", "amount", "occurred_at"],
-            [(r.refund_id, r.purchase_id, m, r.amount, r.at) for m, r in facts.refunds],
+            ["store_id", "purchase_id", "refund_id", "member_id", "amount", "occurred_at"],
+            [(r.store_id, r.purchase_id, r.refund_id, m, r.amount, r.at) for m, r in facts.refunds],
         )
         await copy_rows(
             db,
@@ -213,11 +217,11 @@ class WatchRepository:
 
 
 def _add_visit(h: MemberHistory, row: Any) -> None:
-    h.visits.append(Visit(row[1], row[2], Decimal(row[3])))
+    h.visits.append(Visit(row[1], row[2], Decimal(row[3]), row[4]))
 
 
 def _add_refund(h: MemberHistory, row: Any) -> None:
-    h.refunds.append(Refund(row[1], row[2], row[3], Decimal(row[4])))
+    h.refunds.append(Refund(row[1], row[2], row[3], Decimal(row[4]), row[5]))
 
 
 def _add_tier_move(h: MemberHistory, row: Any) -> None:

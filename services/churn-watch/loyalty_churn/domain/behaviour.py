@@ -27,6 +27,11 @@ class Visit:
     purchase_id: str
     at: datetime
     amount: Decimal
+    store_id: str = ""  # with the purchase id, what names it
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.store_id, self.purchase_id)
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,15 @@ class Refund:
     purchase_id: str
     at: datetime
     amount: Decimal
+    store_id: str = ""  # the purchase's
 
     @property
     def occurred_at(self) -> datetime:
         return self.at
+
+    @property
+    def purchase_key(self) -> tuple[str, str]:
+        return (self.store_id, self.purchase_id)
 
 
 @dataclass(frozen=True)
@@ -158,13 +168,13 @@ class Behaviour:
         visits = history.visits[:end]
         if not visits:
             return None
-        refunded: dict[str, Decimal] = {}
+        refunded: dict[tuple[str, str], Decimal] = {}
         recent_start, before_start = as_of - period, as_of - 2 * period
         refunds_recent, refunded_recent, refunded_before = 0, Decimal(0), Decimal(0)
         for ret in history.refunds:
             if ret.at > as_of:
                 break
-            refunded[ret.purchase_id] = refunded.get(ret.purchase_id, Decimal(0)) + ret.amount
+            refunded[ret.purchase_key] = refunded.get(ret.purchase_key, Decimal(0)) + ret.amount
             if ret.at > recent_start:
                 refunds_recent += 1
                 refunded_recent += ret.amount
@@ -176,7 +186,7 @@ class Behaviour:
         days: list[int] = []  # distinct purchase dates, as days after the first
         first_date = visits[0].at.date()
         for v in visits:
-            net = max(v.amount - refunded.get(v.purchase_id, Decimal(0)), Decimal(0))
+            net = max(v.amount - refunded.get(v.key, Decimal(0)), Decimal(0))
             total += net
             if v.at > recent_start:
                 recent += net

@@ -22,9 +22,14 @@ from loyalty_churn.domain.risk import RiskModel, prior_model
 from loyalty_churn.domain.watch import MemberWatch, Scorer
 from loyalty_churn.service_layer.events import alert_event
 from loyalty_churn.service_layer.unit_of_work import ChurnUnitOfWork
-from loyalty_kernel.intake.commands import IntakeCommand, RecordPurchase, RecordRefund
+from loyalty_kernel.intake.commands import (
+    IntakeCommand,
+    PurchaseKey,
+    RecordPurchase,
+    RecordRefund,
+)
 from loyalty_kernel.intake.records import RecordedPurchase
-from loyalty_kernel.intake.rules import admit_purchase, admit_refund
+from loyalty_kernel.intake.rules import admit_purchase, admit_refund, refunded_purchase
 from loyalty_kernel.messages import Consumed
 from loyalty_kernel.programme import Programme
 from loyalty_kernel.topics import TopicNames
@@ -42,12 +47,13 @@ class KnownPurchase(RecordedPurchase):
     refunds: Sequence[Refund] = ()
 
 
-def known_purchase(history: MemberHistory, purchase_id: str) -> KnownPurchase | None:
-    visit = next((v for v in history.visits if v.purchase_id == purchase_id), None)
+def known_purchase(history: MemberHistory, key: PurchaseKey) -> KnownPurchase | None:
+    visit = next((v for v in history.visits if v.key == key), None)
     if visit is None:
         return None
-    refunds = [r for r in history.refunds if r.purchase_id == purchase_id]
-    return KnownPurchase(purchase_id, history.member_id, visit.amount, visit.at, refunds)
+    refunds = [r for r in history.refunds if r.purchase_key == key]
+    store, pid = key
+    return KnownPurchase(pid, history.member_id, visit.amount, visit.at, store, refunds)
 
 
 @dataclass
@@ -58,12 +64,17 @@ class WatchBatch:
     partitions: dict[str, int]
     watermarks: PartitionWatermarks
     scorer: Scorer
-    owners: dict[str, str] = field(default_factory=dict)  # purchase id -> member
+    owners: dict[PurchaseKey, str] = field(default_factory=dict)  # purchase -> member
     facts: NewFacts = field(default_factory=NewFacts)
 
-    def known(self, purchase_id: str) -> KnownPurchase | None:
-        owner = self.owners.get(purchase_id)
-        return known_purchase(self.watches[owner].history, purchase_id) if owner else None
+    def known(self, key: PurchaseKey) -> KnownPurchase | None:
+        owner = self.owners.get(key)
+        return known_purchase(self.watches[owner].history, key) if owner else None
+
+    def numbered(self, purchase_id: str) -> list[KnownPurchase]:
+        """The recorded purchases with this id, at any store."""
+        found = (self.known(k) for k in self.owners if k[1] == purchase_id)
+        return [p for p in found if p is not None]
 
 
 @dataclass
@@ -172,16 +183,20 @@ class WatchHandler(ConsumingHandler[ChurnUnitOfWork, WatchBatch, WatchedFact]):
         """Apply a purchase or refund; False for a redelivery. Raises PurchaseRuleBroken."""
         currency = self.programme.currency
         if isinstance(cmd, RecordPurchase):
-            if not admit_purchase(cmd, work.known(cmd.purchase_id), currency):
+            if not admit_purchase(cmd, work.known(cmd.key), currency):
                 return False
-            visit = Visit(cmd.purchase_id, cmd.occurred_at, cmd.amount)
+            visit = Visit(cmd.purchase_id, cmd.occurred_at, cmd.amount, cmd.store_id)
             work.watches[cmd.member_id].record_visit(visit, work.scorer)
-            work.owners[cmd.purchase_id] = cmd.member_id
+            work.owners[cmd.key] = cmd.member_id
             work.facts.visits.append((cmd.member_id, visit))
             return True
-        if admit_refund(cmd, work.known(cmd.purchase_id), currency) is None:
+        named = refunded_purchase(work.numbered(cmd.purchase_id), cmd)
+        purchase = admit_refund(cmd, named, currency)
+        if purchase is None:
             return False
-        refund = Refund(cmd.refund_id, cmd.purchase_id, cmd.occurred_at, cmd.amount)
+        refund = Refund(
+            cmd.refund_id, cmd.purchase_id, cmd.occurred_at, cmd.amount, purchase.store_id
+        )
         work.watches[cmd.member_id].record_refund(refund, work.scorer)
         work.facts.refunds.append((cmd.member_id, refund))
         return True

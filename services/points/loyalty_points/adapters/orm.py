@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     DateTime,
-    ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -51,7 +51,16 @@ class LedgerEntryRow(Base):
     __tablename__ = "ledger_entries"
     __table_args__ = (
         Index("ix_ledger_entries_member", "member_id", "id"),
-        Index("uq_ledger_entries_kind_reference", "kind", "reference", unique=True),
+        # One entry per purchase, per refund of a purchase, per debit, restore, adjustment.
+        Index(
+            "uq_ledger_entries_once",
+            "kind",
+            "store_id",
+            "purchase_id",
+            "reference",
+            unique=True,
+            postgresql_nulls_not_distinct=True,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -61,6 +70,7 @@ class LedgerEntryRow(Base):
     balance_after: Mapped[int] = mapped_column(BigInteger)
     reference: Mapped[str] = mapped_column(String(128))
     purchase_id: Mapped[str | None] = mapped_column(String(128))
+    store_id: Mapped[str | None] = mapped_column(String(128))  # the purchase's
     tier: Mapped[str | None] = mapped_column(String(32))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     recorded_at: Mapped[datetime] = mapped_column(
@@ -73,14 +83,17 @@ class PurchaseRow(PurchaseColumns, Base):
     __table_args__ = (Index("ix_purchases_member_time", "member_id", "occurred_at"),)
 
     points_earned: Mapped[int] = mapped_column(Integer)
-    store_id: Mapped[str | None] = mapped_column(String(128))  # None: recorded before 0004
 
 
 class RefundRow(RefundColumns, Base):
     __tablename__ = "refunds"
-    __table_args__ = (Index("ix_refunds_purchase", "purchase_id"),)
+    __table_args__ = (
+        Index("ix_refunds_purchase", "purchase_id"),
+        ForeignKeyConstraint(
+            ["store_id", "purchase_id"], [PurchaseRow.store_id, PurchaseRow.purchase_id]
+        ),
+    )
 
-    purchase_id: Mapped[str] = mapped_column(ForeignKey(PurchaseRow.purchase_id))
     points_clawed_back: Mapped[int] = mapped_column(Integer)
 
 

@@ -44,18 +44,23 @@ _SAVE_BALANCES = f"""
     select * from unnest($1::text[], $2::bigint[])
     on conflict (member_id) do update set balance = excluded.balance, updated_at = now()"""
 
-_REFUND_COLUMNS = ["refund_id", "purchase_id", "amount", "occurred_at", "points_clawed_back"]
-_HISTORY = PurchaseHistory(
-    SCHEMA, ["purchase_id", "member_id", "amount", "occurred_at", "points_earned"], _REFUND_COLUMNS
-)
+_REFUND_COLUMNS = [
+    "refund_id",
+    "purchase_id",
+    "amount",
+    "occurred_at",
+    "store_id",
+    "points_clawed_back",
+]
 _PURCHASE_COLUMNS = [
     "purchase_id",
     "member_id",
     "amount",
     "occurred_at",
-    "points_earned",
     "store_id",
+    "points_earned",
 ]
+_HISTORY = PurchaseHistory(SCHEMA, _PURCHASE_COLUMNS, _REFUND_COLUMNS)
 _ENTRY_COLUMNS = [
     "member_id",
     "kind",
@@ -63,6 +68,7 @@ _ENTRY_COLUMNS = [
     "balance_after",
     "reference",
     "purchase_id",
+    "store_id",
     "tier",
     "occurred_at",
 ]

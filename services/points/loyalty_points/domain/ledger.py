@@ -6,9 +6,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from loyalty_kernel.intake.commands import RecordPurchase, RecordRefund
+from loyalty_kernel.intake.commands import PurchaseKey, RecordPurchase, RecordRefund
 from loyalty_kernel.intake.records import RecordedPurchase, RecordedRefund
-from loyalty_kernel.intake.rules import admit_purchase, admit_refund
+from loyalty_kernel.intake.rules import admit_purchase, admit_refund, refunded_purchase
 from loyalty_kernel.programme import EarningRule, TierLevel, TierPolicy
 
 
@@ -71,6 +71,7 @@ class LedgerEntry:
     purchase_id: str | None
     occurred_at: datetime
     tier: str | None = None
+    store_id: str | None = None  # with `purchase_id`, the purchase an entry is about
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,6 @@ class Purchase(RecordedPurchase):
 
     points_earned: int
     refunds: list[Refund] = field(default_factory=list)
-    store_id: str | None = None  # kept, not loaded: the refund ingest checks it
 
     @property
     def clawed_back(self) -> int:
@@ -101,7 +101,7 @@ class Ledger:
 
     member_id: str
     balance: int
-    purchases: dict[str, Purchase]
+    purchases: dict[PurchaseKey, Purchase]
     currency: str
     new_entries: list[LedgerEntry] = field(default_factory=list)
     new_purchases: list[Purchase] = field(default_factory=list)
@@ -112,22 +112,17 @@ class Ledger:
 
         Returns None for a redelivery of a purchase already recorded.
         """
-        if not admit_purchase(cmd, self.purchases.get(cmd.purchase_id), self.currency):
+        if not admit_purchase(cmd, self.purchases.get(cmd.key), self.currency):
             return None
         tier = self.tier_before(cmd.occurred_at, tiers)
         points = rule.points_for(cmd.amount, tier.multiplier)
         purchase = Purchase(
-            cmd.purchase_id,
-            cmd.member_id,
-            cmd.amount,
-            cmd.occurred_at,
-            points,
-            store_id=cmd.store_id,
+            cmd.purchase_id, cmd.member_id, cmd.amount, cmd.occurred_at, cmd.store_id, points
         )
-        self.purchases[cmd.purchase_id] = purchase
+        self.purchases[purchase.key] = purchase
         self.new_purchases.append(purchase)
         return self._append(
-            EntryKind.EARNED, points, cmd.purchase_id, cmd.purchase_id, cmd.occurred_at, tier.name
+            EntryKind.EARNED, points, cmd.purchase_id, purchase, cmd.occurred_at, tier.name
         )
 
     def claw_back(self, cmd: RecordRefund, rule: EarningRule) -> LedgerEntry | None:
@@ -135,18 +130,26 @@ class Ledger:
 
         Returns None for a redelivery of a refund already recorded.
         """
-        purchase = admit_refund(cmd, self.purchases.get(cmd.purchase_id), self.currency)
+        named = refunded_purchase(self.purchases.values(), cmd)
+        purchase = admit_refund(cmd, named, self.currency)
         if purchase is None:
             return None
         total = rule.clawback_total(
             purchase.points_earned, purchase.refunded + cmd.amount, purchase.amount
         )
         points = total - purchase.clawed_back
-        refund = Refund(cmd.refund_id, purchase.purchase_id, cmd.amount, cmd.occurred_at, points)
+        refund = Refund(
+            cmd.refund_id,
+            purchase.purchase_id,
+            cmd.amount,
+            cmd.occurred_at,
+            purchase.store_id,
+            points,
+        )
         purchase.refunds.append(refund)
         self.new_refunds.append(refund)
         return self._append(
-            EntryKind.CLAWED_BACK, -points, cmd.refund_id, purchase.purchase_id, cmd.occurred_at
+            EntryKind.CLAWED_BACK, -points, cmd.refund_id, purchase, cmd.occurred_at
         )
 
     def debit(self, debit_id: str, points: int, reference: str, at: datetime) -> Debit:
@@ -188,15 +191,16 @@ class Ledger:
         kind: EntryKind,
         delta: int,
         reference: str,
-        purchase_id: str | None,
+        purchase: Purchase | None,
         at: datetime,
         tier: str | None = None,
     ) -> LedgerEntry | None:
         if delta == 0:
             return None  # nothing moved; the purchase or refund itself is still recorded
         self.balance += delta
+        pid, store = (purchase.purchase_id, purchase.store_id) if purchase else (None, None)
         entry = LedgerEntry(
-            self.member_id, kind, delta, self.balance, reference, purchase_id, at, tier
+            self.member_id, kind, delta, self.balance, reference, pid, at, tier, store
         )
         self.new_entries.append(entry)
         return entry

@@ -54,6 +54,7 @@ class LedgerEntryOut(BaseModel):
     balance_after: int
     reference: str
     purchase_id: str | None
+    store_id: str | None  # the purchase's store, with `purchase_id`
     tier: str | None
     occurred_at: datetime
     recorded_at: datetime

@@ -17,6 +17,7 @@ def entry_event(entry: LedgerEntry, adjustment: Adjustment | None = None) -> Clo
         "balance_after": entry.balance_after,
         "reference": entry.reference,
         "purchase_id": entry.purchase_id,
+        "store_id": entry.store_id,
     }
     data: PointsMoved
     if entry.kind is EntryKind.EARNED and entry.tier is not None:

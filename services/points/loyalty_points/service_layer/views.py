@@ -26,12 +26,15 @@ async def balance(session: AsyncSession, member_id: str) -> Balance | None:
 @dataclass(frozen=True)
 class RecordedPurchase:
     member_id: str
-    store_id: str | None
+    store_id: str
 
 
-async def recorded_purchase(session: AsyncSession, purchase_id: str) -> RecordedPurchase | None:
-    row = await session.get(PurchaseRow, purchase_id)
-    return RecordedPurchase(row.member_id, row.store_id) if row else None
+async def purchases_numbered(session: AsyncSession, purchase_id: str) -> list[RecordedPurchase]:
+    """The recorded purchases with this receipt number, at whatever store."""
+    query = select(PurchaseRow.member_id, PurchaseRow.store_id).where(
+        PurchaseRow.purchase_id == purchase_id
+    )
+    return [RecordedPurchase(*row) for row in (await session.execute(query)).all()]
 
 
 async def ledger_page(

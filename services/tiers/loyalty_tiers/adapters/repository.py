@@ -38,8 +38,8 @@ _SAVE_MEMBERS = f"""
         clock = excluded.clock, drops_at = excluded.drops_at,
         changes_made = excluded.changes_made"""
 
-_PURCHASE_COLUMNS = ["purchase_id", "member_id", "amount", "occurred_at"]
-_REFUND_COLUMNS = ["refund_id", "purchase_id", "amount", "occurred_at"]
+_PURCHASE_COLUMNS = ["purchase_id", "member_id", "amount", "occurred_at", "store_id"]
+_REFUND_COLUMNS = ["refund_id", "purchase_id", "amount", "occurred_at", "store_id"]
 _HISTORY = PurchaseHistory(SCHEMA, _PURCHASE_COLUMNS, _REFUND_COLUMNS)
 _CHANGE_COLUMNS = [
     "member_id",

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from loyalty_kernel.intake.commands import PurchaseKey
 from loyalty_kernel.programme import TierPolicy
 from loyalty_kernel.watermarks import PartitionWatermarks
 from loyalty_tiers.domain.standing import Purchase, TierStanding
@@ -42,7 +43,8 @@ class TierBatch:
     standings: dict[str, TierStanding]
     partitions: dict[str, int]  # each member's partition of `purchases`
     watermarks: PartitionWatermarks
-    purchases: dict[str, dict[str, Purchase]] = field(default_factory=dict)  # loaded, by member
+    # Loaded, by member, then by store and id.
+    purchases: dict[str, dict[PurchaseKey, Purchase]] = field(default_factory=dict)
     schedules: dict[int, PartitionSchedule] = field(
         default_factory=lambda: defaultdict(PartitionSchedule)
     )

@@ -13,9 +13,9 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from loyalty_kernel.intake.commands import RecordPurchase, RecordRefund
+from loyalty_kernel.intake.commands import PurchaseKey, RecordPurchase, RecordRefund
 from loyalty_kernel.intake.records import RecordedPurchase, RecordedRefund
-from loyalty_kernel.intake.rules import admit_purchase, admit_refund
+from loyalty_kernel.intake.rules import admit_purchase, admit_refund, refunded_purchase
 from loyalty_kernel.programme import TierLevel, TierPolicy
 
 
@@ -62,7 +62,7 @@ class TierStanding:
     clock: datetime
     drops_at: datetime | None
     changes_made: int
-    purchases: dict[str, Purchase]
+    purchases: dict[PurchaseKey, Purchase]
     currency: str
     new_purchases: list[Purchase] = field(default_factory=list)
     new_refunds: list[RecordedRefund] = field(default_factory=list)
@@ -80,22 +80,27 @@ class TierStanding:
 
     def record_purchase(self, cmd: RecordPurchase, policy: TierPolicy) -> bool:
         """Count a purchase; False for a redelivery. Raises PurchaseRuleBroken."""
-        if not admit_purchase(cmd, self.purchases.get(cmd.purchase_id), self.currency):
+        if not admit_purchase(cmd, self.purchases.get(cmd.key), self.currency):
             return False
         self.settle(cmd.occurred_at, policy, inclusive=False)
-        purchase = Purchase(cmd.purchase_id, cmd.member_id, cmd.amount, cmd.occurred_at)
-        self.purchases[cmd.purchase_id] = purchase
+        purchase = Purchase(
+            cmd.purchase_id, cmd.member_id, cmd.amount, cmd.occurred_at, cmd.store_id
+        )
+        self.purchases[purchase.key] = purchase
         self.new_purchases.append(purchase)
         self._reassess(cmd.occurred_at, policy, Cause.PURCHASE, cmd.purchase_id)
         return True
 
     def record_refund(self, cmd: RecordRefund, policy: TierPolicy) -> bool:
         """Take a refund off its purchase; False for a redelivery. Raises PurchaseRuleBroken."""
-        purchase = admit_refund(cmd, self.purchases.get(cmd.purchase_id), self.currency)
+        named = refunded_purchase(self.purchases.values(), cmd)
+        purchase = admit_refund(cmd, named, self.currency)
         if purchase is None:
             return False
         self.settle(cmd.occurred_at, policy, inclusive=False)
-        refund = RecordedRefund(cmd.refund_id, cmd.purchase_id, cmd.amount, cmd.occurred_at)
+        refund = RecordedRefund(
+            cmd.refund_id, purchase.purchase_id, cmd.amount, cmd.occurred_at, purchase.store_id
+        )
         purchase.refunds.append(refund)
         self.new_refunds.append(refund)
         self._reassess(cmd.occurred_at, policy, Cause.REFUND, cmd.refund_id)
