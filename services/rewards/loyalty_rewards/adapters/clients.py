@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+
+
+def segment(value: str) -> str:
+    """An id as one path segment. Ids may be `.` or `..`, which a URL would read as
+    "here" and "up": those dots are escaped, so the call reaches that member's route."""
+    escaped = quote(value, safe="")
+    return escaped.replace(".", "%2E") if escaped in (".", "..") else escaped
 
 
 class NoAnswer(Exception):
@@ -30,7 +38,7 @@ class PointsClient:
             return False
 
     async def balance(self, member_id: str) -> int:
-        response = await self._call("GET", f"/v1/members/{member_id}/balance")
+        response = await self._call("GET", f"/v1/members/{segment(member_id)}/balance")
         if response.status_code == 404:
             return 0
         return int(self._json(response, 200)["balance"])
@@ -41,7 +49,7 @@ class PointsClient:
         """Take points; asked again with the same id, the same answer (the points
         service keeps the debit), so a retry after any failure is safe."""
         body = {"debit_id": debit_id, "points": points, "reference": reference}
-        response = await self._call("POST", f"/v1/members/{member_id}/debits", json=body)
+        response = await self._call("POST", f"/v1/members/{segment(member_id)}/debits", json=body)
         if response.status_code in (200, 201):
             return DebitAnswer(True)
         if response.status_code == 409:
@@ -51,7 +59,7 @@ class PointsClient:
 
     async def restore(self, debit_id: str) -> bool:
         """Give a debit's points back; False if the points service never took them."""
-        response = await self._call("POST", f"/v1/debits/{debit_id}/restore")
+        response = await self._call("POST", f"/v1/debits/{segment(debit_id)}/restore")
         if response.status_code == 404:
             return False
         self._json(response, 200)
@@ -77,7 +85,7 @@ class TiersClient:
     async def tier(self, member_id: str) -> str | None:
         """The member's tier now; None for a member the tier service has not seen."""
         try:
-            response = await self._client.get(f"/v1/members/{member_id}/tier")
+            response = await self._client.get(f"/v1/members/{segment(member_id)}/tier")
         except httpx.HTTPError as exc:
             raise NoAnswer(f"tier service: {exc!r}") from exc
         if response.status_code == 404:
