@@ -110,7 +110,7 @@ class Gate:
         )
 
     async def caller(self, request: Request, api_key: str | None, token: str | None) -> Caller:
-        client = client_address(request)
+        client = _failure_subject(client_address(request), api_key)
         wait = self.failures.retry_after(client)
         if wait is not None:
             self._count_failure("rate_limited").inc()
@@ -147,6 +147,13 @@ class Gate:
                 window_seconds=self.failures.seconds,
                 last_reason=reason,
             )
+
+
+def _failure_subject(address: str, api_key: str | None) -> str:
+    """Whose failures count together: one address and one key id. A till failing behind
+    a store's NAT locks out neither the other tills there nor its own key elsewhere."""
+    presented = read_key(api_key) if api_key is not None else None
+    return f"{address} {presented.key_id if presented is not None else '-'}"
 
 
 def gate_of(request: Request) -> Gate:

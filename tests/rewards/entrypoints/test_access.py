@@ -61,3 +61,24 @@ async def test_redemptions_over_the_limit_wait(platform_database, kafka, caplog)
     events = [r.getMessage() for r in caplog.records if r.name == "loyalty.security"]
     assert len(events) == 1
     assert '"security_event": "redemptions_over_limit"' in events[0]
+
+
+async def test_a_coupon_code_is_shown_to_its_member_only(platform_database, kafka) -> None:
+    coupon = {"reward_id": "voucher", "name": "voucher", "kind": "coupon", "points_cost": 5}
+    async with rewards_stack(platform_database, kafka) as s:
+        await s.feed(purchase("m-1", "p1", "50.00", T0))
+        assert (await s.client.post("/v1/admin/rewards", json=coupon)).status_code == 201
+        me = member_header(member_token("m-1"))
+        made = await s.client.post(
+            "/v1/members/m-1/redemptions",
+            json={"reward_id": "voucher"},
+            headers={"Idempotency-Key": "k1", **me},
+        )
+        code = made.json()["coupon_code"]
+        own = (await s.client.get("/v1/members/m-1/redemptions", headers=me)).json()
+        ops = (await s.client.get("/v1/members/m-1/redemptions")).json()  # the stack's key
+    assert code
+    assert [r["coupon_code"] for r in own] == [code]
+    assert [(r["redemption_id"], r["coupon_code"]) for r in ops] == [
+        (made.json()["redemption_id"], None)
+    ]

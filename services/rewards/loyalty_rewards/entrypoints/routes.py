@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from loyalty_kernel.events.envelope import ID_PATTERN
-from loyalty_platform.access import Allow, limit
+from loyalty_platform.access import Allow, Caller, MemberCaller, limit
 from loyalty_platform.http import ACCESS_ERRORS, ApiError, MemberId, error_responses
 from loyalty_rewards.domain.outcomes import (
     Cancelled,
@@ -104,14 +104,21 @@ async def post_redemption(
     "/members/{member_id}/redemptions",
     response_model=list[RedemptionOut],
     responses=error_responses(404),
-    dependencies=[Depends(BROWSE)],
 )
 async def get_redemptions(
-    member_id: MemberId, service: RewardsDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    member_id: MemberId,
+    service: RewardsDep,
+    caller: Annotated[Caller, Depends(BROWSE)],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[RedemptionOut]:
-    """The member's redemptions, newest first, with their coupon codes."""
+    """The member's redemptions, newest first; coupon codes for the member's own app
+    only: a code is as good as the coupon, so ops and services see the rest."""
     found = await service.redeeming.history(member_id, limit)
-    return [RedemptionOut(**redemption_body(r)) for r in found]
+    owner = isinstance(caller, MemberCaller)
+    return [
+        RedemptionOut(**{**redemption_body(r), **({} if owner else {"coupon_code": None})})
+        for r in found
+    ]
 
 
 @router.post(

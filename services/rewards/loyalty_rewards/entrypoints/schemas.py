@@ -99,7 +99,7 @@ class RedemptionOut(BaseModel):
     reward_id: str
     points: int
     status: str
-    coupon_code: str | None  # only ever shown to the member who owns it
+    coupon_code: str | None  # shown to the member who owns it only (null to ops)
     created_at: datetime
 
 
