@@ -157,7 +157,10 @@ def _methods_at(routes: list[Any], path: str) -> list[str]:
 
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
-    checks: dict[str, bool]
+    checks: dict[str, bool]  # what this process needs to serve: all must hold
+    # Services called for some requests only (their outage is a 503 on those); shown,
+    # never a reason to take the whole service out of rotation.
+    dependencies: dict[str, bool] = {}
 
 
 class Operated(Protocol):
@@ -166,6 +169,7 @@ class Operated(Protocol):
     metrics: ServiceMetrics
 
     async def readiness(self) -> dict[str, bool]: ...
+    async def dependencies(self) -> dict[str, bool]: ...
 
 
 def health_router() -> APIRouter:
@@ -184,10 +188,12 @@ def health_router() -> APIRouter:
         service: Operated = request.app.state.service
         results = await service.readiness()
         ready = all(results.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "not_ready", "checks": results},
-            status_code=200 if ready else 503,
-        )
+        body = {
+            "status": "ready" if ready else "not_ready",
+            "checks": results,
+            "dependencies": await service.dependencies(),
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @router.get(
         "/metrics",

@@ -204,6 +204,10 @@ class RunningService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), max(seconds, backoff))
 
+    async def dependencies(self) -> dict[str, bool]:
+        """Other services some requests need; see `Readiness.dependencies`."""
+        return {}
+
     async def readiness(self) -> dict[str, bool]:
         checks = {
             "database": await database_reachable(self.engine),

@@ -151,6 +151,10 @@ async def test_a_points_outage_leaves_the_redemption_pending_until_points_is_bac
         assert down.status_code == 503
         assert down.json()["error"]["code"] == "points_unavailable"
         assert (await api.get("/v1/members/m-1/redemptions")).json()[0]["status"] == "pending"
+        # Still ready (the catalog reads need no points), and saying what is down.
+        ready = await api.get("/readyz")
+        assert (ready.status_code, ready.json()["dependencies"]) == (200, {"points": False})
+        assert (await api.get("/v1/rewards")).status_code == 200
 
         back = points()
         try:

@@ -52,9 +52,10 @@ class RewardsService(RunningService):
         if added:
             log.info("catalog: added %s", ", ".join(added))
 
-    async def readiness(self) -> dict[str, bool]:
-        # Without the points service no redemption can be taken or finished.
-        return await super().readiness() | {"points": await self.redeeming.points.reachable()}
+    async def dependencies(self) -> dict[str, bool]:
+        # Without points no redemption can be taken or finished (those answer 503), but
+        # the catalog and the redemption history still can: no reason to go unready.
+        return {"points": await self.redeeming.points.reachable()}
 
     def background(self) -> dict[str, Coroutine[Any, Any, None]]:
         seconds = max(1.0, self.settings.pending_grace_seconds / 2)
