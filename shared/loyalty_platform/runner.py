@@ -95,6 +95,7 @@ class ConsumerRunner:
         self._pause = 1.0
         self._log_id: str | None = None
         self._session_ms = int(session_timeout_seconds * 1000)
+        self._unassigned_since: float | None = time.monotonic()
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -134,9 +135,17 @@ class ConsumerRunner:
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
     def is_healthy(self) -> bool:
-        """Running, and polled or applied something within the stall limit."""
+        """Running, polled or applied something within the stall limit, and owning a
+        partition (none for that long: the group never let it in, or it is one replica
+        more than there are partitions)."""
         alive = self._task is not None and not self._task.done()
-        return alive and time.monotonic() - self._last_progress < self._stall
+        now = time.monotonic()
+        unassigned = self._unassigned_since is not None and now - self._unassigned_since
+        return (
+            alive
+            and now - self._last_progress < self._stall
+            and not (unassigned and unassigned >= self._stall)
+        )
 
     async def _run(self) -> None:
         """Poll until stopped. Nothing ends this loop but `stop()`: a failure of the broker
@@ -154,6 +163,10 @@ class ConsumerRunner:
 
     async def _poll(self) -> None:
         assert self._consumer is not None
+        if self._consumer.assignment():
+            self._unassigned_since = None
+        elif self._unassigned_since is None:
+            self._unassigned_since = time.monotonic()
         records = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_size)
         if not records:
             self._last_progress = time.monotonic()

@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 
 from loyalty_kernel.messages import Consumed, InboundMessage, Item, Rejection
 from loyalty_platform.consuming import BatchOutcome
+from loyalty_platform.kafka import ensure_topics
 from loyalty_platform.metrics import ServiceMetrics
 from loyalty_platform.runner import ConsumerRunner
 from loyalty_platform.settings import KafkaSettings
@@ -156,3 +157,25 @@ async def test_a_failing_fetch_does_not_end_the_consumer(kafka):
     assert r.is_healthy()
     await r.stop()
     assert failures == [0]
+
+
+async def test_a_replica_that_owns_no_partition_is_not_ready(kafka):
+    one = kafka.model_copy(
+        update={"topic_prefix": f"one-{uuid.uuid4().hex[:8]}.", "topic_partitions": 1}
+    )
+    await ensure_topics(one, [one.topics.purchases])
+    group = f"g-{uuid.uuid4().hex}"
+    runners = [
+        runner(one, RecordingHandler(), group, stall_seconds=2, session_timeout_seconds=6)
+        for _ in range(2)
+    ]
+    for r in runners:
+        await r.start()
+    try:
+        owners = lambda: [bool(r.assignment()) for r in runners]  # noqa: E731
+        await until(lambda: sorted(owners()) == [False, True], timeout=60)
+        await asyncio.sleep(2.5)
+        assert [r.is_healthy() for r in runners] == owners()
+    finally:
+        for r in runners:
+            await r.stop()
