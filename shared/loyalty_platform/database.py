@@ -89,3 +89,23 @@ async def copy_objects(
     if len(columns) == 1:
         records = [(r,) for r in records]
     await copy_rows(db, schema, table, columns, records)
+
+
+_LOCK_NAMES = """
+    select pg_advisory_xact_lock(hashtextextended($1 || ':' || name, 0))
+    from unnest($2::text[]) as name"""
+
+
+async def lock_members(db: Any, query: str, members: Iterable[str], namespace: str) -> list[Any]:
+    """The members' rows, fetched by `query` (`$1` the member ids, `for update`), and for
+    members with no row yet a lock on their id until the transaction ends; then their
+    rows again. Row locks alone cannot serialise two batches that both create a member
+    (one member's events on two partitions): the second would overwrite the first."""
+    wanted = sorted(set(members))
+    rows = list(await db.fetch(query, wanted))
+    found = {r[0] for r in rows}
+    missing = [m for m in wanted if m not in found]
+    if missing:
+        await db.execute(_LOCK_NAMES, namespace, missing)  # in id order: no deadlock
+        rows += await db.fetch(query, missing)  # created meanwhile by who held the lock
+    return rows

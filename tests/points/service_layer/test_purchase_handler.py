@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -163,3 +164,30 @@ async def test_a_reused_identity_with_other_facts_and_a_refund_naming_no_store_a
         "unknown_purchase",
     ]  # fmt: skip
     assert await balances(handler) == before
+
+
+async def test_a_new_members_events_on_two_partitions_at_once_both_count(points_database):
+    """Tills hashing keys another way, or a partition count changed: one new member's
+    purchases arrive on two partitions, applied by two consumers at the same moment."""
+    engine = create_engine(asyncpg_url(points_database))
+    sessions = session_factory(engine)
+
+    def consumer() -> PurchaseHandler:
+        uow = lambda: PointsUnitOfWork(sessions, currency="USD", consumer_group="points")  # noqa: E731
+        return PurchaseHandler(uow, Programme(), TOPICS)
+
+    def on(partition: int, offset: int, member: str) -> list:
+        value = encode(purchase(member, f"{member}-{partition}", "10.00", T0 + DAY * partition))
+        message = InboundMessage(TOPICS.purchases, partition, offset, member.encode(), value, 0)
+        return [translate_purchase(message)]
+
+    try:
+        members = [f"new-{n}" for n in range(20)]
+        for n, m in enumerate(members):
+            await asyncio.gather(consumer().apply(on(0, n, m)), consumer().apply(on(1, n, m)))
+        async with sessions() as session:
+            rows = await session.execute(select(BalanceRow.member_id, BalanceRow.balance))
+            found = dict(rows.all())
+    finally:
+        await engine.dispose()
+    assert found == dict.fromkeys(members, 20)

@@ -22,7 +22,7 @@ from loyalty_churn.domain.watch import MemberWatch
 from loyalty_kernel.intake.commands import PurchaseKey
 from loyalty_kernel.watermarks import PartitionWatermarks
 from loyalty_platform.clocks import PartitionClocks
-from loyalty_platform.database import copy_rows, driver_connection
+from loyalty_platform.database import copy_rows, driver_connection, lock_members
 
 _DUE = f"""
     select m.member_id from {SCHEMA}.members m
@@ -109,7 +109,10 @@ class WatchRepository:
         seen gets an empty watch), and the partitions of those seen before."""
         db = await self._db()
         wanted = sorted(set(members))
-        rows = await db.fetch(_MEMBERS + (" for update" if lock else ""), wanted)
+        if lock:
+            rows = await lock_members(db, _MEMBERS + " for update", wanted, "churn.members")
+        else:
+            rows = await db.fetch(_MEMBERS, wanted)
         histories = await self.histories(wanted)
         alerts = await latest_alerts(db, wanted)
         watches = {m: MemberWatch(histories[m], alert=alerts.get(m)) for m in wanted}

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty_platform.database import copy_objects, driver_connection
+from loyalty_platform.database import copy_objects, driver_connection, lock_members
 from loyalty_platform.purchase_history import PurchaseHistory, by_member
 from loyalty_points.adapters.orm import SCHEMA
 from loyalty_points.domain.ledger import Adjustment, Debit, Ledger, Purchase, Refund
@@ -85,7 +85,7 @@ class LedgerRepository:
         `lookback` start and every purchase their events refer to (`references`)."""
         db = await driver_connection(self._session)
         members = sorted(references)
-        balances = dict(await db.fetch(_LOCK_BALANCES, members))
+        balances = dict(await lock_members(db, _LOCK_BALANCES, members, "points.balances"))
         referenced = sorted(set().union(*references.values())) if references else []
         purchases = await _HISTORY.load(db, referenced, lookback, Purchase, Refund)
         own = by_member(purchases, lookback, references)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from loyalty_kernel.intake.records import RecordedRefund
 from loyalty_kernel.watermarks import PartitionWatermarks
 from loyalty_platform.clocks import PartitionClocks
-from loyalty_platform.database import copy_objects, driver_connection
+from loyalty_platform.database import copy_objects, driver_connection, lock_members
 from loyalty_platform.purchase_history import PurchaseHistory, by_member
 from loyalty_tiers.adapters.orm import SCHEMA
 from loyalty_tiers.domain.partitions import TierBatch
@@ -86,7 +86,10 @@ class StandingRepository:
         first event in the batch and their standing's clock, and the purchases that
         `references` names. Reads for the API pass `lock=False`."""
         db = await driver_connection(self._session)
-        rows = await db.fetch(_MEMBERS + (" for update" if lock else ""), sorted(first_event))
+        if lock:
+            rows = await lock_members(db, _MEMBERS + " for update", first_event, "tiers.members")
+        else:
+            rows = await db.fetch(_MEMBERS, sorted(first_event))
         clocks = {r[0]: r[4] for r in rows}
         lookback = {}
         for member, first in first_event.items():
