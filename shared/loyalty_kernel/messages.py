@@ -30,6 +30,15 @@ class InboundMessage:
         return (self.topic, self.partition)
 
     @property
+    def size(self) -> int:
+        """Key and value together: what `MAX_MESSAGE_BYTES` bounds."""
+        return len(self.value) + len(self.key or b"")
+
+    @property
+    def oversized(self) -> bool:
+        return self.size > MAX_MESSAGE_BYTES
+
+    @property
     def key_text(self) -> str | None:
         return self.key.decode("utf-8", "replace") if self.key is not None else None
 
@@ -80,10 +89,10 @@ Item = Consumed[C] | Unprocessable | Ignored
 
 def refuse_oversized(message: InboundMessage) -> Unprocessable | None:
     """A message over `MAX_MESSAGE_BYTES` cannot be processed, whatever it says."""
-    size = len(message.value) + len(message.key or b"")
-    if size <= MAX_MESSAGE_BYTES:
+    if not message.oversized:
         return None
     why = Rejection(
-        "too_large", f"the message is {size} bytes; at most {MAX_MESSAGE_BYTES} are read"
+        "too_large",
+        f"the message is {message.size} bytes; at most {MAX_MESSAGE_BYTES} are read",
     )
     return Unprocessable(message, why)

@@ -140,12 +140,9 @@ class ConsumerRunner:
         more than there are partitions)."""
         alive = self._task is not None and not self._task.done()
         now = time.monotonic()
-        unassigned = self._unassigned_since is not None and now - self._unassigned_since
-        return (
-            alive
-            and now - self._last_progress < self._stall
-            and not (unassigned and unassigned >= self._stall)
-        )
+        since = self._unassigned_since
+        owns_nothing_too_long = since is not None and now - since >= self._stall
+        return alive and now - self._last_progress < self._stall and not owns_nothing_too_long
 
     async def _run(self) -> None:
         """Poll until stopped. Nothing ends this loop but `stop()`: a failure of the broker

@@ -7,7 +7,7 @@ import hashlib
 from datetime import UTC, datetime
 
 from loyalty_kernel.events.envelope import CloudEvent, PublishedData, outgoing
-from loyalty_kernel.messages import MAX_MESSAGE_BYTES, InboundMessage, Rejection
+from loyalty_kernel.messages import InboundMessage, Rejection
 
 DEAD_LETTERED = "loyalty.message.dead_lettered.v1"
 # What a dead letter keeps of a message too large to read: enough to recognise it.
@@ -44,7 +44,7 @@ def dead_letter_key(message: InboundMessage) -> str | None:
 def dead_letter_event(message: InboundMessage, consumer: str, why: Rejection) -> CloudEvent:
     """The dead-letter event: the original bytes untouched, who rejected them and why."""
     key = dead_letter_key(message)
-    truncated = len(message.value) > MAX_MESSAGE_BYTES
+    truncated = message.oversized
     kept = message.value[:KEPT_OF_OVERSIZED] if truncated else message.value
     original = OriginalMessage(
         topic=message.topic,

@@ -21,7 +21,14 @@ from typing import Any, Literal
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from loyalty_platform.access.credentials import Caller, KeyHolder, Kind, MemberCaller, read_key
+from loyalty_platform.access.credentials import (
+    Caller,
+    KeyHolder,
+    Kind,
+    MemberCaller,
+    PresentedKey,
+    read_key,
+)
 from loyalty_platform.access.keystore import KeyStore
 from loyalty_platform.access.limits import SlidingWindow
 from loyalty_platform.access.settings import AccessSettings
@@ -110,22 +117,24 @@ class Gate:
         )
 
     async def caller(self, request: Request, api_key: str | None, token: str | None) -> Caller:
-        client = _failure_subject(client_address(request), api_key)
+        presented = read_key(api_key) if api_key is not None else None
+        client = _failure_subject(client_address(request), presented)
         wait = self.failures.retry_after(client)
         if wait is not None:
             self._count_failure("rate_limited").inc()
             raise too_many(wait, "too many failed authentications; try again later")
-        found, reason = await self._verify(api_key, token)
+        found, reason = await self._verify(api_key, presented, token)
         if found is None:
             self._failed(request, client, reason)
             raise unauthenticated()
         return found
 
-    async def _verify(self, api_key: str | None, token: str | None) -> tuple[Caller | None, str]:
+    async def _verify(
+        self, api_key: str | None, presented: PresentedKey | None, token: str | None
+    ) -> tuple[Caller | None, str]:
         if api_key is not None and token is not None:
             return None, "two_credentials"
         if api_key is not None:
-            presented = read_key(api_key)
             if presented is None:
                 return None, "key_malformed"
             holder = await self.keys.holder(presented)
@@ -149,10 +158,9 @@ class Gate:
             )
 
 
-def _failure_subject(address: str, api_key: str | None) -> str:
+def _failure_subject(address: str, presented: PresentedKey | None) -> str:
     """Whose failures count together: one address and one key id. A till failing behind
     a store's NAT locks out neither the other tills there nor its own key elsewhere."""
-    presented = read_key(api_key) if api_key is not None else None
     return f"{address} {presented.key_id if presented is not None else '-'}"
 
 

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
+from loyalty_kernel.intake.commands import PurchaseKey
+
 DAY = timedelta(days=1)
 
 
@@ -30,7 +32,7 @@ class Visit:
     store_id: str = ""  # with the purchase id, what names it
 
     @property
-    def key(self) -> tuple[str, str]:
+    def key(self) -> PurchaseKey:
         return (self.store_id, self.purchase_id)
 
 
@@ -49,7 +51,7 @@ class Refund:
         return self.at
 
     @property
-    def purchase_key(self) -> tuple[str, str]:
+    def purchase_key(self) -> PurchaseKey:
         return (self.store_id, self.purchase_id)
 
 
@@ -168,7 +170,7 @@ class Behaviour:
         visits = history.visits[:end]
         if not visits:
             return None
-        refunded: dict[tuple[str, str], Decimal] = {}
+        refunded: dict[PurchaseKey, Decimal] = {}
         recent_start, before_start = as_of - period, as_of - 2 * period
         refunds_recent, refunded_recent, refunded_before = 0, Decimal(0), Decimal(0)
         for ret in history.refunds:
