@@ -1,6 +1,7 @@
 """SIGKILL the rewards process between the points debit and its own commit, start it
 again: the pending redemption is finished, points are taken once, stock once, and the
-same Idempotency-Key answers with the same redemption."""
+same Idempotency-Key answers with the same redemption. Then SIGKILL it between giving
+the points back and committing the cancel: started again, it finishes the cancel."""
 
 from __future__ import annotations
 
@@ -93,6 +94,38 @@ async def test_a_crash_after_the_debit_is_finished_on_restart(platform_database,
         finally:
             restarted.send_signal(signal.SIGTERM)
             restarted.wait(30)
+
+        crashing = rewards(failpoint="after_restore")
+        await until(lambda: _ready(api))
+        redemption_id = mine[0]["redemption_id"]
+        try:
+            await api.post(f"/v1/redemptions/{redemption_id}/cancel")
+            raise AssertionError("the rewards process answered: the failpoint did not fire")
+        except httpx.HTTPError:
+            pass
+        assert crashing.wait(10) == -signal.SIGKILL
+        assert await balance() == 500  # the points came back; the cancel is not committed
+        restarted = rewards()
+        try:
+            await until(lambda: _ready(api))
+            assert (await until(lambda: _status(api, "cancelled")))[0]["redemption_id"] == (
+                redemption_id
+            )
+            again = await api.post(f"/v1/redemptions/{redemption_id}/cancel")
+            assert (again.status_code, again.json()["status"]) == (200, "cancelled")
+            catalog = (await api.get("/v1/rewards")).json()["rewards"]
+            assert next(r for r in catalog if r["reward_id"] == "tree")["stock"] == 5
+            assert await balance() == 500
+            events = payloads(
+                await read_topic(kafka, kafka.topics.rewards_events, expect=3, timeout=5)
+            )
+            assert [e["type"] for e in events] == [
+                "loyalty.reward.redeemed.v1",
+                "loyalty.reward.redemption_cancelled.v1",
+            ]
+        finally:
+            restarted.send_signal(signal.SIGTERM)
+            restarted.wait(30)
     finally:
         await api.aclose()
         await points_api.aclose()
@@ -107,8 +140,12 @@ async def _ready(api: httpx.AsyncClient) -> bool:
 
 
 async def _confirmed(api: httpx.AsyncClient):
+    return await _status(api, "confirmed")
+
+
+async def _status(api: httpx.AsyncClient, status: str):
     mine = (await api.get("/v1/members/m-1/redemptions")).json()
-    return mine if mine and mine[0]["status"] == "confirmed" else None
+    return mine if mine and mine[0]["status"] == status else None
 
 
 async def test_a_points_outage_leaves_the_redemption_pending_until_points_is_back(

@@ -7,15 +7,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loyalty_kernel.intake.translation import translate_purchase
 from loyalty_kernel.messages import InboundMessage, Item
 from loyalty_platform.access import Kind
 from loyalty_platform.database import create_engine, session_factory
+from loyalty_platform.service import wall_clock
 from loyalty_platform.settings import KafkaSettings
 from loyalty_points.adapters.orm import BalanceRow
 from loyalty_points.bootstrap import PointsService
@@ -122,6 +125,8 @@ class Link(httpx.AsyncBaseTransport):
         self._app = httpx.ASGITransport(app=app)
         self.up = True
         self.before: dict[str, Callable[[], Awaitable[None]]] = {}  # path suffix -> work
+        # path suffix -> the answer given instead of the app's (a faulty or refusing peer)
+        self.answers: dict[str, httpx.Response] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not self.up:
@@ -129,6 +134,9 @@ class Link(httpx.AsyncBaseTransport):
         for suffix, work in self.before.items():
             if request.url.path.endswith(suffix):
                 await work()
+        for suffix, given in self.answers.items():
+            if request.url.path.endswith(suffix):
+                return httpx.Response(given.status_code, content=given.content, request=request)
         return await self._app.handle_async_request(request)
 
 
@@ -141,6 +149,7 @@ class Layer:
     points: PointsService
     link: Link
     settings: RewardsSettings
+    engine: AsyncEngine
     offset: int = 0
 
     def uow(self) -> RewardsUnitOfWork:
@@ -158,10 +167,14 @@ class Layer:
 
 @asynccontextmanager
 async def rewards_layer(
-    database_url: str, kafka: KafkaSettings, **overrides: Any
+    database_url: str,
+    kafka: KafkaSettings,
+    clock: Callable[[], datetime] = wall_clock,
+    **overrides: Any,
 ) -> AsyncIterator[Layer]:
     """No tier service (every member holds the lowest tier), no outbox relay: what the
-    service layer stages stays in the outbox for the test to read."""
+    service layer stages stays in the outbox for the test to read. `clock` is the
+    service's wall clock (when a redemption is made, when to try it again)."""
     async with points_running(database_url, kafka) as points:
         service_key = await issue_key(database_url, Kind.SERVICE, scopes=SERVICE_SCOPES)
         settings = rewards_settings(database_url, kafka, service_key=service_key, **overrides)
@@ -169,8 +182,10 @@ async def rewards_layer(
         calls = bootstrap.upstream(settings, points_transport=link)
         engine = create_engine(settings.database_url)
         try:
-            redeeming, cataloguing = bootstrap.handlers(settings, session_factory(engine), calls)
-            yield Layer(redeeming, cataloguing, points.state.service, link, settings)
+            redeeming, cataloguing = bootstrap.handlers(
+                settings, session_factory(engine), calls, clock
+            )
+            yield Layer(redeeming, cataloguing, points.state.service, link, settings, engine)
         finally:
             for client in calls.http:
                 await client.aclose()

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from loyalty_kernel.programme import TierPolicy
@@ -64,13 +65,31 @@ class RewardsService(RunningService):
         }
 
     async def _finish_pending(self) -> None:
-        """Redemptions left pending by a crash or a points outage are finished: at
-        start all of them, then those older than the grace period, every few seconds."""
+        """Redemptions left pending or cancelling by a crash or a points outage are
+        finished: at start all of them, then those older than the grace period, every
+        few seconds (one the points service did not answer for, when its turn comes)."""
         grace, self._grace = self._grace, timedelta(seconds=self.settings.pending_grace_seconds)
         finished = await self.redeeming.finish_pending(grace)
         if finished:
-            log.info("finished %d pending redemptions", finished)
+            log.info("tried to finish %d unfinished redemptions", finished)
             self.relay.wake()
+        count, oldest = await self.redeeming.unfinished()
+        self.unfinished_gauge.set(count)
+        age = (self.redeeming.clock() - oldest).total_seconds() if oldest else 0.0
+        self.oldest_unfinished_gauge.set(max(age, 0.0))
+
+    def __post_init__(self) -> None:
+        registry = self.metrics.registry
+        self.unfinished_gauge = Gauge(
+            "loyalty_redemptions_unfinished",
+            "Redemptions pending or cancelling: waiting on the points service",
+            registry=registry,
+        )
+        self.oldest_unfinished_gauge = Gauge(
+            "loyalty_redemptions_oldest_unfinished_seconds",
+            "Age of the oldest redemption pending or cancelling (0 when there is none)",
+            registry=registry,
+        )
 
 
 def _crash() -> None:
@@ -131,6 +150,7 @@ def handlers(
         settings.kafka.topics,
         clock,
         after_debit=_crash if settings.failpoint == "after_debit" else lambda: None,
+        after_restore=_crash if settings.failpoint == "after_restore" else lambda: None,
     )
     return redeeming, Cataloguing(uow, [level.name for level in policy.levels])
 

@@ -35,7 +35,8 @@ class RewardsSettings(ServiceSettings):
     # Abuse limit: redemption attempts per member in a sliding window, per replica.
     redemptions_per_member: int = Field(10, ge=1, le=1_000_000)
     redemption_window_seconds: float = Field(60.0, gt=0, le=86_400)
-    # Tests only: "after_debit" kills the process between the points debit and the commit.
+    # Tests only: "after_debit" ("after_restore") kills the process between the points
+    # debit (restore) and this side's commit.
     failpoint: str | None = None
 
     def own_key(self) -> str | None:

@@ -16,6 +16,21 @@ def segment(value: str) -> str:
     return escaped.replace(".", "%2E") if escaped in (".", "..") else escaped
 
 
+# The points service refused the debit itself: not enough points (409), or a body or a
+# debit id it will never take (422). Asked again it answers the same, so nothing was
+# taken, now or by an earlier attempt. Any other answer (a 5xx, an auth or routing
+# fault, a timeout) says nothing about the debit: it is asked again later.
+_REFUSED = (409, 422)
+
+
+def _error(response: httpx.Response) -> dict[str, Any]:
+    try:
+        error = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        return {"code": "points_refused", "message": response.text[:200]}
+    return error if isinstance(error, dict) else {"code": "points_refused"}
+
+
 class NoAnswer(Exception):
     """The other service did not answer clearly: the outcome is unknown, retry later."""
 
@@ -52,9 +67,9 @@ class PointsClient:
         response = await self._call("POST", f"/v1/members/{segment(member_id)}/debits", json=body)
         if response.status_code in (200, 201):
             return DebitAnswer(True)
-        if response.status_code == 409:
-            error = response.json()["error"]
-            return DebitAnswer(False, error["code"], error["message"])
+        if response.status_code in _REFUSED:
+            error = _error(response)
+            return DebitAnswer(False, error.get("code", "points_refused"), error.get("message", ""))
         raise NoAnswer(f"points answered {response.status_code}: {response.text[:200]}")
 
     async def restore(self, debit_id: str) -> bool:

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Index, Integer, Numeric, String, Text, func
+from sqlalchemy import Boolean, DateTime, Index, Integer, Numeric, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -51,6 +51,11 @@ class RedemptionRow(Base):
     __table_args__ = (
         Index("ix_redemptions_member_reward", "member_id", "reward_id", "created_at"),
         Index("ix_redemptions_status", "status", "created_at"),
+        Index(
+            "ix_redemptions_unfinished",
+            "next_attempt_at",
+            postgresql_where=text("status in ('pending', 'cancelling')"),
+        ),
     )
 
     redemption_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -61,6 +66,11 @@ class RedemptionRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     coupon_code: Mapped[str | None] = mapped_column(String(64))
     failure: Mapped[str | None] = mapped_column(String(64))
+    # Unanswered calls to the points service while pending or cancelling, and when to
+    # call again (null: due once the grace period after `created_at` has passed).
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(500))
 
 
 class IdempotencyRow(Base):

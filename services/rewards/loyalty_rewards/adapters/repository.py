@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty_rewards.adapters.orm import RedemptionRow, RewardRow
 from loyalty_rewards.domain.catalog import Reward, RewardKind
-from loyalty_rewards.domain.redemption import LIVE, Redemption, Status
+from loyalty_rewards.domain.redemption import (
+    LIVE,
+    UNFINISHED,
+    Redemption,
+    Status,
+    next_attempt,
+)
 
 _REWARD_FIELDS = list(Reward.__dataclass_fields__)
 
@@ -135,11 +141,43 @@ class RedemptionRepository:
         )
         return [_redemption(r) for r in rows]
 
-    async def pending_before(self, moment: datetime, limit: int = 100) -> list[str]:
+    async def due(self, now: datetime, grace: timedelta, limit: int) -> list[str]:
+        """Unfinished redemptions to try again now, those waiting longest first: never
+        tried again and older than `grace`, or whose next attempt has come."""
+        t = RedemptionRow
+        first_try = t.next_attempt_at.is_(None) & (t.created_at < now - grace)
         rows = await self._session.scalars(
-            select(RedemptionRow.redemption_id)
-            .where(RedemptionRow.status == Status.PENDING.value, RedemptionRow.created_at < moment)
-            .order_by(RedemptionRow.created_at)
+            select(t.redemption_id)
+            .where(t.status.in_([s.value for s in UNFINISHED]))
+            .where(first_try | (t.next_attempt_at <= now))
+            .order_by(func.coalesce(t.next_attempt_at, t.created_at))
             .limit(limit)
         )
         return list(rows)
+
+    async def put_off(self, redemption_id: str, error: str, now: datetime) -> datetime:
+        """Count an unanswered attempt and set when to try again; returns that moment."""
+        t = RedemptionRow
+        attempts = await self._session.scalar(
+            update(t)
+            .where(t.redemption_id == redemption_id)
+            .values(attempts=t.attempts + 1, last_error=error[:500])
+            .returning(t.attempts)
+        )
+        again = next_attempt(int(attempts or 1), now)
+        await self._session.execute(
+            update(t).where(t.redemption_id == redemption_id).values(next_attempt_at=again)
+        )
+        return again
+
+    async def unfinished(self) -> tuple[int, datetime | None]:
+        """How many redemptions wait on the points service, and since when the oldest."""
+        t = RedemptionRow
+        count, oldest = (
+            await self._session.execute(
+                select(func.count(), func.min(t.created_at)).where(
+                    t.status.in_([s.value for s in UNFINISHED])
+                )
+            )
+        ).one()
+        return int(count), oldest

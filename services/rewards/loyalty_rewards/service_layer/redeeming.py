@@ -1,5 +1,7 @@
 """Redeeming a reward: a saga between this service and the points service.
 
+0. Ask the points and tier services what the catalog's rules need (balance, tier),
+   before any transaction opens: a slow dependency holds no connection and no lock.
 1. One transaction here: claim the idempotency key, check the catalog's rules, take
    one from the stock, record the redemption as pending. Committed before anything
    else, so a crash from here on leaves a trace to finish from.
@@ -8,13 +10,17 @@
 3. One transaction here: confirmed (and `reward.redeemed` in the outbox), or rejected
    with the stock given back; the outcome is kept under the idempotency key.
 
-A redemption still pending after a crash or a points outage is finished by
-`finish_pending`, which repeats step 2 (safe) and then step 3. Cancelling gives the
-points back first (the points service restores a debit once), then the stock.
+Cancelling is the same shape: `cancelling` is committed first, then the points are
+given back (the points service restores a debit once), then `cancelled` with the stock
+and the event. A redemption left pending or cancelling by a crash or an outage is
+finished by `finish_pending`, which repeats the call (safe) and the step after it; one
+the points service does not answer for is tried again later and later, so a few stuck
+ones never hold up the rest.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -46,7 +52,7 @@ from loyalty_rewards.domain.outcomes import (
     settled,
 )
 from loyalty_rewards.domain.redemption import Redemption, Status, new_redemption
-from loyalty_rewards.service_layer.standing import Standings
+from loyalty_rewards.service_layer.standing import Asked, Standings
 from loyalty_rewards.service_layer.unit_of_work import RewardsUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -71,14 +77,21 @@ class Redeeming:
     standings: Standings
     topics: TopicNames
     clock: Callable[[], datetime]
-    # Called between the points debit and this side's commit; tests crash the process there.
+    # Called between the points call and this side's commit; tests crash the process there.
     after_debit: Callable[[], None] = lambda: None
+    after_restore: Callable[[], None] = lambda: None
+    parallel: int = 8  # unfinished redemptions the background pass finishes at a time
 
     async def redeem(self, member_id: str, reward_id: str, key: str) -> RedeemOutcome:
         """Redeem the reward for the member, once per `key`: asked again with the same
         key, the first request's outcome, `Replayed`."""
         fingerprint = request_hash(member_id, reward_id)
-        claimed = await self._claim(member_id, reward_id, key, fingerprint)
+        if await self._key_used(member_id, key):
+            return await self._replay(member_id, key, fingerprint)
+        asked = await self._ask(member_id, reward_id)
+        if isinstance(asked, Unavailable):
+            return asked
+        claimed = await self._claim(member_id, reward_id, key, fingerprint, asked)
         if claimed is None:
             return await self._replay(member_id, key, fingerprint)
         if isinstance(claimed, Redemption):
@@ -99,7 +112,7 @@ class Redeeming:
                 redemption_id, redemption.member_id, redemption.points, redemption.reward_id
             )
         except NoAnswer as exc:
-            log.warning("redemption %s left pending: %s", redemption_id, exc)
+            await self._put_off(redemption, exc)
             return Pending(redemption)
         self.after_debit()
         async with self.uow() as uow:
@@ -126,14 +139,35 @@ class Redeeming:
         if redemption.status is Status.REJECTED:
             return Refused("not_redeemed", "this redemption took no points")
         if redemption.status is Status.CONFIRMED:
-            try:
-                await self.points.restore(redemption_id)
-            except NoAnswer:
-                return Pending(redemption)
+            redemption = await self._start_cancelling(redemption_id)
+        if redemption.status is Status.CANCELLING:
+            return await self._finish_cancelling(redemption)
+        return Cancelled(redemption)
+
+    async def _start_cancelling(self, redemption_id: str) -> Redemption:
+        """Record that the points are being given back, before asking for them: a crash
+        after the restore then leaves a cancel to finish, not a confirmed redemption
+        whose points came back."""
         async with self.uow() as uow:
             current = await uow.redemptions.get(redemption_id, lock=True)
             assert current is not None
             if current.status is Status.CONFIRMED:
+                current = current.cancelling()
+                await uow.redemptions.settle(current)
+            await uow.commit()
+        return current
+
+    async def _finish_cancelling(self, redemption: Redemption) -> CancelOutcome:
+        try:
+            await self.points.restore(redemption.redemption_id)
+        except NoAnswer as exc:
+            await self._put_off(redemption, exc)
+            return Pending(redemption)
+        self.after_restore()
+        async with self.uow() as uow:
+            current = await uow.redemptions.get(redemption.redemption_id, lock=True)
+            assert current is not None
+            if current.status is Status.CANCELLING:  # else another finisher got here first
                 current = current.cancelled()
                 await uow.redemptions.settle(current)
                 await uow.catalog.give_back_one(current.reward_id)
@@ -142,20 +176,58 @@ class Redeeming:
             await uow.commit()
         return Cancelled(current)
 
-    async def finish_pending(self, older_than: timedelta) -> int:
-        """Finish redemptions left pending (a crash, a points outage). Returns how many."""
+    async def finish_pending(self, grace: timedelta, *, limit: int = 100) -> int:
+        """Finish redemptions left pending or cancelling (a crash, a points outage) whose
+        turn has come: never tried again and older than `grace`, or due again after an
+        unanswered attempt. At most `limit`, `parallel` at a time. Returns how many."""
         async with self.uow() as uow:
-            pending = await uow.redemptions.pending_before(self.clock() - older_than)
-        for redemption_id in pending:
-            await self.finish(redemption_id)
-        return len(pending)
+            due = await uow.redemptions.due(self.clock(), grace, limit)
+        gate = asyncio.Semaphore(self.parallel)
+
+        async def resume(redemption_id: str) -> None:
+            async with gate:
+                try:
+                    await self._resume(redemption_id)
+                except Exception:  # one failure must not stop the others
+                    log.exception("finishing redemption %s failed", redemption_id)
+
+        await asyncio.gather(*(resume(r) for r in due))
+        return len(due)
+
+    async def _resume(self, redemption_id: str) -> None:
+        redemption = await self._get(redemption_id)
+        if redemption is not None and redemption.status is Status.CANCELLING:
+            await self._finish_cancelling(redemption)
+        elif redemption is not None:
+            await self.finish(redemption_id, redemption)
+
+    async def unfinished(self) -> tuple[int, datetime | None]:
+        """How many redemptions wait on the points service, and since when the oldest."""
+        async with self.uow() as uow:
+            return await uow.redemptions.unfinished()
+
+    async def _put_off(self, redemption: Redemption, why: NoAnswer) -> None:
+        """The points service did not answer: try this one again later, and later."""
+        async with self.uow() as uow:
+            again = await uow.redemptions.put_off(redemption.redemption_id, str(why), self.clock())
+            await uow.commit()
+        log.warning(
+            "redemption %s (%s) waits until %s: %s",
+            redemption.redemption_id,
+            redemption.status.value,
+            again.isoformat(),
+            why,
+        )
 
     async def offers(self, member_id: str) -> list[tuple[Reward, Refusal | None]]:
         """Every reward, and why this member cannot redeem it now (None: they can)."""
         now = self.clock()
         async with self.uow() as uow:
             rewards = await uow.catalog.all()
-            standing = await self.standings.of(uow, member_id, rewards, now)
+        tier = any(r.min_tier is not None for r in rewards)
+        asked = await self.standings.ask(member_id, tier=tier)
+        async with self.uow() as uow:
+            standing = await self.standings.of(uow, member_id, asked, rewards, now)
         return [(r, refusal(r, standing(r), self.standings.min_rank(r), now)) for r in rewards]
 
     async def history(self, member_id: str, limit: int) -> list[Redemption]:
@@ -163,8 +235,29 @@ class Redeeming:
         async with self.uow() as uow:
             return await uow.redemptions.of_member(member_id, limit)
 
+    async def _key_used(self, member_id: str, key: str) -> bool:
+        async with self.uow() as uow:
+            return await uow.keys.get(member_id, key) is not None
+
+    async def _ask(self, member_id: str, reward_id: str) -> Asked | Unavailable | None:
+        """Step 0: what the other services say of the member, as far as this reward's
+        rules need it; None for a reward that does not exist."""
+        async with self.uow() as uow:
+            reward = await uow.catalog.get(reward_id)
+        if reward is None:
+            return None
+        # The balance is checked for good by the points service when it takes the points.
+        # Asked here only where stock is counted, so that a member who cannot pay does not
+        # hold the last ones while the debit is refused.
+        try:
+            return await self.standings.ask(
+                member_id, tier=reward.min_tier is not None, balance=reward.stock is not None
+            )
+        except NoAnswer as exc:
+            return Unavailable(str(exc))
+
     async def _claim(
-        self, member_id: str, reward_id: str, key: str, fingerprint: str
+        self, member_id: str, reward_id: str, key: str, fingerprint: str, asked: Asked | None
     ) -> Redemption | Refused | Unavailable | None:
         """Step 1: the pending redemption, or why there is none; None if the key was
         claimed before."""
@@ -174,7 +267,7 @@ class Redeeming:
             redemption_id = f"rd-{uuid.uuid4().hex}"
             if not await uow.keys.claim(member_id, key, fingerprint, redemption_id):
                 return None
-            taken = await self._take(uow, member_id, reward_id, redemption_id)
+            taken = await self._take(uow, member_id, reward_id, redemption_id, asked)
             if isinstance(taken, Unavailable):
                 return taken  # not committed: the key stays free for the retry
             if isinstance(taken, Refused):
@@ -185,22 +278,21 @@ class Redeeming:
         return taken
 
     async def _take(
-        self, uow: RewardsUnitOfWork, member_id: str, reward_id: str, redemption_id: str
+        self,
+        uow: RewardsUnitOfWork,
+        member_id: str,
+        reward_id: str,
+        redemption_id: str,
+        asked: Asked | None,
     ) -> Redemption | Refused | Unavailable:
         """The catalog's rules, then one taken from the stock: the pending redemption."""
         reward = await uow.catalog.get(reward_id)
         if reward is None:
             return Refused("unknown_reward", f"no reward {reward_id}", missing=True)
+        if asked is None:  # added since step 0
+            return Unavailable("the catalog changed meanwhile; retry")
         now = self.clock()
-        # The balance is checked for good by the points service when it takes the points.
-        # Asked here only where stock is counted, so that a member who cannot pay does not
-        # hold the last ones while the debit is refused.
-        try:
-            standing = await self.standings.of(
-                uow, member_id, [reward], now, balance=reward.stock is not None
-            )
-        except NoAnswer as exc:
-            return Unavailable(str(exc))
+        standing = await self.standings.of(uow, member_id, asked, [reward], now)
         found = refusal(reward, standing(reward), self.standings.min_rank(reward), now)
         if found is not None:
             return Refused(found.code, found.message)

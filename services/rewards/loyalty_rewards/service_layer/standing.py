@@ -1,5 +1,8 @@
-"""A member as the catalog's rules see them: balance, tier, and redemptions within
-each reward's limit period, asked of the points and tier services and the database."""
+"""A member as the catalog's rules see them: balance and tier, asked of the points and
+tier services, and redemptions within each reward's limit period, from the database.
+
+The two are asked apart: the calls to other services are made before any transaction
+opens, so a slow dependency never holds a database connection or a member's lock."""
 
 from __future__ import annotations
 
@@ -16,26 +19,38 @@ from loyalty_rewards.service_layer.unit_of_work import RewardsUnitOfWork
 MAX_POINTS = 2**62  # a balance not asked for: the points service decides
 
 
+@dataclass(frozen=True)
+class Asked:
+    """What the other services said of a member."""
+
+    tier: str | None
+    points: int
+
+
 @dataclass
 class Standings:
     points: PointsClient
     tier_of: Callable[[str], Awaitable[str | None]]
     policy: TierPolicy
 
+    async def ask(self, member_id: str, *, tier: bool = True, balance: bool = True) -> Asked:
+        """The member's tier (unless not asked for: then the lowest) and balance (unless
+        not asked for: then taken as enough). Raises `NoAnswer` if the points or tier
+        service does not answer."""
+        held = await self.tier_of(member_id) if tier else None
+        points = await self.points.balance(member_id) if balance else MAX_POINTS
+        return Asked(held, points)
+
     async def of(
         self,
         uow: RewardsUnitOfWork,
         member_id: str,
+        asked: Asked,
         rewards: list[Reward],
         now: datetime,
-        *,
-        balance: bool = True,
     ) -> Callable[[Reward], MemberStanding]:
-        """The member as each reward's rules see them: balance (unless not asked for:
-        then taken as enough), tier, redemptions in the reward's own limit period.
-        Raises `NoAnswer` if the points or tier service does not answer."""
-        tier = await self.tier_of(member_id)
-        points = await self.points.balance(member_id) if balance else MAX_POINTS
+        """The member as each reward's rules see them: what `asked` says, and their
+        redemptions in each reward's own limit period."""
         # One query for every limited reward, back to the longest period; each reward
         # then counts only within its own.
         starts = {r.reward_id: now - r.limit_period for r in rewards if r.limit_period}
@@ -43,8 +58,8 @@ class Standings:
         if starts:
             made = await uow.redemptions.live_times(member_id, list(starts), min(starts.values()))
             used.update(reward_id for reward_id, at in made if at >= starts[reward_id])
-        rank = self.rank(tier)
-        return lambda r: MemberStanding(member_id, points, rank, used[r.reward_id])
+        rank = self.rank(asked.tier)
+        return lambda r: MemberStanding(member_id, asked.points, rank, used[r.reward_id])
 
     def rank(self, tier: str | None) -> int:
         return 0 if tier is None else self.policy.rank(self.policy.level_named(tier))
