@@ -22,7 +22,6 @@ class InboundMessage:
     key: bytes | None
     value: bytes
     timestamp_ms: int
-    log_end: int | None = None  # the partition's high watermark when the message was fetched
     log_id: str | None = None  # the broker cluster's id: offsets count within one log
 
     @property

@@ -26,6 +26,7 @@ from loyalty_kernel.messages import (
     RuleBroken,
     Unprocessable,
 )
+from loyalty_platform.progress import Applied, Position
 from loyalty_platform.unit_of_work import ConsumingUnitOfWork
 
 C = TypeVar("C")
@@ -78,6 +79,12 @@ class BatchHandler(Protocol[C_contra]):
     async def reject(self, message: InboundMessage, why: Rejection) -> None:
         """Dead-letter one message on its own, in a unit of work of its own."""
 
+    async def positions(self, positions: Sequence[Position]) -> dict[Position, Applied]:
+        """How far these partitions were applied, as the service's database says."""
+
+    async def start_again(self, position: Position, was: Applied) -> bool:
+        """Apply the partition from 0 again (its log is new), if its position is `was`."""
+
 
 @dataclass(frozen=True)
 class DeadLetters:
@@ -126,6 +133,16 @@ class ConsumingHandler(ABC, Generic[U, W, C]):
 
     async def reject(self, message: InboundMessage, why: Rejection) -> None:
         await self.dead_letters.send_alone(self.uow(), message, why)
+
+    async def positions(self, positions: Sequence[Position]) -> dict[Position, Applied]:
+        async with self.uow() as uow:
+            return await uow.progress.applied(positions)
+
+    async def start_again(self, position: Position, was: Applied) -> bool:
+        async with self.uow() as uow:
+            done = await uow.progress.start_again(position, was)
+            await uow.commit()
+        return done
 
     def _apply_item(self, work: W, item: Item[C]) -> Rejection | None:
         if isinstance(item, Unprocessable):

@@ -63,10 +63,14 @@ async def cluster_id(kafka: KafkaSettings) -> str | None:
     admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
-        description = await admin.describe_cluster()
+        return await described_cluster_id(admin)
     finally:
         await admin.close()
-    found = description.get("cluster_id")
+
+
+async def described_cluster_id(admin: AIOKafkaAdminClient) -> str | None:
+    """The cluster id, asked with an admin client kept open (one metadata round trip)."""
+    found = (await admin.describe_cluster()).get("cluster_id")
     return str(found) if found else None
 
 

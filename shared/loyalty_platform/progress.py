@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import BigInteger, Integer, String, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
@@ -22,6 +22,13 @@ log = logging.getLogger(__name__)
 
 Position = tuple[str, int]
 T = TypeVar("T")
+
+
+class Applied(NamedTuple):
+    """How far a partition was applied, and in which log."""
+
+    next_offset: int
+    log_id: str | None
 
 
 class ConsumerProgressColumns:
@@ -80,11 +87,34 @@ class ConsumerProgress:
         starts = {}
         for topic, partition, next_offset, log_id in rows:
             message = latest[(topic, partition)]
-            if _log_restarted(message, next_offset, log_id):
+            if _log_restarted(message, log_id):
                 log.warning("%s[%d] is a new log; applying it from its start", topic, partition)
                 next_offset = 0
             starts[(topic, partition)] = next_offset
         return starts
+
+    async def applied(self, positions: Sequence[Position]) -> dict[Position, Applied]:
+        """How far each of these partitions was applied (those never applied are absent)."""
+        t = self._table
+        rows = await self._session.execute(
+            select(t.topic, t.partition, t.next_offset, t.log_id).where(
+                t.consumer_group == self._group, tuple_(t.topic, t.partition).in_(positions)
+            )
+        )
+        return {(topic, p): Applied(n, log_id) for topic, p, n, log_id in rows}
+
+    async def start_again(self, position: Position, was: Applied) -> bool:
+        """Apply the partition from offset 0 again, its log being new; only if its
+        position is still `was` (else another replica moved it, and it is not lost)."""
+        t = self._table
+        topic, partition = position
+        result: Any = await self._session.execute(
+            update(t)
+            .where(t.consumer_group == self._group, t.topic == topic, t.partition == partition)
+            .where(t.next_offset == was.next_offset, t.log_id.is_not_distinct_from(was.log_id))
+            .values(next_offset=0)
+        )
+        return bool(result.rowcount)
 
     async def advance(self) -> None:
         t = self._table
@@ -96,9 +126,12 @@ class ConsumerProgress:
             )
 
 
-def _log_restarted(message: InboundMessage, next_offset: int, log_id: str | None) -> bool:
+def _log_restarted(message: InboundMessage, log_id: str | None) -> bool:
     """The broker lost the log we applied (the embedded one keeps logs in memory) and
-    numbers offsets from 0 again: another cluster id, or a log shorter than applied."""
-    if log_id is not None and message.log_id is not None and log_id != message.log_id:
-        return True
-    return message.log_end is not None and message.log_end < next_offset
+    numbers offsets from 0 again: the message comes from another cluster.
+
+    A log shorter than the position on the same cluster (a topic deleted and made
+    again) is told by the runner when it is given the partition, from the log's end
+    as the broker says it then: an end read with the fetch may be stale by the time
+    the position's lock is had, another replica having applied past it meanwhile."""
+    return log_id is not None and message.log_id is not None and log_id != message.log_id

@@ -16,14 +16,15 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from loyalty_kernel.messages import InboundMessage, Item, Rejection, refuse_oversized
 from loyalty_platform.consuming import BatchHandler, BatchOutcome, Translator
-from loyalty_platform.kafka import cluster_id
+from loyalty_platform.kafka import described_cluster_id, ensure_topics
 from loyalty_platform.metrics import ServiceMetrics
 from loyalty_platform.settings import KafkaSettings
 
@@ -52,6 +53,10 @@ def is_transient(exc: BaseException) -> bool:
 def _retryable_sqlstate(exc: BaseException | None) -> bool:
     state = getattr(exc, "sqlstate", None) or ""
     return state in _RETRYABLE_SQLSTATES or state.startswith(_RETRYABLE_SQLSTATE_CLASSES)
+
+
+# How often a consumer asks where its logs end, to tell a topic deleted and made again.
+_ENDS_EVERY_SECONDS = 5.0
 
 
 class SystemicFailure(Exception):
@@ -93,7 +98,11 @@ class ConsumerRunner:
         self._poison_run = 0  # messages in a row that broke the handler, nothing applied between
         self._poison_run_limit = poison_run_limit
         self._pause = 1.0
-        self._log_id: str | None = None
+        self._log_id: str | None = None  # the cluster the last fetch came from
+        self._admin: AIOKafkaAdminClient | None = None
+        self._verified: set[TopicPartition] = set()  # owned, and checked against the log
+        self._next_fetch: dict[TopicPartition, int] = {}  # where each partition's next fetch starts
+        self._ends_asked = time.monotonic()
         self._session_ms = int(session_timeout_seconds * 1000)
         self._unassigned_since: float | None = time.monotonic()
 
@@ -108,7 +117,9 @@ class ConsumerRunner:
             heartbeat_interval_ms=self._session_ms // 3,
         )
         self._consumer.subscribe(self._topics)
-        self._log_id = await cluster_id(self._kafka)
+        self._admin = AIOKafkaAdminClient(**self._kafka.client_options())
+        await self._admin.start()
+        self._log_id = await described_cluster_id(self._admin)
         await self._consumer.start()
         self._last_progress = time.monotonic()
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.name}")
@@ -123,6 +134,8 @@ class ConsumerRunner:
                 self._task.cancel()
         if self._consumer is not None:
             await self._consumer.stop()
+        if self._admin is not None:
+            await self._admin.close()
 
     def translate(self, messages: Sequence[InboundMessage]) -> list[Item[Any]]:
         """What each message turns out to be, read by its topic's translator."""
@@ -160,11 +173,15 @@ class ConsumerRunner:
 
     async def _poll(self) -> None:
         assert self._consumer is not None
-        if self._consumer.assignment():
+        owned = self._consumer.assignment()
+        if owned:
             self._unassigned_since = None
         elif self._unassigned_since is None:
             self._unassigned_since = time.monotonic()
-        records = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_size)
+        await self._look_for_shorter_logs(owned)
+        await self._verify(owned)
+        fetched = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_size)
+        records = await self._from_known_logs(fetched) if fetched else {}
         if not records:
             self._last_progress = time.monotonic()
             return
@@ -176,7 +193,6 @@ class ConsumerRunner:
                 m.key,
                 m.value or b"",
                 m.timestamp,
-                self._consumer.highwater(tp),
                 self._log_id,
             )
             for tp, msgs in records.items()
@@ -198,12 +214,101 @@ class ConsumerRunner:
         await self._commit({tp: msgs[-1].offset + 1 for tp, msgs in records.items()})
         self._last_progress = time.monotonic()
 
+    async def _look_for_shorter_logs(self, owned: set[TopicPartition]) -> None:
+        """Every few seconds, ask where each owned log ends: one that ends before this
+        member's fetch position was deleted and made again, and a broker fetching past
+        a log's end answers nothing, not an error, so it would wait there for good."""
+        assert self._consumer is not None
+        if not owned or time.monotonic() - self._ends_asked < _ENDS_EVERY_SECONDS:
+            return
+        self._ends_asked = time.monotonic()
+        ends = await self._consumer.end_offsets(list(owned))
+        for tp, end in ends.items():
+            if end < self._next_fetch.get(tp, 0):
+                self._verified.discard(tp)
+
+    async def _verify(self, owned: set[TopicPartition]) -> None:
+        """Check each partition given to this member since the last poll against its log:
+        a position beyond the log's end means the topic was deleted and made again (on
+        the same cluster), so the partition is applied from its start again.
+
+        The positions are read before the ends: a log's end only grows, so an end asked
+        after the position cannot be below it unless the log is another one."""
+        assert self._consumer is not None
+        self._verified &= owned
+        self._next_fetch = {tp: n for tp, n in self._next_fetch.items() if tp in owned}
+        new = owned - self._verified
+        if not new:
+            return
+        applied = await self._handler.positions([(tp.topic, tp.partition) for tp in new])
+        ends = await self._consumer.end_offsets(list(new))
+        for tp in sorted(new):
+            was = applied.get((tp.topic, tp.partition))
+            if was is None or was.log_id != self._log_id or ends[tp] >= was.next_offset:
+                continue
+            log.warning(
+                "%s: %s[%d] ends at %d, before the %d applied: a new log; applying it from 0",
+                self.name, tp.topic, tp.partition, ends[tp], was.next_offset,
+            )  # fmt: skip
+            if await self._handler.start_again((tp.topic, tp.partition), was):
+                await self._consumer.seek_to_beginning(tp)
+                self._next_fetch.pop(tp, None)
+        self._verified |= new
+
+    async def _from_known_logs(
+        self, records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        """The fetched records whose log is known: from the cluster this member read
+        before, of partitions it has checked. The cluster is asked after the fetch, so a
+        broker replaced before or during it is seen (a new cluster id per start); then
+        every partition is read again from its start, and the positions in the database,
+        which name the old cluster, start at 0 too. Records held back are fetched again."""
+        assert self._consumer is not None
+        assert self._admin is not None
+        first = {tp: msgs[0].offset for tp, msgs in records.items()}
+        try:
+            log_id = await described_cluster_id(self._admin)
+        except Exception:
+            self._rewind(first)
+            raise
+        if log_id != self._log_id:
+            log.warning(
+                "%s: the broker is another cluster (%s, was %s): its logs are new; reading "
+                "every partition from its start", self.name, log_id, self._log_id,
+            )  # fmt: skip
+            self._log_id = log_id
+            self._verified.clear()
+            self._next_fetch.clear()
+            await self._recreate_topics()
+            owned = self._consumer.assignment()
+            if owned:
+                await self._consumer.seek_to_beginning(*owned)
+            return {}
+        for tp, offset in first.items():
+            if offset < self._next_fetch.get(tp, 0):
+                # The consumer went back by itself: its position was past the log's end
+                # (a topic deleted and made again), so it started over. Check again.
+                self._verified.discard(tp)
+        self._rewind({tp: offset for tp, offset in first.items() if tp not in self._verified})
+        known = {tp: msgs for tp, msgs in records.items() if tp in self._verified}
+        self._next_fetch.update({tp: msgs[-1].offset + 1 for tp, msgs in known.items()})
+        return known
+
+    async def _recreate_topics(self) -> None:
+        """A broker that lost its topics (the embedded one keeps them in memory) gets them
+        back with the configured partitions, unless a client had them auto-created first."""
+        try:
+            await ensure_topics(self._kafka, self._kafka.topics.all())
+        except KafkaError as exc:
+            log.warning("%s: could not create the topics again: %s", self.name, exc)
+
     def _rewind(self, offsets: dict[TopicPartition, int]) -> None:
         assert self._consumer is not None
         owned = self._consumer.assignment()
         for tp, offset in offsets.items():
             if tp in owned:  # a partition revoked meanwhile is its next owner's to fetch
                 self._consumer.seek(tp, offset)
+                self._next_fetch[tp] = offset
 
     async def _apply(self, batch: list[Item[Any]]) -> None:
         try:

@@ -88,7 +88,7 @@ async def platform(platform_database: str, kafka) -> AsyncIterator[Platform]:
 
 async def _victim_has_points(points: FastAPI) -> None:
     event = purchase(VICTIM, "p-victim", "4321.00", AT)
-    message = InboundMessage("purchases", 0, 0, VICTIM.encode(), encode(event), 0, None, "log")
+    message = InboundMessage("purchases", 0, 0, VICTIM.encode(), encode(event), 0, "log")
     await points.state.service.handler.apply([translate_purchase(message)])
 
 

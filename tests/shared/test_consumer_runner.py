@@ -45,6 +45,12 @@ class RecordingHandler:
             self.dead.append((message.value, rejection.reason))
             self.done.add((message.partition, message.offset))
 
+    async def positions(self, positions):
+        return {}  # positions are not kept: every partition is taken to be new
+
+    async def start_again(self, position, was) -> bool:
+        return False
+
 
 def as_is(message: InboundMessage) -> Consumed[bytes]:
     return Consumed(message, message.value)

@@ -21,9 +21,7 @@ async def feed(service: Any, *events: dict[str, Any], topic: str | None = None) 
     batch = []
     for e in events:
         batch.append(
-            InboundMessage(
-                name, 0, offsets[name], e["subject"].encode(), encode(e), 0, None, "log-1"
-            )
+            InboundMessage(name, 0, offsets[name], e["subject"].encode(), encode(e), 0, "log-1")
         )
         offsets[name] += 1
     await service.handler.apply(service.runner.translate(batch))

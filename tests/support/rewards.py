@@ -62,9 +62,7 @@ def consumed(events: tuple[dict[str, Any], ...], offset: int) -> list[Item[Any]]
     """Purchases and refunds as the consumer hands them over, from `offset` on."""
     return [
         translate_purchase(
-            InboundMessage(
-                "purchases", 0, offset + n, e["subject"].encode(), encode(e), 0, None, "log"
-            )
+            InboundMessage("purchases", 0, offset + n, e["subject"].encode(), encode(e), 0, "log")
         )
         for n, e in enumerate(events)
     ]

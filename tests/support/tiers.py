@@ -94,7 +94,7 @@ def as_inbound(
     out = []
     for key, value in messages:
         p = partition_of(key)
-        message = InboundMessage(topic, p, offsets[p], key, value, 0, None, "log-1")
+        message = InboundMessage(topic, p, offsets[p], key, value, 0, "log-1")
         offsets[p] += 1
         out.append(refuse_oversized(message) or translate_purchase(message))
     return out

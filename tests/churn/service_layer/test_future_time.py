@@ -27,7 +27,7 @@ async def test_a_future_purchase_is_dead_lettered_and_the_clock_stays(churn_data
     events = [*weekly, liar]
     keys = [b"steady"] * len(weekly) + [b"liar"]
     batch = [
-        InboundMessage(topic, 2, n, key, encode(e), 0, None, "log-1")
+        InboundMessage(topic, 2, n, key, encode(e), 0, "log-1")
         for n, (key, e) in enumerate(zip(keys, events, strict=True))
     ]
     await service.handler.apply(service.runner.translate(batch))

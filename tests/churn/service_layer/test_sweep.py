@@ -23,8 +23,7 @@ async def test_a_sweep_moves_the_clock_and_alerts_at_the_due_moments(churn_datab
     events = [purchase("quiet", f"q{w}", "30.00", START + w * WEEK) for w in range(20)]
     topic = kafka.topics.purchases
     batch = [
-        InboundMessage(topic, 1, n, b"quiet", encode(e), 0, None, "log-1")
-        for n, e in enumerate(events)
+        InboundMessage(topic, 1, n, b"quiet", encode(e), 0, "log-1") for n, e in enumerate(events)
     ]
     await service.handler.apply(service.runner.translate(batch))
     async with service.sessions() as session:

@@ -45,7 +45,7 @@ async def feed(service, *events: dict, first_offset: int = 0) -> None:
     batch = []
     for n, event in enumerate(events):
         message = InboundMessage("purchases", 0, first_offset + n, event["subject"].encode(),
-                                 encode(event), 0, None, "log")  # fmt: skip
+                                 encode(event), 0, "log")  # fmt: skip
         batch.append(translate_purchase(message))
     await service.handler.apply(batch)
 

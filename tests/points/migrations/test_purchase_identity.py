@@ -69,7 +69,7 @@ async def test_purchases_kept_before_become_store_keyed_and_refundable(new_datab
     # A refund of the old purchase, named at the store that sold it, claws back.
     event = refund("m-1", "x-2", "p-old", "10.00", T0 + timedelta(days=1))
     event["data"]["store_id"] = "store-3"
-    message = InboundMessage("purchases", 0, 0, b"m-1", encode(event), 0, None, "log-1")
+    message = InboundMessage("purchases", 0, 0, b"m-1", encode(event), 0, "log-1")
     engine = create_engine(asyncpg_url(url))
     sessions = session_factory(engine)
     handler = PurchaseHandler(

@@ -51,7 +51,7 @@ async def adjusting(points_database):
 
 def bought(member: str, purchase_id: str, amount: str, offset: int) -> Item[object]:
     value = encode(purchase(member, purchase_id, amount, T0))
-    message = InboundMessage(TOPICS.purchases, 0, offset, member.encode(), value, 0, None, "log")
+    message = InboundMessage(TOPICS.purchases, 0, offset, member.encode(), value, 0, "log")
     return translate_purchase(message)
 
 

@@ -13,6 +13,7 @@ from loyalty_kernel.messages import InboundMessage
 from loyalty_kernel.programme import Programme
 from loyalty_kernel.topics import TopicNames
 from loyalty_platform.database import create_engine, session_factory
+from loyalty_platform.progress import Applied
 from loyalty_platform.settings import asyncpg_url
 from loyalty_points.adapters.orm import BalanceRow, LedgerEntryRow, OutboxRow
 from loyalty_points.service_layer.handlers import PurchaseHandler
@@ -36,13 +37,12 @@ async def handler(points_database):
     await engine.dispose()
 
 
-def messages(n: int, *, first_offset=0, log_id="cluster-a", log_end=None, tag="p", start=T0):
+def messages(n: int, *, first_offset=0, log_id="cluster-a", tag="p", start=T0):
     out = []
     for i in range(n):
         # Eight days apart: the window never holds two, so every purchase earns at opal.
         value = encode(purchase("m-1", f"{tag}{i}", "10.00", start + timedelta(days=8 * i)))
-        message = InboundMessage(TOPICS.purchases, 0, first_offset + i, b"m-1", value, 0,
-                                 log_end, log_id)  # fmt: skip
+        message = InboundMessage(TOPICS.purchases, 0, first_offset + i, b"m-1", value, 0, log_id)
         out.append(translate_purchase(message))
     return out
 
@@ -87,18 +87,27 @@ async def test_a_new_broker_log_is_applied_from_its_start(handler):
     assert await balance(handler) == 80
 
 
-async def test_a_log_shorter_than_the_applied_position_is_applied_from_its_start(handler):
-    await handler.apply(messages(5, log_id=None))
-    outcome = await handler.apply(
-        messages(2, log_id=None, log_end=2, tag="q", start=T0 + 365 * DAY)
-    )
+async def test_a_replica_behind_another_skips_what_the_other_applied(handler):
+    """Replica B fetched offsets 0-1 when the log ended at 2, then waited on the position
+    lock while A applied up to 5: B's batch is a redelivery, not the sign of a new log."""
+    await handler.apply(messages(5))
+    outcome = await handler.apply(messages(2))
+    assert (outcome.applied, outcome.skipped) == (0, 2)
+    assert await count(handler, LedgerEntryRow) == 5
+    async with handler.uow() as uow:
+        assert await uow.progress.applied([(TOPICS.purchases, 0)]) == {
+            (TOPICS.purchases, 0): Applied(5, "cluster-a")
+        }
+
+
+async def test_a_position_is_started_again_only_from_what_it_was(handler):
+    await handler.apply(messages(5))
+    position = (TOPICS.purchases, 0)
+    assert not await handler.start_again(position, Applied(4, "cluster-a"))  # moved on since
+    assert await handler.start_again(position, Applied(5, "cluster-a"))
+    outcome = await handler.apply(messages(2, tag="q", start=T0 + 365 * DAY))
     assert outcome.applied == 2
-    # and the position now follows the new log: its next message is not skipped either
-    outcome = await handler.apply(
-        messages(1, first_offset=2, log_id=None, log_end=3, tag="r", start=T0 + 730 * DAY)
-    )
-    assert outcome.applied == 1
-    assert await count(handler, LedgerEntryRow) == 8
+    assert await count(handler, LedgerEntryRow) == 7
 
 
 def on_topic(events: list[dict], start_offset: int = 0) -> list:
