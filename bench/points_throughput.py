@@ -59,7 +59,11 @@ from loyalty_points.migrations import MIGRATIONS_DIR
 
 TARGET_RATE = 5_000  # purchases/s the service should sustain on a 2-core machine
 TARGET_P99 = 1.0  # seconds from a till sending a purchase to its ledger entry
-START = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
+# Three years back: a member's purchases stay in the past however many they make (the
+# services refuse one stamped ahead of their clock, as `time_in_future`).
+START = (datetime.now(UTC) - timedelta(days=3 * 365)).replace(
+    hour=9, minute=0, second=0, microsecond=0
+)
 GAPS_HOURS = (3, 20, 30, 70, 160, 400)  # between one member's purchases: tiers come and go
 WARMUP = 200  # latency run: purchases that prove the service joined its group
 POLL = 0.05  # seconds between completion checks; bounds the error of the end time

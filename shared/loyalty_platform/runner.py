@@ -26,6 +26,7 @@ from loyalty_kernel.messages import InboundMessage, Item, Rejection, refuse_over
 from loyalty_platform.consuming import BatchHandler, BatchOutcome, Translator
 from loyalty_platform.kafka import described_cluster_id, ensure_topics
 from loyalty_platform.metrics import ServiceMetrics
+from loyalty_platform.progress import Applied
 from loyalty_platform.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,9 @@ def _retryable_sqlstate(exc: BaseException | None) -> bool:
     return state in _RETRYABLE_SQLSTATES or state.startswith(_RETRYABLE_SQLSTATE_CLASSES)
 
 
-# How often a consumer asks where its logs end, to tell a topic deleted and made again.
-_ENDS_EVERY_SECONDS = 5.0
+# The longest a fetch waits at the broker for records: also how long after a position
+# is read a fetch answer is sure to have been asked for after it.
+_FETCH_WAIT_MS = 300
 
 
 class SystemicFailure(Exception):
@@ -102,7 +104,9 @@ class ConsumerRunner:
         self._admin: AIOKafkaAdminClient | None = None
         self._verified: set[TopicPartition] = set()  # owned, and checked against the log
         self._next_fetch: dict[TopicPartition, int] = {}  # where each partition's next fetch starts
-        self._ends_asked = time.monotonic()
+        # Partitions given to this member whose stored position is being checked against
+        # the log: the position, and the time (ms) after which a fetch answer is fresh.
+        self._checks: dict[TopicPartition, tuple[Applied, float]] = {}
         self._session_ms = int(session_timeout_seconds * 1000)
         self._unassigned_since: float | None = time.monotonic()
 
@@ -114,6 +118,7 @@ class ConsumerRunner:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
             session_timeout_ms=self._session_ms,
+            fetch_max_wait_ms=_FETCH_WAIT_MS,
             heartbeat_interval_ms=self._session_ms // 3,
         )
         self._consumer.subscribe(self._topics)
@@ -178,7 +183,6 @@ class ConsumerRunner:
             self._unassigned_since = None
         elif self._unassigned_since is None:
             self._unassigned_since = time.monotonic()
-        await self._look_for_shorter_logs(owned)
         await self._verify(owned)
         fetched = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_size)
         records = await self._from_known_logs(fetched) if fetched else {}
@@ -214,46 +218,55 @@ class ConsumerRunner:
         await self._commit({tp: msgs[-1].offset + 1 for tp, msgs in records.items()})
         self._last_progress = time.monotonic()
 
-    async def _look_for_shorter_logs(self, owned: set[TopicPartition]) -> None:
-        """Every few seconds, ask where each owned log ends: one that ends before this
-        member's fetch position was deleted and made again, and a broker fetching past
-        a log's end answers nothing, not an error, so it would wait there for good."""
-        assert self._consumer is not None
-        if not owned or time.monotonic() - self._ends_asked < _ENDS_EVERY_SECONDS:
-            return
-        self._ends_asked = time.monotonic()
-        ends = await self._consumer.end_offsets(list(owned))
-        for tp, end in ends.items():
-            if end < self._next_fetch.get(tp, 0):
-                self._verified.discard(tp)
-
     async def _verify(self, owned: set[TopicPartition]) -> None:
-        """Check each partition given to this member since the last poll against its log:
-        a position beyond the log's end means the topic was deleted and made again (on
-        the same cluster), so the partition is applied from its start again.
+        """Check the partitions this member owns against their logs. A log that ends
+        before where this member fetched it, or, for a partition just given to it, before
+        the position the database holds, was deleted and made again on the same cluster:
+        the partition is applied from its start again.
 
-        The positions are read before the ends: a log's end only grows, so an end asked
-        after the position cannot be below it unless the log is another one."""
+        The log's end is the high-water mark of the consumer's own fetches (the embedded
+        broker's ListOffsets answers the start of the last batch, not the end). For a
+        position read from the database, only a fetch answered after that read counts:
+        a log's end only grows, so such an end cannot be below the position unless the
+        log is another one. (An end that came with an earlier fetch can be: another
+        replica may have applied past it meanwhile.)"""
         assert self._consumer is not None
         self._verified &= owned
         self._next_fetch = {tp: n for tp, n in self._next_fetch.items() if tp in owned}
-        new = owned - self._verified
-        if not new:
-            return
-        applied = await self._handler.positions([(tp.topic, tp.partition) for tp in new])
-        ends = await self._consumer.end_offsets(list(new))
-        for tp in sorted(new):
-            was = applied.get((tp.topic, tp.partition))
-            if was is None or was.log_id != self._log_id or ends[tp] >= was.next_offset:
+        self._checks = {tp: c for tp, c in self._checks.items() if tp in owned}
+        for tp in list(self._verified):
+            end = self._consumer.highwater(tp)
+            if end is not None and end < self._next_fetch.get(tp, 0):
+                self._verified.discard(tp)
+        new = owned - self._verified - set(self._checks)
+        if new:
+            applied = await self._handler.positions([(tp.topic, tp.partition) for tp in new])
+            answered_after = time.time() * 1000 + _FETCH_WAIT_MS + 200
+            for tp in new:
+                was = applied.get((tp.topic, tp.partition))
+                if was is None or was.log_id != self._log_id:
+                    self._verified.add(tp)  # nothing applied yet, or from another cluster
+                else:
+                    self._checks[tp] = (was, answered_after)
+        for tp, (was, answered_after) in list(self._checks.items()):
+            polled = self._consumer.last_poll_timestamp(tp)
+            if polled is None or polled < answered_after:
                 continue
-            log.warning(
-                "%s: %s[%d] ends at %d, before the %d applied: a new log; applying it from 0",
-                self.name, tp.topic, tp.partition, ends[tp], was.next_offset,
-            )  # fmt: skip
-            if await self._handler.start_again((tp.topic, tp.partition), was):
-                await self._consumer.seek_to_beginning(tp)
-                self._next_fetch.pop(tp, None)
-        self._verified |= new
+            del self._checks[tp]
+            self._verified.add(tp)
+            end = self._consumer.highwater(tp)
+            if end is not None and end < was.next_offset:
+                await self._start_again(tp, was, end)
+
+    async def _start_again(self, tp: TopicPartition, was: Applied, end: int) -> None:
+        assert self._consumer is not None
+        log.warning(
+            "%s: %s[%d] ends at %d, before the %d applied: a new log; applying it from 0",
+            self.name, tp.topic, tp.partition, end, was.next_offset,
+        )  # fmt: skip
+        if await self._handler.start_again((tp.topic, tp.partition), was):
+            await self._consumer.seek_to_beginning(tp)
+            self._next_fetch.pop(tp, None)
 
     async def _from_known_logs(
         self, records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
