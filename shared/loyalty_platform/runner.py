@@ -225,7 +225,7 @@ class ConsumerRunner:
         the partition is applied from its start again.
 
         The log's end is the high-water mark of the consumer's own fetches (the embedded
-        broker's ListOffsets answers the start of the last batch, not the end). For a
+        broker answers ListOffsets a batch or so short of the end). For a
         position read from the database, only a fetch answered after that read counts:
         a log's end only grows, so such an end cannot be below the position unless the
         log is another one. (An end that came with an earlier fetch can be: another
