@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from loyalty_cli.churn import alerts_app, churn_app
 from loyalty_cli.credentials import DevelopmentCredentials, development_credentials
+from loyalty_cli.dlq import dlq_app
 from loyalty_cli.keys import credentials, keys_app, token
 from loyalty_cli.replay import publish_events, read_jsonl
 from loyalty_cli.services import SERVICES
@@ -33,6 +34,7 @@ app.add_typer(tiers_app, name="tiers")
 app.add_typer(churn_app, name="churn")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(keys_app, name="keys")
+app.add_typer(dlq_app, name="dlq")
 app.command()(token)
 app.command()(credentials)
 console = Console()

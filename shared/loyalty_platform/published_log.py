@@ -8,10 +8,10 @@ where the last acknowledged send ended and finds which rows are already out.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from loyalty_platform.settings import KafkaSettings
 
@@ -67,23 +67,38 @@ async def _read_to_end(
     prefix: bytes,
     timeout: float,
 ) -> dict[TopicPartition, PartitionTail]:
-    # The end is the high-water mark a fetch reports (the embedded broker's answer to
-    # ListOffsets lags behind it), so read until the position reaches it.
     ids: dict[TopicPartition, set[int]] = {tp: set() for tp in parts}
-    done: dict[TopicPartition, PartitionTail] = {}
+
+    def collect(tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+        for name, value in record.headers or ():
+            if name == ROW_HEADER and value.startswith(prefix):
+                ids[tp].add(int(value[len(prefix) :]))
+
+    ends = await read_to_end(consumer, list(ids), collect, timeout=timeout)
+    return {tp: PartitionTail(frozenset(ids[tp]), end) for tp, end in ends.items()}
+
+
+async def read_to_end(
+    consumer: AIOKafkaConsumer,
+    parts: Sequence[TopicPartition],
+    each: Callable[[TopicPartition, ConsumerRecord[bytes, bytes]], None],
+    *,
+    timeout: float,
+) -> dict[TopicPartition, int]:
+    """Hand every record from each partition's position to the end of its log to
+    `each`; returns where each log ended. The end is the high-water mark a fetch
+    reports (the embedded broker answers ListOffsets short of it), so each partition is
+    read until its position reaches that."""
+    done: dict[TopicPartition, int] = {}
     deadline = time.monotonic() + timeout
-    while len(done) < len(ids):
+    while len(done) < len(parts):
         if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"reading back {len(ids) - len(done)} partitions took over {timeout}s"
-            )
-        pending = [tp for tp in ids if tp not in done]
+            raise TimeoutError(f"reading {len(parts) - len(done)} partitions took over {timeout}s")
+        pending = [tp for tp in parts if tp not in done]
         records = await consumer.getmany(*pending, timeout_ms=200, max_records=10_000)
         for tp, messages in records.items():
             for m in messages:
-                for name, value in m.headers or ():
-                    if name == ROW_HEADER and value.startswith(prefix):
-                        ids[tp].add(int(value[len(prefix) :]))
+                each(tp, m)
         for tp in pending:
             end = consumer.highwater(tp)
             if end is None:
@@ -92,5 +107,5 @@ async def _read_to_end(
             if position > end:  # not every broker answers OffsetOutOfRange
                 await consumer.seek_to_beginning(tp)
             elif position == end:
-                done[tp] = PartitionTail(frozenset(ids[tp]), end)
+                done[tp] = end
     return done
