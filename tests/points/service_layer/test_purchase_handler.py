@@ -200,3 +200,18 @@ async def test_a_new_members_events_on_two_partitions_at_once_both_count(points_
     finally:
         await engine.dispose()
     assert found == dict.fromkeys(members, 20)
+
+
+async def test_a_receipt_two_members_claim_in_one_batch_is_refused_without_a_retry(handler):
+    """The first claim earns; the second, and a refund of it by the second member, are
+    refused by the rules in the same batch (the database's unique index never fires, so
+    the batch is not taken apart and applied message by message)."""
+    events = [
+        purchase("m-1", "r-7", "40.00", T0, store_id="store-1"),
+        purchase("m-2", "r-7", "40.00", T0, store_id="store-1"),
+        at_store(refund("m-2", "x-7", "r-7", "10.00", T0 + DAY), "store-1"),
+        purchase("m-2", "r-8", "15.00", T0, store_id="store-1"),
+    ]
+    outcome = await handler.apply(on_topic(events))
+    assert [r.reason for r in outcome.rejections] == ["conflicting_duplicate", "member_mismatch"]
+    assert await balances(handler) == {"m-1": 40, "m-2": 15}

@@ -102,3 +102,18 @@ async def test_holds_run_out_by_the_partitions_clock_and_a_sweep_downgrades_once
     down = [c for c in changes if c[0] == "m-diamond"][-1]
     assert down[2:6] == ("diamond", "opal", START + 35 * DAY, "hold_expired")
     assert len(events) == 2
+
+
+async def test_a_receipt_two_members_claim_in_one_batch_is_refused_without_a_retry(
+    tiers_database,
+):
+    handler, engine = await make_handler(tiers_database)
+    try:
+        claims = [
+            (b"m-1", encode(purchase("m-1", "r-7", "40.00", START, store_id="store-1"))),
+            (b"m-2", encode(purchase("m-2", "r-7", "40.00", START, store_id="store-1"))),
+        ]
+        outcome = await handler.apply(as_inbound(claims))
+    finally:
+        await engine.dispose()
+    assert [r.reason for r in outcome.rejections] == ["conflicting_duplicate"]

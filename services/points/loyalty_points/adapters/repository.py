@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loyalty_kernel.intake.commands import PurchaseKey
 from loyalty_platform.database import copy_objects, driver_connection, lock_members
 from loyalty_platform.purchase_history import PurchaseHistory, by_member
 from loyalty_points.adapters.orm import SCHEMA
@@ -89,7 +90,8 @@ class LedgerRepository:
         referenced = sorted(set().union(*references.values())) if references else []
         purchases = await _HISTORY.load(db, referenced, lookback, Purchase, Refund)
         own = by_member(purchases, lookback, references)
-        return {m: Ledger(m, balances.get(m, 0), own[m], self._currency) for m in members}
+        batch: dict[PurchaseKey, Purchase] = {}  # what the batch records, whoever's
+        return {m: Ledger(m, balances.get(m, 0), own[m], self._currency, batch) for m in members}
 
     async def for_spending(self, member_id: str) -> Ledger:
         """The member's ledger with its balance row locked (no purchases loaded): the

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from itertools import chain
 
 from loyalty_kernel.intake.commands import PurchaseKey, RecordPurchase, RecordRefund
 from loyalty_kernel.intake.records import RecordedPurchase, RecordedRefund
@@ -96,13 +97,17 @@ class Ledger:
     """One member's balance, the purchases that can still move it, and what changed.
 
     `purchases` holds what the caller loaded: the member's recent purchases (enough
-    history for the tier rule) and any older purchase a refund refers to.
+    history for the tier rule) and any older purchase a refund refers to. `batch` is
+    shared by the ledgers applied together: the purchases recorded so far by any of
+    them, so a receipt two members claim in one batch is refused like one claimed
+    across batches, not caught later by the database's unique index.
     """
 
     member_id: str
     balance: int
     purchases: dict[PurchaseKey, Purchase]
     currency: str
+    batch: dict[PurchaseKey, Purchase] = field(default_factory=dict)
     new_entries: list[LedgerEntry] = field(default_factory=list)
     new_purchases: list[Purchase] = field(default_factory=list)
     new_refunds: list[Refund] = field(default_factory=list)
@@ -112,14 +117,15 @@ class Ledger:
 
         Returns None for a redelivery of a purchase already recorded.
         """
-        if not admit_purchase(cmd, self.purchases.get(cmd.key), self.currency):
+        known = self.purchases.get(cmd.key) or self.batch.get(cmd.key)
+        if not admit_purchase(cmd, known, self.currency):
             return None
         tier = self.tier_before(cmd.occurred_at, tiers)
         points = rule.points_for(cmd.amount, tier.multiplier)
         purchase = Purchase(
             cmd.purchase_id, cmd.member_id, cmd.amount, cmd.occurred_at, cmd.store_id, points
         )
-        self.purchases[purchase.key] = purchase
+        self.purchases[purchase.key] = self.batch[purchase.key] = purchase
         self.new_purchases.append(purchase)
         return self._append(
             EntryKind.EARNED, points, cmd.purchase_id, purchase, cmd.occurred_at, tier.name
@@ -130,7 +136,10 @@ class Ledger:
 
         Returns None for a redelivery of a refund already recorded.
         """
-        named = refunded_purchase(self.purchases.values(), cmd)
+        others = (
+            p for k, p in self.batch.items() if k[1] == cmd.purchase_id and k not in self.purchases
+        )
+        named = refunded_purchase(chain(self.purchases.values(), others), cmd)
         purchase = admit_refund(cmd, named, self.currency)
         if purchase is None:
             return None

@@ -102,8 +102,9 @@ class StandingRepository:
         batch = TierBatch({}, {}, watermarks or PartitionWatermarks(), own)
         for member, partition, tier, since, clock, drops_at, changes in rows:
             batch.standings[member] = TierStanding(
-                member, tier, since, clock, drops_at, changes, own[member], self._currency
-            )
+                member, tier, since, clock, drops_at, changes, own[member], self._currency,
+                batch=batch.recorded,
+            )  # fmt: skip
             batch.partitions[member] = partition
         return batch
 

@@ -45,6 +45,8 @@ class TierBatch:
     watermarks: PartitionWatermarks
     # Loaded, by member, then by store and id.
     purchases: dict[str, dict[PurchaseKey, Purchase]] = field(default_factory=dict)
+    # What the batch records, whoever's: shared by its standings.
+    recorded: dict[PurchaseKey, Purchase] = field(default_factory=dict)
     schedules: dict[int, PartitionSchedule] = field(
         default_factory=lambda: defaultdict(PartitionSchedule)
     )

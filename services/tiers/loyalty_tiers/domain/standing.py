@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from itertools import chain
 
 from loyalty_kernel.intake.commands import PurchaseKey, RecordPurchase, RecordRefund
 from loyalty_kernel.intake.records import RecordedPurchase, RecordedRefund
@@ -54,7 +55,9 @@ class TierChange:
 @dataclass
 class TierStanding:
     """One member's tier. `purchases` holds what the caller loaded: the member's
-    purchases within the tier rule's reach, and any older one a refund names."""
+    purchases within the tier rule's reach, and any older one a refund names. `batch`
+    is shared by the standings applied together: the purchases recorded so far by any
+    of them, so a receipt two members claim in one batch is refused by the rules."""
 
     member_id: str
     tier: str
@@ -67,6 +70,7 @@ class TierStanding:
     new_purchases: list[Purchase] = field(default_factory=list)
     new_refunds: list[RecordedRefund] = field(default_factory=list)
     new_changes: list[TierChange] = field(default_factory=list)
+    batch: dict[PurchaseKey, Purchase] = field(default_factory=dict)
 
     @classmethod
     def new(
@@ -80,20 +84,24 @@ class TierStanding:
 
     def record_purchase(self, cmd: RecordPurchase, policy: TierPolicy) -> bool:
         """Count a purchase; False for a redelivery. Raises PurchaseRuleBroken."""
-        if not admit_purchase(cmd, self.purchases.get(cmd.key), self.currency):
+        known = self.purchases.get(cmd.key) or self.batch.get(cmd.key)
+        if not admit_purchase(cmd, known, self.currency):
             return False
         self.settle(cmd.occurred_at, policy, inclusive=False)
         purchase = Purchase(
             cmd.purchase_id, cmd.member_id, cmd.amount, cmd.occurred_at, cmd.store_id
         )
-        self.purchases[purchase.key] = purchase
+        self.purchases[purchase.key] = self.batch[purchase.key] = purchase
         self.new_purchases.append(purchase)
         self._reassess(cmd.occurred_at, policy, Cause.PURCHASE, cmd.purchase_id)
         return True
 
     def record_refund(self, cmd: RecordRefund, policy: TierPolicy) -> bool:
         """Take a refund off its purchase; False for a redelivery. Raises PurchaseRuleBroken."""
-        named = refunded_purchase(self.purchases.values(), cmd)
+        others = (
+            p for k, p in self.batch.items() if k[1] == cmd.purchase_id and k not in self.purchases
+        )
+        named = refunded_purchase(chain(self.purchases.values(), others), cmd)
         purchase = admit_refund(cmd, named, self.currency)
         if purchase is None:
             return False

@@ -90,6 +90,7 @@ class TierHandler(ConsumingHandler[TiersUnitOfWork, TierBatch, IntakeCommand]):
                 cmd.member_id, self.policy.lowest, cmd.occurred_at, self.programme.currency
             )
             standing.purchases = work.purchases.get(cmd.member_id, {})
+            standing.batch = work.recorded
         if isinstance(cmd, RecordPurchase):
             standing.record_purchase(cmd, self.policy)
         else:
