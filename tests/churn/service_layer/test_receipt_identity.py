@@ -23,8 +23,7 @@ async def test_a_receipt_two_members_claim_in_one_batch_is_refused_by_the_rules(
         (b"m-2", purchase("m-2", "r-7", "40.00", START, store_id="store-1")),
     ]
     batch = [
-        InboundMessage(topic, 0, n, key, encode(e), 0, "log-1")
-        for n, (key, e) in enumerate(claims)
+        InboundMessage(topic, 0, n, key, encode(e), 0, "log-1") for n, (key, e) in enumerate(claims)
     ]
     try:
         outcome = await service.handler.apply(service.runner.translate(batch))

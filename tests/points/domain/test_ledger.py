@@ -219,3 +219,41 @@ def test_an_adjustment_of_nothing_too_much_or_without_reason_is_refused(points, 
     with pytest.raises(AdjustmentRefused):
         account.adjust("a-1", points, reason, "ops_1", T0)
     assert (account.balance, account.new_entries) == (0, [])
+
+
+def test_buying_into_a_tier_and_refunding_the_qualifying_purchase_keeps_only_the_bonus():
+    """The farming attempt: 100.00 to reach diamond, 40.00 at diamond's 2.0, then the
+    100.00 refunded. The refund takes back all 100 points it earned and the tier with it
+    (the next purchase earns at pearl, which the 40.00 alone qualifies for); what stays
+    is diamond's bonus on the 40.00 actually kept: 40 points. Refunding the 40.00 too
+    takes back its 80, leaving nothing gained."""
+    lg = ledger()
+    lg.earn(buy("q", "100.00"), TIERS, EARN)
+    bonus = lg.earn(buy("k", "40.00", T0 + timedelta(hours=1)), TIERS, EARN)
+    lg.claw_back(give_back("rq", "q", "100.00", T0 + timedelta(hours=2)), EARN)
+    after = lg.earn(buy("a", "10.00", T0 + timedelta(hours=3)), TIERS, EARN)
+
+    assert (bonus.delta, bonus.tier) == (80, "diamond")
+    assert (after.delta, after.tier) == (12, "pearl")
+    honest = 40 + 12  # the same two kept purchases without the 100.00 bought and returned
+    assert lg.balance - honest == 40
+    lg.claw_back(give_back("rk", "k", "40.00", T0 + timedelta(hours=4)), EARN)
+    assert lg.balance == 12
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(10_000, 50_000),  # the qualifying purchase, in cents
+    st.lists(st.integers(100, 9_999), min_size=1, max_size=5),  # bought at the tier
+)
+def test_farming_a_tier_gains_at_most_its_bonus_on_what_is_kept(qualifying, kept):
+    lg = ledger()
+    earned = lg.earn(buy("q", str(Decimal(qualifying) / 100)), TIERS, EARN)
+    at = T0
+    for n, cents in enumerate(kept):
+        at += timedelta(minutes=10)
+        lg.earn(buy(f"k{n}", str(Decimal(cents) / 100), at), TIERS, EARN)
+    taken = lg.claw_back(give_back("rq", "q", str(Decimal(qualifying) / 100), at), EARN)
+    top = max(level.multiplier for level in TIERS.levels)
+    assert taken.delta == -earned.delta  # all the qualifying purchase earned comes back
+    assert 0 <= lg.balance <= int(Decimal(sum(kept)) / 100 * top)  # the rest: kept spend
