@@ -7,8 +7,6 @@ import asyncio
 import signal
 import subprocess
 import time
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from sqlalchemy import func, select
 
@@ -16,11 +14,8 @@ from loyalty_platform.database import create_engine
 from loyalty_platform.settings import KafkaSettings, asyncpg_url
 from loyalty_points.adapters.orm import BalanceRow, ConsumerProgressRow, LedgerEntryRow
 from tests.support import processes
-from tests.support.events import encode, purchase, refund
 from tests.support.kafka import payloads, publish, read_settled
-from tests.support.programme import ReferenceLedger
-
-START = datetime(2026, 10, 1, tzinfo=UTC)
+from tests.support.points import traffic
 
 
 def spawn(database_url: str, kafka: KafkaSettings, log_path) -> subprocess.Popen[bytes]:
@@ -28,27 +23,6 @@ def spawn(database_url: str, kafka: KafkaSettings, log_path) -> subprocess.Popen
         "loyalty_points", "POINTS_", database_url, kafka, log_path, batch_size="300",
         relay_takeover_seconds="1", session_timeout_seconds="6",
     )  # fmt: skip
-
-
-def traffic(members: int, per_member: int) -> tuple[list[tuple[bytes, bytes]], dict[str, int]]:
-    reference = ReferenceLedger()
-    messages = []
-    for n in range(per_member):
-        for m in range(members):
-            member = f"c{m}"
-            at = START + timedelta(hours=n * 13 + m % 7)
-            amount = Decimal(500 + (m * 37 + n * 91) % 9000) / 100
-            pid = f"{member}-p{n}"
-            messages.append((member.encode(), encode(purchase(member, pid, amount, at))))
-            reference.purchase(member, pid, amount, at)
-            if n % 5 == 4:
-                back = (amount / 3).quantize(Decimal("0.01"))
-                at_r = at + timedelta(minutes=5)
-                messages.append(
-                    (member.encode(), encode(refund(member, f"{pid}-r", pid, back, at_r)))
-                )
-                reference.refund(member, pid, back, at_r)
-    return messages, reference.balances
 
 
 async def counts(engine) -> tuple[int, int]:
