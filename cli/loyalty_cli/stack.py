@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import socket
 import subprocess
 import time
@@ -75,6 +76,16 @@ class EmbeddedBroker:
             start_new_session=True,  # Ctrl-C must not take the broker down before the services
         )
         _wait_for_port(self.port, 15)
+
+    def pause(self) -> None:
+        """Freeze the broker, connections open, as a stalled host or a long GC pause
+        would (tests); `resume` lets it go on."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
         """Take the broker away at once, as a crash or a lost host would (tests)."""

@@ -20,7 +20,7 @@ from loyalty_platform.kafka import ensure_topics
 from loyalty_platform.settings import KafkaSettings, asyncpg_url
 from loyalty_points.adapters.orm import LedgerEntryRow
 from tests.support.events import encode, purchase
-from tests.support.kafka import publish
+from tests.support.kafka import post_slowly, publish
 from tests.support.points import points_settings, started
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -66,6 +66,18 @@ async def until_counted(service, expected: set[str], timeout: float = 60.0) -> d
         await asyncio.sleep(0.2)
 
 
+def judge(scenario: str, expected: set[str], found: dict[str, int], recovery: str) -> None:
+    """Print the scenario's figures with what was lost and counted twice; neither may be."""
+    lost = expected - set(found)
+    twice = {p for p, n in found.items() if n > 1}
+    print(
+        f"\n{scenario}: sent {len(expected)}, lost {len(lost)}, counted twice {len(twice)}, "
+        f"all counted {recovery}"
+    )
+    assert lost == set()
+    assert twice == set()
+
+
 @asynccontextmanager
 async def positions_locked(database_url: str):
     """Hold the points service's consumer positions: its next batch waits on them."""
@@ -106,15 +118,9 @@ async def test_a_restarted_broker_whose_new_log_grew_past_the_old_position_is_re
     finally:
         await service.stop()
 
-    lost = expected - set(found)
-    twice = {p for p, n in found.items() if n > 1}
-    print(
-        f"\nbroker restart: sent 55 (25 before, 30 after), lost {len(lost)}, counted twice "
-        f"{len(twice)}, all counted {recovered:.1f}s after the restart "
-        f"({time.monotonic() - started_at:.1f}s in all)"
-    )
-    assert lost == set()
-    assert twice == set()
+    took = time.monotonic() - started_at
+    judge("broker restart (25 before, 30 after)", expected, found,
+          f"{recovered:.1f}s after the restart ({took:.1f}s in all)")  # fmt: skip
 
 
 async def test_a_topic_deleted_and_made_again_is_read_from_its_start(points_database, own_broker):
@@ -140,11 +146,29 @@ async def test_a_topic_deleted_and_made_again_is_read_from_its_start(points_data
     finally:
         await service.stop()
 
-    lost = expected - set(found)
-    twice = {p for p, n in found.items() if n > 1}
-    print(
-        f"\ntopic made again: sent 25 (20 before, 5 after), lost {len(lost)}, counted twice "
-        f"{len(twice)}, all counted {recovered:.1f}s after the deletion"
-    )
-    assert lost == set()
-    assert twice == set()
+    judge("topic made again (20 before, 5 after)", expected, found,
+          f"{recovered:.1f}s after the deletion")  # fmt: skip
+
+
+async def test_a_broker_frozen_mid_stream_loses_nothing_and_counts_nothing_twice(
+    points_database, own_broker
+):
+    kafka = settings_for(own_broker)
+    await ensure_topics(kafka, kafka.topics.all())
+    service = await started(points_settings(points_database, kafka, session_timeout_seconds=6))
+    try:
+        tills = asyncio.create_task(post_slowly(kafka, purchases("e", 600), chunks=30))
+        await asyncio.sleep(1.5)
+        own_broker.pause()
+        await asyncio.sleep(8)  # past the session timeout: the group forgets the consumer
+        own_broker.resume()
+        resumed_at = time.monotonic()
+        await tills
+        expected = {f"e{i}" for i in range(600)}
+        found = await until_counted(service, expected, timeout=90)
+        recovered = time.monotonic() - resumed_at
+    finally:
+        own_broker.resume()
+        await service.stop()
+
+    judge("broker frozen 8 s", expected, found, f"{recovered:.1f}s after it went on")

@@ -15,20 +15,13 @@ from sqlalchemy.exc import DBAPIError
 from loyalty_cli.dlq import read_letters
 from loyalty_points.adapters.orm import BalanceRow, ConsumerProgressRow, LedgerEntryRow
 from tests.support.db_proxy import DatabaseProxy
-from tests.support.kafka import publish
+from tests.support.kafka import post_slowly
 from tests.support.points import points_settings, started, traffic
 
 
 async def applied(service) -> int:
     async with service.sessions() as session:
         return int(await session.scalar(select(func.sum(ConsumerProgressRow.next_offset))) or 0)
-
-
-async def post_slowly(kafka, messages, chunks: int) -> None:
-    size = -(-len(messages) // chunks)
-    for i in range(0, len(messages), size):
-        await publish(kafka, kafka.topics.purchases, messages[i : i + size])
-        await asyncio.sleep(0.2)
 
 
 async def faults(proxy: DatabaseProxy) -> None:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from loyalty_points.adapters.orm import BalanceRow, ConsumerProgressRow, LedgerEntryRow
-from tests.support.kafka import publish
+from tests.support.kafka import post_slowly
 from tests.support.points import points_settings, started, traffic
 
 MEMBERS, PER_MEMBER = 200, 30
@@ -24,14 +24,6 @@ STEPS = 8  # a replica started or stopped at each
 async def applied(service) -> int:
     async with service.sessions() as session:
         return int(await session.scalar(select(func.sum(ConsumerProgressRow.next_offset))) or 0)
-
-
-async def post_slowly(kafka, messages, chunks: int) -> None:
-    """The traffic in `chunks` parts, a quarter of a second apart, as tills post it."""
-    size = -(-len(messages) // chunks)
-    for i in range(0, len(messages), size):
-        await publish(kafka, kafka.topics.purchases, messages[i : i + size])
-        await asyncio.sleep(0.25)
 
 
 async def test_replicas_joining_and_leaving_mid_stream_keep_the_ledger_exact(
@@ -44,7 +36,7 @@ async def test_replicas_joining_and_leaving_mid_stream_keep_the_ledger_exact(
         relay_takeover_seconds=1,
     )  # fmt: skip
     replicas = [await started(settings)]
-    posting = asyncio.create_task(post_slowly(kafka, messages, chunks=40))
+    posting = asyncio.create_task(post_slowly(kafka, messages, chunks=40, pause=0.25))
     began = time.monotonic()
     moves = 0
     try:

@@ -23,6 +23,20 @@ async def publish(kafka: KafkaSettings, topic: str, messages: Iterable[tuple[byt
         await producer.stop()
 
 
+async def post_slowly(
+    kafka: KafkaSettings,
+    messages: list[tuple[bytes | None, bytes]],
+    chunks: int,
+    pause: float = 0.2,
+) -> None:
+    """The messages onto `purchases` in `chunks` parts, `pause` seconds apart, as tills
+    post them while a test does something to the platform."""
+    size = -(-len(messages) // chunks)
+    for i in range(0, len(messages), size):
+        await publish(kafka, kafka.topics.purchases, messages[i : i + size])
+        await asyncio.sleep(pause)
+
+
 async def read_topic(
     kafka: KafkaSettings, topic: str, *, expect: int, timeout: float = 30.0
 ) -> list[Any]:
