@@ -17,8 +17,8 @@ from loyalty_points.adapters.orm import BalanceRow, ConsumerProgressRow, LedgerE
 from tests.support.kafka import post_slowly
 from tests.support.points import points_settings, started, traffic
 
-MEMBERS, PER_MEMBER = 200, 30
-STEPS = 8  # a replica started or stopped at each
+MEMBERS, PER_MEMBER = 150, 30
+STEPS = 6  # a replica started or stopped at each
 
 
 async def applied(service) -> int:
