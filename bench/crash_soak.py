@@ -1,16 +1,18 @@
-"""The points service SIGKILLed every few seconds while it works through a replay.
+"""A consuming service (points or tiers) SIGKILLed every few seconds while it works
+through a replay.
 
 The same purchases go onto two fresh sets of topics, each with a fresh database. One
-points service runs through the first undisturbed; on the second, a service is started,
+service runs through the first undisturbed; on the second, a service is started,
 killed with SIGKILL 1-3 s after it began to apply, started again, and so on until it has applied the whole
-log, then once more to the end. The two ledgers must agree: every member's balance, one
-entry per purchase, and as many `points.events` messages as entries (the outbox relay is
-killed along with the rest). Figures: events, kills, members whose balance differs,
-entries counted twice, events published twice or missing, and how long a restarted
-service takes to apply again (process start, group join, the first batch).
+log, then once more to the end. The two must agree: for points every member's balance
+and one entry per purchase, for tiers every member's tier, since and hold and one change
+per (member, sequence); and as many events published as rows written (the outbox relay
+is killed along with the rest). Figures: events, kills, members that differ, rows
+counted twice, events published twice or missing, and how long a restarted service
+takes to apply again (process start, group join, the first batch).
 
-    .venv/bin/python bench/crash_soak.py                  # 20,000 purchases
-    .venv/bin/python bench/crash_soak.py --purchases 50000 --seed 3
+    .venv/bin/python bench/crash_soak.py                  # points, 20,000 purchases
+    .venv/bin/python bench/crash_soak.py --service tiers --purchases 50000 --seed 3
 """
 
 from __future__ import annotations
@@ -21,47 +23,78 @@ import json
 import random
 import time
 from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from embedded import run_on_embedded_stack
-from points_throughput import (
-    Run,
-    Stack,
-    fresh_run,
-    make_purchases,
-    points_service,
-    producer,
-    send_all,
-)
+from embedded import child, consumer_env, run_on_embedded_stack
+from points_throughput import Run, Stack, fresh_run, make_purchases, producer, send_all
+
+from loyalty_cli.stack import free_port
+from loyalty_points.migrations import MIGRATIONS_DIR as POINTS_MIGRATIONS
+from loyalty_tiers.migrations import MIGRATIONS_DIR as TIERS_MIGRATIONS
 
 
-async def applied(run: Run) -> int:
-    found = await run.conn.fetchval("select sum(next_offset) from points.consumer_progress")
+@dataclass(frozen=True)
+class Target:
+    """A consuming service as the soak runs and judges it."""
+
+    module: str
+    prefix: str  # of its settings
+    migrations: Path
+    schema: str
+    state: str  # one row a member: the member id, then what must agree
+    rows: str  # the rows it writes: how many, and how many beyond one per identity
+    events: str  # the topic they are published on (a TopicNames field)
+
+
+TARGETS = {
+    "points": Target(
+        "loyalty_points", "POINTS", POINTS_MIGRATIONS, "points",
+        "select member_id, balance from points.balances",
+        "select count(*), count(*) - count(distinct (kind, reference)) from points.ledger_entries",
+        "points_events",
+    ),
+    "tiers": Target(
+        "loyalty_tiers", "TIERS", TIERS_MIGRATIONS, "tiers",
+        "select member_id, tier, since, drops_at from tiers.members",
+        "select count(*), count(*) - count(distinct (member_id, sequence)) from tiers.tier_changes",
+        "tiers_events",
+    ),
+}  # fmt: skip
+
+
+async def applied(target: Target, run: Run) -> int:
+    found = await run.conn.fetchval(
+        f"select sum(next_offset) from {target.schema}.consumer_progress"
+    )
     return int(found or 0)
 
 
-async def ledger(run: Run) -> tuple[dict[str, int], int, int]:
-    """Balances, entries, and entries beyond one per (kind, reference)."""
-    balances = dict(await run.conn.fetch("select member_id, balance from points.balances"))
-    counts = await run.conn.fetchrow(
-        "select count(*), count(*) - count(distinct (kind, reference)) from points.ledger_entries"
-    )
-    return balances, int(counts[0]), int(counts[1])
+async def written(target: Target, run: Run) -> tuple[dict[str, tuple[Any, ...]], int, int]:
+    """Each member's state, the rows written, and the rows beyond one per identity."""
+    state = {r[0]: tuple(r[1:]) for r in await run.conn.fetch(target.state)}
+    counts = await run.conn.fetchrow(target.rows)
+    return state, int(counts[0]), int(counts[1])
 
 
-async def until_applied(run: Run, n: int, timeout: float) -> None:
+def service(target: Target, stack: Stack, run: Run) -> Any:
+    env = consumer_env(target.prefix, run, stack, free_port())
+    return child(["-m", target.module], env, stack.service_log)
+
+
+async def until_applied(target: Target, run: Run, n: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while await applied(run) < n:
+    while (done := await applied(target, run)) < n:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{await applied(run)} of {n} applied after {timeout:.0f}s")
+            raise RuntimeError(f"{done} of {n} applied after {timeout:.0f}s")
         await asyncio.sleep(0.1)
 
 
-async def published(stack: Stack, run: Run, entries: int) -> Counter[str]:
-    """How often each event id reached `points.events`: read from the start until at
-    least `entries` came and then nothing more for two seconds (or a minute passed)."""
-    topic = run.kafka.topics.points_events
+async def published(topic: str, stack: Stack, entries: int) -> Counter[str]:
+    """How often each event id reached `topic`: read from the start until at least
+    `entries` came and then nothing more for two seconds (or a minute passed)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, enable_auto_commit=False)
     await consumer.start()
     ids: Counter[str] = Counter()
@@ -83,45 +116,54 @@ async def published(stack: Stack, run: Run, entries: int) -> Counter[str]:
 
 
 async def soak(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
+    target = TARGETS[args.service]
     rng = random.Random(args.seed)
-    purchases = make_purchases(args.purchases, args.members, tag="k", seed=args.seed)
+    # In event-time order, as tills post them (the tier service runs on event time).
+    made = make_purchases(args.purchases, args.members, tag="k", seed=args.seed)
+    purchases = sorted(made, key=lambda p: p.at)
     n = len(purchases)
-    async with fresh_run(stack, "clean") as clean, fresh_run(stack, "killed") as killed:
+    async with (
+        fresh_run(stack, "clean", target.migrations) as clean,
+        fresh_run(stack, "killed", target.migrations) as killed,
+    ):
         async with producer(stack) as p:
             await send_all(p, clean.kafka.topics.purchases, purchases)
             await send_all(p, killed.kafka.topics.purchases, purchases)
-        async with points_service(stack, clean):
-            await until_applied(clean, n, 300)
+        async with service(target, stack, clean):
+            await until_applied(target, clean, n, 300)
         kills, resumed = 0, []
-        while (before := await applied(killed)) < n:
+        while (before := await applied(target, killed)) < n:
             started = time.monotonic()
-            async with points_service(stack, killed) as proc:
+            async with service(target, stack, killed) as proc:
                 # Killed 0.5-2 s into its work, not into its start-up and group join.
-                await until_applied(killed, before + 1, 120)
+                await until_applied(target, killed, before + 1, 120)
                 resumed.append(time.monotonic() - started)
                 await asyncio.sleep(rng.uniform(0.5, 2.0))
-                if await applied(killed) < n:
+                if await applied(target, killed) < n:
                     proc.kill()
                     await proc.wait()
                     kills += 1
-        async with points_service(stack, killed):
-            await until_applied(killed, n, 300)
-            want, entries, twice = await ledger(clean)
-            got, killed_entries, killed_twice = await ledger(killed)
-            events = await published(stack, killed, killed_entries)
+        async with service(target, stack, killed):
+            await until_applied(target, killed, n, 300)
+            want, rows_clean, twice_clean = await written(target, clean)
+            got, rows, twice = await written(target, killed)
+            topic = getattr(killed.kafka.topics, target.events)
+            events = await published(topic, stack, rows)
     differ = sum(1 for m in set(want) | set(got) if want.get(m) != got.get(m))
     return {
+        "service": args.service,
         "purchases": n,
         "kills": kills,
+        "members": len(want),
         "members_differing": differ,
-        "entries": killed_entries,
-        "entries_clean": entries,
-        "entries_twice": killed_twice + twice,
+        "rows": rows,
+        "rows_clean": rows_clean,
+        "rows_twice": twice + twice_clean,
         "events_published": sum(events.values()),
         "events_twice": sum(c - 1 for c in events.values() if c > 1),
-        "events_missing": max(0, killed_entries - len(events)),
-        "restart_to_applying_mean_s": round(sum(resumed) / len(resumed), 1),
-        "restart_to_applying_max_s": round(max(resumed), 1),
+        "events_missing": max(0, rows - len(events)),
+        "restart_to_applying_mean_s": round(sum(resumed) / max(len(resumed), 1), 1),
+        "restart_to_applying_max_s": round(max(resumed, default=0.0), 1),
     }
 
 
@@ -129,6 +171,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    ap.add_argument("--service", choices=sorted(TARGETS), default="points")
     ap.add_argument("--purchases", type=int, default=20_000)
     ap.add_argument("--members", type=int, default=2_000)
     ap.add_argument("--partitions", type=int, default=6)
