@@ -16,17 +16,15 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from loyalty_kernel.messages import InboundMessage, Item, Rejection, refuse_oversized
 from loyalty_platform.consuming import BatchHandler, BatchOutcome, Translator
-from loyalty_platform.kafka import described_cluster_id, ensure_topics
+from loyalty_platform.known_logs import FETCH_WAIT_MS, KnownLogs
 from loyalty_platform.metrics import ServiceMetrics
-from loyalty_platform.progress import Applied
 from loyalty_platform.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -54,11 +52,6 @@ def is_transient(exc: BaseException) -> bool:
 def _retryable_sqlstate(exc: BaseException | None) -> bool:
     state = getattr(exc, "sqlstate", None) or ""
     return state in _RETRYABLE_SQLSTATES or state.startswith(_RETRYABLE_SQLSTATE_CLASSES)
-
-
-# The longest a fetch waits at the broker for records: also how long after a position
-# is read a fetch answer is sure to have been asked for after it.
-_FETCH_WAIT_MS = 300
 
 
 class SystemicFailure(Exception):
@@ -100,13 +93,7 @@ class ConsumerRunner:
         self._poison_run = 0  # messages in a row that broke the handler, nothing applied between
         self._poison_run_limit = poison_run_limit
         self._pause = 1.0
-        self._log_id: str | None = None  # the cluster the last fetch came from
-        self._admin: AIOKafkaAdminClient | None = None
-        self._verified: set[TopicPartition] = set()  # owned, and checked against the log
-        self._next_fetch: dict[TopicPartition, int] = {}  # where each partition's next fetch starts
-        # Partitions given to this member whose stored position is being checked against
-        # the log: the position, and the time (ms) after which a fetch answer is fresh.
-        self._checks: dict[TopicPartition, tuple[Applied, float]] = {}
+        self._logs: KnownLogs | None = None
         self._session_ms = int(session_timeout_seconds * 1000)
         self._unassigned_since: float | None = time.monotonic()
 
@@ -118,13 +105,11 @@ class ConsumerRunner:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
             session_timeout_ms=self._session_ms,
-            fetch_max_wait_ms=_FETCH_WAIT_MS,
+            fetch_max_wait_ms=FETCH_WAIT_MS,
             heartbeat_interval_ms=self._session_ms // 3,
         )
         self._consumer.subscribe(self._topics)
-        self._admin = AIOKafkaAdminClient(**self._kafka.client_options())
-        await self._admin.start()
-        self._log_id = await described_cluster_id(self._admin)
+        self._logs = await KnownLogs.start(self.name, self._consumer, self._handler, self._kafka)
         await self._consumer.start()
         self._last_progress = time.monotonic()
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.name}")
@@ -139,8 +124,8 @@ class ConsumerRunner:
                 self._task.cancel()
         if self._consumer is not None:
             await self._consumer.stop()
-        if self._admin is not None:
-            await self._admin.close()
+        if self._logs is not None:
+            await self._logs.close()
 
     def translate(self, messages: Sequence[InboundMessage]) -> list[Item[Any]]:
         """What each message turns out to be, read by its topic's translator."""
@@ -178,14 +163,15 @@ class ConsumerRunner:
 
     async def _poll(self) -> None:
         assert self._consumer is not None
+        assert self._logs is not None
         owned = self._consumer.assignment()
         if owned:
             self._unassigned_since = None
         elif self._unassigned_since is None:
             self._unassigned_since = time.monotonic()
-        await self._verify(owned)
+        await self._logs.verify(owned)
         fetched = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_size)
-        records = await self._from_known_logs(fetched) if fetched else {}
+        records = await self._logs.known(fetched) if fetched else {}
         if not records:
             self._last_progress = time.monotonic()
             return
@@ -197,7 +183,7 @@ class ConsumerRunner:
                 m.key,
                 m.value or b"",
                 m.timestamp,
-                self._log_id,
+                self._logs.log_id,
             )
             for tp, msgs in records.items()
             for m in msgs
@@ -210,118 +196,13 @@ class ConsumerRunner:
             # Rewind so the batch is fetched again rather than skipped by the next commit;
             # readiness turns red once this lasts longer than the stall limit.
             log.exception("%s: batch failed; fetching it again in %.0fs", self.name, self._pause)
-            self._rewind({tp: msgs[0].offset for tp, msgs in records.items()})
+            self._logs.rewind({tp: msgs[0].offset for tp, msgs in records.items()})
             await asyncio.sleep(self._pause)
             self._pause = min(self._pause * 2, 30.0)
             return
         self._pause = 1.0
         await self._commit({tp: msgs[-1].offset + 1 for tp, msgs in records.items()})
         self._last_progress = time.monotonic()
-
-    async def _verify(self, owned: set[TopicPartition]) -> None:
-        """Check the partitions this member owns against their logs. A log that ends
-        before where this member fetched it, or, for a partition just given to it, before
-        the position the database holds, was deleted and made again on the same cluster:
-        the partition is applied from its start again.
-
-        The log's end is the high-water mark of the consumer's own fetches (the embedded
-        broker answers ListOffsets a batch or so short of the end). For a
-        position read from the database, only a fetch answered after that read counts:
-        a log's end only grows, so such an end cannot be below the position unless the
-        log is another one. (An end that came with an earlier fetch can be: another
-        replica may have applied past it meanwhile.)"""
-        assert self._consumer is not None
-        self._verified &= owned
-        self._next_fetch = {tp: n for tp, n in self._next_fetch.items() if tp in owned}
-        self._checks = {tp: c for tp, c in self._checks.items() if tp in owned}
-        for tp in list(self._verified):
-            end = self._consumer.highwater(tp)
-            if end is not None and end < self._next_fetch.get(tp, 0):
-                self._verified.discard(tp)
-        new = owned - self._verified - set(self._checks)
-        if new:
-            applied = await self._handler.positions([(tp.topic, tp.partition) for tp in new])
-            answered_after = time.time() * 1000 + _FETCH_WAIT_MS + 200
-            for tp in new:
-                was = applied.get((tp.topic, tp.partition))
-                if was is None or was.log_id != self._log_id:
-                    self._verified.add(tp)  # nothing applied yet, or from another cluster
-                else:
-                    self._checks[tp] = (was, answered_after)
-        for tp, (was, answered_after) in list(self._checks.items()):
-            polled = self._consumer.last_poll_timestamp(tp)
-            if polled is None or polled < answered_after:
-                continue
-            del self._checks[tp]
-            self._verified.add(tp)
-            end = self._consumer.highwater(tp)
-            if end is not None and end < was.next_offset:
-                await self._start_again(tp, was, end)
-
-    async def _start_again(self, tp: TopicPartition, was: Applied, end: int) -> None:
-        assert self._consumer is not None
-        log.warning(
-            "%s: %s[%d] ends at %d, before the %d applied: a new log; applying it from 0",
-            self.name, tp.topic, tp.partition, end, was.next_offset,
-        )  # fmt: skip
-        if await self._handler.start_again((tp.topic, tp.partition), was):
-            await self._consumer.seek_to_beginning(tp)
-            self._next_fetch.pop(tp, None)
-
-    async def _from_known_logs(
-        self, records: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
-        """The fetched records whose log is known: from the cluster this member read
-        before, of partitions it has checked. The cluster is asked after the fetch, so a
-        broker replaced before or during it is seen (a new cluster id per start); then
-        every partition is read again from its start, and the positions in the database,
-        which name the old cluster, start at 0 too. Records held back are fetched again."""
-        assert self._consumer is not None
-        assert self._admin is not None
-        first = {tp: msgs[0].offset for tp, msgs in records.items()}
-        try:
-            log_id = await described_cluster_id(self._admin)
-        except Exception:
-            self._rewind(first)
-            raise
-        if log_id != self._log_id:
-            log.warning(
-                "%s: the broker is another cluster (%s, was %s): its logs are new; reading "
-                "every partition from its start", self.name, log_id, self._log_id,
-            )  # fmt: skip
-            self._log_id = log_id
-            self._verified.clear()
-            self._next_fetch.clear()
-            await self._recreate_topics()
-            owned = self._consumer.assignment()
-            if owned:
-                await self._consumer.seek_to_beginning(*owned)
-            return {}
-        for tp, offset in first.items():
-            if offset < self._next_fetch.get(tp, 0):
-                # The consumer went back by itself: its position was past the log's end
-                # (a topic deleted and made again), so it started over. Check again.
-                self._verified.discard(tp)
-        self._rewind({tp: offset for tp, offset in first.items() if tp not in self._verified})
-        known = {tp: msgs for tp, msgs in records.items() if tp in self._verified}
-        self._next_fetch.update({tp: msgs[-1].offset + 1 for tp, msgs in known.items()})
-        return known
-
-    async def _recreate_topics(self) -> None:
-        """A broker that lost its topics (the embedded one keeps them in memory) gets them
-        back with the configured partitions, unless a client had them auto-created first."""
-        try:
-            await ensure_topics(self._kafka, self._kafka.topics.all())
-        except KafkaError as exc:
-            log.warning("%s: could not create the topics again: %s", self.name, exc)
-
-    def _rewind(self, offsets: dict[TopicPartition, int]) -> None:
-        assert self._consumer is not None
-        owned = self._consumer.assignment()
-        for tp, offset in offsets.items():
-            if tp in owned:  # a partition revoked meanwhile is its next owner's to fetch
-                self._consumer.seek(tp, offset)
-                self._next_fetch[tp] = offset
 
     async def _apply(self, batch: list[Item[Any]]) -> None:
         try:

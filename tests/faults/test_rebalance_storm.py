@@ -29,7 +29,7 @@ async def applied(service) -> int:
 async def test_replicas_joining_and_leaving_mid_stream_keep_the_ledger_exact(
     points_database, kafka, caplog: pytest.LogCaptureFixture
 ):
-    caplog.set_level(logging.WARNING, logger="loyalty_platform.runner")
+    caplog.set_level(logging.WARNING, logger="loyalty_platform.known_logs")
     messages, expected = traffic(MEMBERS, PER_MEMBER)
     settings = points_settings(
         points_database, kafka, batch_size=200, session_timeout_seconds=6,
