@@ -1,18 +1,20 @@
-"""A consuming service (points or tiers) SIGKILLed every few seconds while it works
-through a replay.
+"""A consuming service (points, tiers or the churn watch) SIGKILLed every few seconds
+while it works through a replay.
 
 The same purchases go onto two fresh sets of topics, each with a fresh database. One
 service runs through the first undisturbed; on the second, a service is started,
 killed with SIGKILL 1-3 s after it began to apply, started again, and so on until it has applied the whole
 log, then once more to the end. The two must agree: for points every member's balance
 and one entry per purchase, for tiers every member's tier, since and hold and one change
-per (member, sequence); and as many events published as rows written (the outbox relay
-is killed along with the rest). Figures: events, kills, members that differ, rows
+per (member, sequence), for the churn watch every member's due assessment and open alert
+(severity, revision, value at risk) and one alert per (member, opening); and every event
+written published once (the outbox relay is killed along with the rest). Figures: events, kills, members that differ, rows
 counted twice, events published twice or missing, and how long a restarted service
 takes to apply again (process start, group join, the first batch).
 
     .venv/bin/python bench/crash_soak.py                  # points, 20,000 purchases
     .venv/bin/python bench/crash_soak.py --service tiers --purchases 50000 --seed 3
+    .venv/bin/python bench/crash_soak.py --service churn
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from embedded import child, consumer_env, run_on_embedded_stack
 from points_throughput import Run, Stack, fresh_run, make_purchases, producer, send_all
 
+from loyalty_churn.migrations import MIGRATIONS_DIR as CHURN_MIGRATIONS
 from loyalty_cli.stack import free_port
 from loyalty_points.migrations import MIGRATIONS_DIR as POINTS_MIGRATIONS
 from loyalty_tiers.migrations import MIGRATIONS_DIR as TIERS_MIGRATIONS
@@ -47,6 +50,7 @@ class Target:
     state: str  # one row a member: the member id, then what must agree
     rows: str  # the rows it writes: how many, and how many beyond one per identity
     events: str  # the topic they are published on (a TopicNames field)
+    written_events: str  # how many events those rows stand for
 
 
 TARGETS = {
@@ -55,12 +59,25 @@ TARGETS = {
         "select member_id, balance from points.balances",
         "select count(*), count(*) - count(distinct (kind, reference)) from points.ledger_entries",
         "points_events",
+        "select count(*) from points.ledger_entries",
     ),
     "tiers": Target(
         "loyalty_tiers", "TIERS", TIERS_MIGRATIONS, "tiers",
         "select member_id, tier, since, drops_at from tiers.members",
         "select count(*), count(*) - count(distinct (member_id, sequence)) from tiers.tier_changes",
         "tiers_events",
+        "select count(*) from tiers.tier_changes",
+    ),
+    # An alert is one event as it opens, one per escalation (its revision counts them)
+    # and one as it resolves.
+    "churn": Target(
+        "loyalty_churn", "CHURN", CHURN_MIGRATIONS, "churn",
+        "select m.member_id, m.due_at, a.severity, a.revision, a.value_at_risk"
+        " from churn.members m left join churn.alerts a"
+        " on a.member_id = m.member_id and a.resolved_at is null",
+        "select count(*), count(*) - count(distinct (member_id, opened_at)) from churn.alerts",
+        "churn_alerts",
+        "select coalesce(sum(revision), 0) + count(resolved_at) from churn.alerts",
     ),
 }  # fmt: skip
 
@@ -72,11 +89,19 @@ async def applied(target: Target, run: Run) -> int:
     return int(found or 0)
 
 
-async def written(target: Target, run: Run) -> tuple[dict[str, tuple[Any, ...]], int, int]:
-    """Each member's state, the rows written, and the rows beyond one per identity."""
+@dataclass(frozen=True)
+class Written:
+    state: dict[str, tuple[Any, ...]]  # each member's
+    rows: int
+    rows_twice: int  # beyond one per identity
+    events: int  # that the rows stand for
+
+
+async def written(target: Target, run: Run) -> Written:
     state = {r[0]: tuple(r[1:]) for r in await run.conn.fetch(target.state)}
     counts = await run.conn.fetchrow(target.rows)
-    return state, int(counts[0]), int(counts[1])
+    events = await run.conn.fetchval(target.written_events)
+    return Written(state, int(counts[0]), int(counts[1]), int(events))
 
 
 def service(target: Target, stack: Stack, run: Run) -> Any:
@@ -145,23 +170,25 @@ async def soak(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
                     kills += 1
         async with service(target, stack, killed):
             await until_applied(target, killed, n, 300)
-            want, rows_clean, twice_clean = await written(target, clean)
-            got, rows, twice = await written(target, killed)
+            want = await written(target, clean)
+            got = await written(target, killed)
             topic = getattr(killed.kafka.topics, target.events)
-            events = await published(topic, stack, rows)
-    differ = sum(1 for m in set(want) | set(got) if want.get(m) != got.get(m))
+            events = await published(topic, stack, got.events)
+    members = set(want.state) | set(got.state)
+    differ = sum(1 for m in members if want.state.get(m) != got.state.get(m))
     return {
         "service": args.service,
         "purchases": n,
         "kills": kills,
-        "members": len(want),
+        "members": len(want.state),
         "members_differing": differ,
-        "rows": rows,
-        "rows_clean": rows_clean,
-        "rows_twice": twice + twice_clean,
+        "rows": got.rows,
+        "rows_clean": want.rows,
+        "rows_twice": got.rows_twice + want.rows_twice,
+        "events_written": got.events,
         "events_published": sum(events.values()),
         "events_twice": sum(c - 1 for c in events.values() if c > 1),
-        "events_missing": max(0, rows - len(events)),
+        "events_missing": max(0, got.events - len(events)),
         "restart_to_applying_mean_s": round(sum(resumed) / max(len(resumed), 1), 1),
         "restart_to_applying_max_s": round(max(resumed, default=0.0), 1),
     }
