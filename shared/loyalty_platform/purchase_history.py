@@ -114,11 +114,17 @@ def by_member(
     """Each member's loaded purchases: their own since their lookback start, and every
     purchase with an id their events name, however old and whoever's."""
     found: dict[str, dict[PurchaseKey, P]] = defaultdict(dict)
-    named: dict[str, list[P]] = defaultdict(list)
-    for p in purchases.values():
-        named[p.purchase_id].append(p)
-        if p.member_id in lookback and p.occurred_at > lookback[p.member_id]:
-            found[p.member_id][p.key] = p
+    wanted = set().union(*references.values())
+    named: dict[str, list[tuple[PurchaseKey, P]]] = defaultdict(list)
+    # One pass over what may be a year of every member's purchases: kept lean.
+    for key, p in purchases.items():
+        since = lookback.get(p.member_id)
+        if since is not None and p.occurred_at > since:
+            found[p.member_id][key] = p
+        if key[1] in wanted:
+            named[key[1]].append((key, p))
     for member, ids in references.items():
-        found[member].update({p.key: p for i in ids for p in named.get(i, ())})
+        own = found[member]
+        for i in ids:
+            own.update(named.get(i, ()))
     return found
