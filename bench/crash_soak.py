@@ -68,8 +68,7 @@ TARGETS = {
         "tiers_events",
         "select count(*) from tiers.tier_changes",
     ),
-    # An alert is one event as it opens, one per escalation (its revision counts them)
-    # and one as it resolves.
+    # Each revision of an alert (opened, escalated, de-escalated, resolved) is one event.
     "churn": Target(
         "loyalty_churn", "CHURN", CHURN_MIGRATIONS, "churn",
         "select m.member_id, m.due_at, a.severity, a.revision, a.value_at_risk"
@@ -77,7 +76,7 @@ TARGETS = {
         " on a.member_id = m.member_id and a.resolved_at is null",
         "select count(*), count(*) - count(distinct (member_id, opened_at)) from churn.alerts",
         "churn_alerts",
-        "select coalesce(sum(revision), 0) + count(resolved_at) from churn.alerts",
+        "select count(*) from churn.alert_revisions",
     ),
 }  # fmt: skip
 

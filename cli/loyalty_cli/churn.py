@@ -124,15 +124,18 @@ def synth(
 
 
 def alert_line(event: dict[str, Any]) -> Text:
-    """One alert, readable at a glance: when, severity, member, score, value, signals."""
+    """One alert move, readable at a glance: when, severity, member, score, value,
+    signals, and for a revision what changed."""
     data = event.get("data") or {}
     when = str(event.get("time", ""))[:16].replace("T", " ")
     member = str(data.get("member_id", event.get("subject", "?")))
     line = Text(f"{when}  ")
     if event.get("type") == RESOLVED:
         line.append("RESOLVED".ljust(9), style="bold green")
-        line.append(f"{member:<20} came back")
-        return line
+        line.append(f"{member:<20} was {data.get('severity', '?')}")
+        if "risk_score" in data:
+            line.append(f", risk now {float(data['risk_score']):.2f}")
+        return _changed(line, data)
     severity = str(data.get("severity", "?"))
     line.append(severity.upper().ljust(9), style=SEVERITY_STYLE.get(severity, ""))
     line.append(f"{member:<20} ")
@@ -141,10 +144,30 @@ def alert_line(event: dict[str, Any]) -> Text:
     if data.get("tier"):
         line.append(f"{data['tier']:<8} ", style="magenta")
     signals = [f"{s['code']} {s['observed']:g}/{s['threshold']:g}" for s in data.get("signals", [])]
-    line.append(", ".join(signals), style="dim")
-    if data.get("status") == "escalated":
-        line.append("  (escalated)", style="italic")
+    line.append(", ".join(signals) or "no signal", style="dim")
+    status = data.get("status")
+    if status in ("escalated", "de_escalated"):
+        line.append(f"  ({status.replace('_', '-')})", style="italic")
+    return _changed(line, data)
+
+
+def _changed(line: Text, data: dict[str, Any]) -> Text:
+    changes = data.get("changes") or {}
+    if changes.get("reason") and data.get("status") != "opened":
+        line.append(f"  {changes['reason']}", style="dim italic")
     return line
+
+
+def shown_at(event: dict[str, Any], floor: int) -> bool:
+    """Whether `tail --severity` shows the event: at or above the floor, or a move of
+    an alert that was (a de-escalation or a resolution of one the reader saw)."""
+    order = ["low", "medium", "high"]
+    data = event.get("data") or {}
+    before = (data.get("changes") or {}).get("severity_from")
+    levels = [data.get("severity"), before]
+    return any(level in order and order.index(level) >= floor for level in levels) or (
+        event.get("type") == RESOLVED and before is None
+    )
 
 
 async def follow_alerts(
@@ -188,13 +211,13 @@ def tail(
         str | None, typer.Option(help="Only this severity and above (low, medium, high)")
     ] = None,
 ) -> None:
-    """Follow `churn.alerts`: one line per alert, coloured by severity."""
+    """Follow `churn.alerts`: one line per alert move (opened, escalated, de-escalated,
+    resolved), coloured by severity."""
     order = ["low", "medium", "high"]
     floor = order.index(severity) if severity in order else 0
 
     def show(event: dict[str, Any]) -> None:
-        level = (event.get("data") or {}).get("severity", "low")
-        if event.get("type") == RESOLVED or order.index(level) >= floor:
+        if shown_at(event, floor):
             console.print(alert_line(event))
 
     console.print("[dim]following churn.alerts; Ctrl-C to stop[/]")

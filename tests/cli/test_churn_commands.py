@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from loyalty_cli.churn import alert_line, follow_alerts
+from loyalty_cli.churn import alert_line, follow_alerts, shown_at
 from loyalty_cli.churn_logs import synthetic_churn_log
 from loyalty_cli.main import app
 from loyalty_cli.stack import EmbeddedBroker
@@ -92,6 +92,37 @@ def test_an_alert_reads_at_a_glance() -> None:
     assert high.style == "bold red"
     low = alert_line(alert("member-8", "low", START, ["overdue"]))
     assert any(span.style == "cyan" for span in low.spans)
+
+
+def test_a_de_escalation_and_a_resolution_read_at_a_glance_and_pass_the_severity_floor() -> None:
+    calmer = alert("member-9", "low", START, ["overdue"])
+    calmer["data"].update(
+        status="de_escalated",
+        risk_score=0.41,
+        changes={
+            "severity_from": "high", "severity_to": "low", "signals_added": [],
+            "signals_removed": ["lapsed"], "cause": "purchase",
+            "reason": "severity high to low; lapsed cleared, at a purchase",
+        },
+    )  # fmt: skip
+    text = alert_line(calmer).plain
+    assert "LOW" in text
+    assert "(de-escalated)" in text
+    assert "severity high to low; lapsed cleared, at a purchase" in text
+    resolved = {
+        "type": "loyalty.churn.alert_resolved.v1", "time": iso(START), "subject": "member-9",
+        "data": {"member_id": "member-9", "severity": "high", "risk_score": 0.12,
+                 "changes": {"severity_from": "high", "severity_to": None, "reason": "x"}},
+    }  # fmt: skip
+    assert "RESOLVED" in alert_line(resolved).plain
+    assert "was high" in alert_line(resolved).plain
+    high_floor = 2
+    assert shown_at(calmer, high_floor)  # it was high: whoever watched it sees it calm down
+    assert shown_at(resolved, high_floor)
+    assert not shown_at(alert("member-10", "low", START, ["overdue"]), high_floor)
+    quieter = {**resolved, "data": {**resolved["data"], "severity": "low",
+                                    "changes": {"severity_from": "low"}}}  # fmt: skip
+    assert not shown_at(quieter, high_floor)
 
 
 async def wait_until(condition, timeout: float = 30) -> None:

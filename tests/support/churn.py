@@ -11,7 +11,13 @@ from typing import Any
 from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy import select
 
-from loyalty_churn.adapters.orm import AlertRow, ConsumerProgressRow, MemberRow, OutboxRow
+from loyalty_churn.adapters.orm import (
+    AlertRevisionRow,
+    AlertRow,
+    ConsumerProgressRow,
+    MemberRow,
+    OutboxRow,
+)
 from loyalty_churn.bootstrap import ChurnWatchService, build
 from loyalty_churn.service_layer.unit_of_work import ChurnUnitOfWork
 from loyalty_churn.settings import ChurnWatchSettings
@@ -83,15 +89,27 @@ def tier_changed(
 
 
 async def snapshot(uow: Callable[[], ChurnUnitOfWork]) -> tuple[list[Any], list[Any]]:
-    """Every alert (without its database id) and every member's clock and score."""
+    """Every alert (without its database id) with its revisions, and every member's
+    clock and score."""
     async with uow() as u:
         alerts = (await u.session.execute(
             select(AlertRow.member_id, AlertRow.opened_at, AlertRow.revision, AlertRow.severity,
-                   AlertRow.score, AlertRow.signals, AlertRow.value_at_risk, AlertRow.resolved_at)
+                   AlertRow.score, AlertRow.signals, AlertRow.value_at_risk, AlertRow.resolved_at,
+                   AlertRow.alert_id)
             .order_by(AlertRow.member_id, AlertRow.opened_at)
         )).all()  # fmt: skip
+        history: dict[int, list[Any]] = {}
+        for r in (await u.session.scalars(
+            select(AlertRevisionRow).order_by(AlertRevisionRow.alert_id, AlertRevisionRow.revision)
+        )).all():  # fmt: skip
+            history.setdefault(r.alert_id, []).append(
+                (r.revision, r.move, r.at.isoformat(), r.severity, r.score, r.signals_added,
+                 r.signals_removed, r.cause)
+            )  # fmt: skip
         members = (await u.session.execute(
             select(MemberRow.member_id, MemberRow.clock, MemberRow.due_at, MemberRow.score)
             .order_by(MemberRow.member_id)
         )).all()  # fmt: skip
-    return [(*a[:5], json.dumps(a[5]), *a[6:]) for a in alerts], [tuple(m) for m in members]
+    return [
+        (*a[:5], json.dumps(a[5]), *a[6:8], json.dumps(history.get(a[8], []))) for a in alerts
+    ], [tuple(m) for m in members]

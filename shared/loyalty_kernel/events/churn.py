@@ -20,6 +20,17 @@ class SignalSeen(PublishedData):
     threshold: float
 
 
+class AlertChanges(PublishedData):
+    """What a revision changed, and what the assessment behind it was made for."""
+
+    severity_from: Severity | None  # None when the alert opened
+    severity_to: Severity | None  # None when it resolved
+    signals_added: list[str]
+    signals_removed: list[str]
+    cause: Literal["purchase", "refund", "tier_change", "time"]
+    reason: str  # the same, in a sentence for people
+
+
 class ChurnAlerted(PublishedData):
     member_id: str
     severity: Severity
@@ -29,16 +40,20 @@ class ChurnAlerted(PublishedData):
     value_at_risk: Money
     last_purchase_at: datetime
     opened_at: datetime
-    revision: int  # each escalation is a new revision
-    status: Literal["opened", "escalated"]
+    revision: int  # each change of band or signals is a new revision
+    status: Literal["opened", "escalated", "de_escalated"]
+    changes: AlertChanges
 
 
 class ChurnAlertResolved(PublishedData):
     member_id: str
     opened_at: datetime
     resolved_at: datetime
-    severity: Severity
+    severity: Severity  # the last held
+    risk_score: float
     last_purchase_at: datetime
+    revision: int
+    changes: AlertChanges
 
 
 def churn_alert_event(alert: ChurnAlerted, at: datetime) -> CloudEvent:

@@ -58,17 +58,31 @@ class EarningSettings(_Frozen):
 
 
 class SeverityBands(_Frozen):
-    """Risk scores at or above each bound get that severity; below `low`, no alert."""
+    """Risk scores at or above each bound get that severity; below `low`, no alert.
+
+    An open alert keeps its band until its score falls `hysteresis` below the band's
+    bound, so a score wobbling across a bound moves the alert once, not at every
+    purchase."""
 
     low: Annotated[float, Field(gt=0, lt=1)] = 0.5
     medium: Annotated[float, Field(gt=0, lt=1)] = 0.7
     high: Annotated[float, Field(gt=0, lt=1)] = 0.85
+    hysteresis: Annotated[float, Field(ge=0, lt=1)] = 0.05
 
     @model_validator(mode="after")
     def _rising(self) -> SeverityBands:
         if not self.low < self.medium < self.high:
             raise ValueError("severity bands must rise: low < medium < high")
+        narrowest = min(self.low, self.medium - self.low, self.high - self.medium)
+        if self.hysteresis >= narrowest:
+            raise ValueError(
+                f"hysteresis {self.hysteresis} must be narrower than every band "
+                f"(the narrowest is {narrowest:.3g} wide)"
+            )
         return self
+
+    def bound(self, severity: str) -> float:
+        return {"low": self.low, "medium": self.medium, "high": self.high}[severity]
 
 
 class ChurnSettings(_Frozen):

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Double,
+    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -126,6 +127,29 @@ class AlertRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revision: Mapped[int] = mapped_column(Integer)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AlertRevisionRow(Base):
+    """Each revision of an alert: the alert as it stood, and what changed."""
+
+    __tablename__ = "alert_revisions"
+
+    alert_id: Mapped[int] = mapped_column(ForeignKey(AlertRow.alert_id), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    move: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    severity: Mapped[str] = mapped_column(String(8))
+    score: Mapped[float] = mapped_column(Double)
+    signals: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    tier: Mapped[str | None] = mapped_column(String(32))
+    value_at_risk: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    last_purchase_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    severity_from: Mapped[str | None] = mapped_column(String(8))
+    severity_to: Mapped[str | None] = mapped_column(String(8))
+    signals_added: Mapped[list[str]] = mapped_column(JSONB)
+    signals_removed: Mapped[list[str]] = mapped_column(JSONB)
+    cause: Mapped[str] = mapped_column(String(16))
 
 
 class RiskModelRow(Base):

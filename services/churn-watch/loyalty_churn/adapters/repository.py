@@ -163,7 +163,7 @@ class WatchRepository:
             alert
             for watch in touched
             for alert in [*watch.closed, *([watch.alert] if watch.alert else [])]
-            if alert.new_moves
+            if alert.refreshed
         ]
         for watch in touched:
             watch.closed = []

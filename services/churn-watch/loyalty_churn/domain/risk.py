@@ -26,7 +26,7 @@ import numpy.typing as npt
 from loyalty_churn.domain.behaviour import DAY, Behaviour, MemberHistory
 from loyalty_churn.domain.calibration import Logistic
 from loyalty_churn.domain.lifetimes.bgnbd import BgNbd
-from loyalty_kernel.programme import ChurnSettings, SeverityBands
+from loyalty_kernel.programme import ChurnSettings
 
 Floats = npt.NDArray[np.float64]
 
@@ -51,16 +51,6 @@ FEATURES = (
     "tier_rank",
     "log_points_redeemed",
 )
-
-
-def severity_of(score: float, bands: SeverityBands) -> str | None:
-    if score >= bands.high:
-        return "high"
-    if score >= bands.medium:
-        return "medium"
-    if score >= bands.low:
-        return "low"
-    return None
 
 
 def _summaries(behaviours: Sequence[Behaviour]) -> tuple[Floats, Floats, Floats]:

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from loyalty_churn.domain.alerts import Assessment, ChurnAlert
+from loyalty_churn.domain.alerts import Assessment, Cause, ChurnAlert, alert_band
 from loyalty_churn.domain.behaviour import Behaviour, MemberHistory, Refund, TierMove, Visit
-from loyalty_churn.domain.risk import RiskModel, severity_of
+from loyalty_churn.domain.risk import RiskModel
 from loyalty_churn.domain.signals import next_moment, signals_of
 from loyalty_churn.domain.value import value_at_risk
 from loyalty_kernel.programme import ChurnSettings
@@ -41,8 +41,7 @@ class Scorer:
     def assessment(self, b: Behaviour, score: float) -> Assessment:
         score = round(min(max(score, 0.0), 1.0), 6)
         signals = signals_of(b, self.rules)
-        # A signal is evidence enough for the lowest severity, whatever the score.
-        severity = severity_of(score, self.rules.severity) or ("low" if signals else None)
+        severity = alert_band(score, self.rules.severity, None, bool(signals))
         return Assessment(
             member_id=b.member_id,
             at=b.as_of,
@@ -73,17 +72,19 @@ class MemberWatch:
         while self.due_at is not None and (
             self.due_at <= until if inclusive else self.due_at < until
         ):
-            self._assess(self.due_at, scorer)
+            at = self.due_at
+            moved = any(m.at == at for m in self.history.tier_moves)
+            self._assess(at, scorer, Cause.TIER_CHANGE if moved else Cause.TIME)
 
     def record_visit(self, visit: Visit, scorer: Scorer) -> None:
         self.catch_up(visit.at, scorer, inclusive=False)
         self.history.add_visit(visit)
-        self._assess(self._moment(visit.at), scorer, came_back=visit.at)
+        self._assess(self._moment(visit.at), scorer, Cause.PURCHASE)
 
     def record_refund(self, ret: Refund, scorer: Scorer) -> None:
         self.catch_up(ret.at, scorer, inclusive=False)
         self.history.add_refund(ret)
-        self._assess(self._moment(ret.at), scorer)
+        self._assess(self._moment(ret.at), scorer, Cause.REFUND)
 
     def record_tier_move(self, move: TierMove, scorer: Scorer) -> None:
         """A tier change is assessed when time passes its moment, not on arrival: the
@@ -97,9 +98,9 @@ class MemberWatch:
     def _moment(self, at: datetime) -> datetime:
         return max(at, self.clock) if self.clock else at
 
-    def _assess(self, at: datetime, scorer: Scorer, came_back: datetime | None = None) -> None:
-        """Assess at `at`. After a purchase (`came_back`, its time) that leaves no signal
-        standing, the member is back and an open alert is resolved."""
+    def _assess(self, at: datetime, scorer: Scorer, cause: Cause) -> None:
+        """Assess at `at`: an open alert shows the member as they are now (and resolves
+        once it no longer stands); with none open, a signal raises one."""
         assessed = scorer.assess(self.history, at)
         self.clock = at
         if assessed is None:
@@ -107,14 +108,11 @@ class MemberWatch:
             return
         assessment, behaviour = assessed
         self.score = assessment.score
-        alert = self.alert
+        alert, bands = self.alert, scorer.rules.severity
         if alert is not None and alert.open:
-            if came_back and came_back > alert.opened_at and not assessment.signals:
-                alert.resolve(at, came_back)
-            else:
-                alert.reassess(assessment)
+            alert.reassess(assessment, bands, cause)
         else:
-            raised = ChurnAlert.raise_for(assessment)
+            raised = ChurnAlert.raise_for(assessment, bands, cause)
             if raised is not None:
                 if self.alert is not None:
                     self.closed.append(self.alert)
@@ -124,11 +122,11 @@ class MemberWatch:
     def _next_due(self, b: Behaviour, a: Assessment, rules: ChurnSettings) -> datetime | None:
         due = next_moment(self.history, b, rules)
         # An alert opens only with a signal, and signals change only at the moments
-        # above; an open alert can also escalate as the score climbs with time: rescore
-        # it while it can, short of high and before the member is lost.
+        # above; an open alert's score moves with time as well: rescore it, so it shows
+        # the member as they are, until the member is lost.
         alert = self.alert
-        escalating = alert is not None and alert.open and alert.severity != "high"
-        if escalating and b.recency_days < rules.horizon_days + rules.rescore_days:
+        watched = alert is not None and alert.open
+        if watched and b.recency_days < rules.horizon_days + rules.rescore_days:
             rescore = a.at + timedelta(days=rules.rescore_days)
             due = min(due, rescore) if due else rescore
         return due

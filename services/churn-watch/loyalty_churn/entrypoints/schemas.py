@@ -65,9 +65,36 @@ class AlertOut(BaseModel):
     value_at_risk: Money
     last_purchase_at: datetime
     opened_at: datetime
-    updated_at: datetime
+    updated_at: datetime  # the latest assessment: what the alert shows is as of then
+    revised_at: datetime  # the latest revision (a change of severity or signals)
     revision: int
     resolved_at: datetime | None
+
+
+class AlertChangesOut(BaseModel):
+    severity_from: Severity | None  # null: the alert opened
+    severity_to: Severity | None  # null: the alert resolved
+    signals_added: list[str]
+    signals_removed: list[str]
+    cause: Literal["purchase", "refund", "tier_change", "time"]
+    reason: str
+
+
+class AlertRevisionOut(BaseModel):
+    revision: int
+    move: Literal["opened", "escalated", "de_escalated", "resolved"]
+    at: datetime
+    severity: Severity  # as held then; at resolution, the last held
+    risk_score: float
+    signals: list[SignalOut]
+    tier: str | None
+    value_at_risk: Money
+    last_purchase_at: datetime
+    changes: AlertChangesOut
+
+
+class AlertDetailOut(AlertOut):
+    history: list[AlertRevisionOut]  # the first first
 
 
 class AlertsOut(BaseModel):

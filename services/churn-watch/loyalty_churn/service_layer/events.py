@@ -1,10 +1,11 @@
-"""The churn watch's events on `churn.alerts`: an alert as it opens or escalates, and
-its resolution when the member comes back."""
+"""The churn watch's events on `churn.alerts`: each revision of an alert (opened,
+escalated, de-escalated), and its resolution."""
 
 from __future__ import annotations
 
-from loyalty_churn.domain.alerts import ChurnAlert, Move
+from loyalty_churn.domain.alerts import AlertRevision, Change, Move
 from loyalty_kernel.events.churn import (
+    AlertChanges,
     ChurnAlerted,
     ChurnAlertResolved,
     SignalSeen,
@@ -14,31 +15,46 @@ from loyalty_kernel.events.churn import (
 from loyalty_kernel.events.envelope import CloudEvent
 
 
-def alert_event(alert: ChurnAlert, move: Move) -> CloudEvent:
-    """The event for one move of an alert, as the alert stood then."""
-    if move is Move.RESOLVED:
+def changes_of(change: Change) -> AlertChanges:
+    return AlertChanges(
+        severity_from=change.severity_from,
+        severity_to=change.severity_to,
+        signals_added=list(change.signals_added),
+        signals_removed=list(change.signals_removed),
+        cause=change.cause.value,
+        reason=change.reason(),
+    )
+
+
+def alert_event(r: AlertRevision) -> CloudEvent:
+    """The event for one revision, as the alert stood then."""
+    if r.move is Move.RESOLVED:
         return churn_resolved_event(
             ChurnAlertResolved(
-                member_id=alert.member_id,
-                opened_at=alert.opened_at,
-                resolved_at=alert.updated_at,
-                severity=alert.severity,
-                last_purchase_at=alert.last_purchase_at,
+                member_id=r.member_id,
+                opened_at=r.opened_at,
+                resolved_at=r.at,
+                severity=r.severity,
+                risk_score=r.score,
+                last_purchase_at=r.last_purchase_at,
+                revision=r.revision,
+                changes=changes_of(r.change),
             )
         )
     alerted = ChurnAlerted(
-        member_id=alert.member_id,
-        severity=alert.severity,
-        risk_score=alert.score,
+        member_id=r.member_id,
+        severity=r.severity,
+        risk_score=r.score,
         signals=[
             SignalSeen(code=s.code.value, observed=s.observed, threshold=s.threshold)
-            for s in alert.signals
+            for s in r.signals
         ],
-        tier=alert.tier,
-        value_at_risk=alert.value_at_risk,
-        last_purchase_at=alert.last_purchase_at,
-        opened_at=alert.opened_at,
-        revision=alert.revision,
-        status=move.value,
+        tier=r.tier,
+        value_at_risk=r.value_at_risk,
+        last_purchase_at=r.last_purchase_at,
+        opened_at=r.opened_at,
+        revision=r.revision,
+        status=r.move.value,
+        changes=changes_of(r.change),
     )
-    return churn_alert_event(alerted, alert.updated_at)
+    return churn_alert_event(alerted, r.at)

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import select
 
 from loyalty_churn.adapters.alerts import signals_from_json
-from loyalty_churn.adapters.orm import AlertRow
-from loyalty_churn.domain.alerts import Assessment
+from loyalty_churn.adapters.orm import AlertRevisionRow, AlertRow
+from loyalty_churn.domain.alerts import Assessment, Cause, Change
 from loyalty_churn.domain.behaviour import Behaviour, MemberHistory
 from loyalty_churn.domain.watch import Scorer
 from loyalty_churn.service_layer.unit_of_work import ChurnUnitOfWork
@@ -101,7 +101,7 @@ class AlertFilter:
 
 
 async def alerts(uow: Callable[[], ChurnUnitOfWork], f: AlertFilter) -> list[dict[str, Any]]:
-    """Alerts, the most valuable first."""
+    """Alerts as they stand now, the most valuable first."""
     query = select(AlertRow)
     if f.status == "open":
         query = query.where(AlertRow.resolved_at.is_(None))
@@ -116,24 +116,69 @@ async def alerts(uow: Callable[[], ChurnUnitOfWork], f: AlertFilter) -> list[dic
     query = query.order_by(AlertRow.value_at_risk.desc(), AlertRow.alert_id)
     async with uow() as u:
         rows = (await u.session.scalars(query.limit(f.limit).offset(f.offset))).all()
-        return [
-            {
-                "alert_id": r.alert_id,
-                "member_id": r.member_id,
-                "status": "open" if r.resolved_at is None else "resolved",
-                "severity": r.severity,
-                "risk_score": r.score,
-                "signals": [s.as_dict() for s in signals_from_json(r.signals)],
-                "tier": r.tier,
-                "value_at_risk": r.value_at_risk,
-                "last_purchase_at": r.last_purchase_at,
-                "opened_at": r.opened_at,
-                "updated_at": r.updated_at,
-                "revision": r.revision,
-                "resolved_at": r.resolved_at,
-            }
-            for r in rows
-        ]
+        return [_alert(r) for r in rows]
+
+
+async def alert(uow: Callable[[], ChurnUnitOfWork], alert_id: int) -> dict[str, Any] | None:
+    """One alert as it stands, with every revision, the first first."""
+    async with uow() as u:
+        row = await u.session.get(AlertRow, alert_id)
+        if row is None:
+            return None
+        revisions = await u.session.scalars(
+            select(AlertRevisionRow)
+            .where(AlertRevisionRow.alert_id == alert_id)
+            .order_by(AlertRevisionRow.revision)
+        )
+        return {**_alert(row), "history": [_revision(r) for r in revisions]}
+
+
+def _alert(r: AlertRow) -> dict[str, Any]:
+    return {
+        "alert_id": r.alert_id,
+        "member_id": r.member_id,
+        "status": "open" if r.resolved_at is None else "resolved",
+        "severity": r.severity,
+        "risk_score": r.score,
+        "signals": [s.as_dict() for s in signals_from_json(r.signals)],
+        "tier": r.tier,
+        "value_at_risk": r.value_at_risk,
+        "last_purchase_at": r.last_purchase_at,
+        "opened_at": r.opened_at,
+        "updated_at": r.updated_at,
+        "revised_at": r.revised_at or r.updated_at,
+        "revision": r.revision,
+        "resolved_at": r.resolved_at,
+    }
+
+
+def _revision(r: AlertRevisionRow) -> dict[str, Any]:
+    change = Change(
+        r.severity_from,
+        r.severity_to,
+        tuple(r.signals_added),
+        tuple(r.signals_removed),
+        Cause(r.cause),
+    )
+    return {
+        "revision": r.revision,
+        "move": r.move,
+        "at": r.at,
+        "severity": r.severity,
+        "risk_score": r.score,
+        "signals": [s.as_dict() for s in signals_from_json(r.signals)],
+        "tier": r.tier,
+        "value_at_risk": r.value_at_risk,
+        "last_purchase_at": r.last_purchase_at,
+        "changes": {
+            "severity_from": r.severity_from,
+            "severity_to": r.severity_to,
+            "signals_added": r.signals_added,
+            "signals_removed": r.signals_removed,
+            "cause": r.cause,
+            "reason": change.reason(),
+        },
+    }
 
 
 @dataclass(frozen=True)

@@ -150,18 +150,16 @@ class WatchHandler(ConsumingHandler[ChurnUnitOfWork, WatchBatch, WatchedFact]):
             alert
             for watch in work.watches.values()
             for alert in [*watch.closed, *([watch.alert] if watch.alert else [])]
-            if alert.new_moves
+            if alert.refreshed
         ]
         for alert in alerts:
-            for move, as_then in alert.new_moves:
-                uow.outbox.add(
-                    self.topics.churn_alerts, alert.member_id, alert_event(as_then, move)
-                )
+            for revision in alert.new_revisions:
+                uow.outbox.add(self.topics.churn_alerts, alert.member_id, alert_event(revision))
         await uow.watch.save(work.watches.values(), work.partitions, work.facts)
         await uow.watch.clocks.save(work.watermarks)
-        published = sum(len(a.new_moves) for a in alerts)
+        published = sum(len(a.new_revisions) for a in alerts)
         for alert in alerts:
-            alert.new_moves = []
+            alert.new_revisions, alert.refreshed = [], False
         return published
 
     @staticmethod
