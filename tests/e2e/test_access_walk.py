@@ -139,7 +139,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
 def request_for(route: APIRoute, member: str = VICTIM) -> tuple[str, dict[str, Any]]:
     path = route.path.format(
         member_id=member, reward_id="coffee-coupon", redemption_id="rd-" + "0" * 32,
-        debit_id="d-walk",
+        debit_id="d-walk", alert_id=1,
     )  # fmt: skip
     options = {k: dict(v) for k, v in REQUESTS.get(route.path, {}).items()}
     if any(p.name == "member_id" for p in route.dependant.query_params):

@@ -20,6 +20,8 @@ from typing import Protocol
 
 from loyalty_kernel.programme.model import TierLevel, TierSettings
 
+_NOTHING = Decimal(0)
+
 
 class CountedPurchase(Protocol):
     """What the tier rule needs of a purchase: when, and how much is left of it at a moment."""
@@ -52,7 +54,8 @@ class TierPolicy:
         self.settings = settings
         self.levels: Sequence[TierLevel] = settings.levels
         # How far back a purchase can still affect the tier held now.
-        self.reach = settings.window + settings.hold
+        self._window, self._hold = settings.window, settings.hold
+        self.reach = self._window + self._hold
         # Tiers are told apart by name: comparing the models field by field is slow.
         self._ranks = {level.name: rank for rank, level in enumerate(self.levels)}
 
@@ -82,17 +85,19 @@ class TierPolicy:
 
     def window_spend(self, purchases: Iterable[CountedPurchase], at: datetime) -> Decimal:
         """Net spend in the window (at - window, at], refunds known at `at` applied."""
-        start = at - self.settings.window
+        start = at - self._window
         return sum((p.net_as_of(at) for p in purchases if start < p.occurred_at <= at), Decimal(0))
 
     def best_spend(self, purchases: Iterable[CountedPurchase], at: datetime) -> Decimal:
         """The highest window spend at any moment in [at - hold, at]."""
-        window, hold_start = self.settings.window, at - self.settings.hold
+        # Asked once for every purchase a service applies: kept lean.
+        window, hold_start = self._window, at - self._hold
+        earliest = hold_start - window
         relevant = sorted(
-            (p.occurred_at, p.net_as_of(at))
-            for p in purchases
-            if hold_start - window < p.occurred_at <= at
+            (p.occurred_at, p.net_as_of(at)) for p in purchases if earliest < p.occurred_at <= at
         )
+        if not relevant:
+            return _NOTHING
         moments = [hold_start] + [t for t, _ in relevant if t > hold_start]
         best = total = Decimal(0)
         added = removed = 0
@@ -132,11 +137,11 @@ class TierPolicy:
         for p in purchases:
             net = p.net_as_of(at)
             steps[p.occurred_at] += net
-            steps[p.occurred_at + self.settings.window] -= net
+            steps[p.occurred_at + self._window] -= net
         moments = sorted(steps)
         total, qualified_until = Decimal(0), moments[-1]
         for moment, following in itertools.pairwise(moments):
             total += steps[moment]
             if total >= level.threshold:
                 qualified_until = following
-        return qualified_until + self.settings.hold
+        return qualified_until + self._hold
