@@ -23,7 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from loyalty_kernel.messages import InboundMessage, Item, Rejection, refuse_oversized
 from loyalty_platform.consuming import BatchHandler, BatchOutcome, Translator
-from loyalty_platform.known_logs import FETCH_WAIT_MS, KnownLogs
+from loyalty_platform.known_logs import FETCH_WAIT_MS, KnownLogs, Records
 from loyalty_platform.metrics import ServiceMetrics
 from loyalty_platform.settings import KafkaSettings
 
@@ -96,6 +96,7 @@ class ConsumerRunner:
         self._logs: KnownLogs | None = None
         self._session_ms = int(session_timeout_seconds * 1000)
         self._unassigned_since: float | None = time.monotonic()
+        self._in_hand = False  # records fetched and not yet applied (or rewound)
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -137,6 +138,25 @@ class ConsumerRunner:
             return set()
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
+    async def caught_up(self, topic: str) -> list[int]:
+        """The partitions of `topic` it owns and has applied to the log's end (by its
+        latest fetch's high-water mark), nothing fetched waiting: nothing older to come."""
+        consumer = self._consumer
+        if consumer is None or self._in_hand:
+            return []
+        found = []
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if tp.topic != topic or end is None:
+                continue
+            try:
+                position = await asyncio.wait_for(consumer.position(tp), 1.0)
+            except (TimeoutError, KafkaError):  # revoked meanwhile, or not yet placed
+                continue
+            if position >= end and not self._in_hand:
+                found.append(tp.partition)
+        return sorted(found)
+
     def is_healthy(self) -> bool:
         """Running, polled or applied something within the stall limit, and owning a
         partition (none for that long: the group never let it in, or it is one replica
@@ -171,6 +191,15 @@ class ConsumerRunner:
             self._unassigned_since = time.monotonic()
         await self._logs.verify(owned)
         fetched = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_size)
+        self._in_hand = bool(fetched)
+        try:
+            await self._apply_fetched(fetched)
+        finally:
+            self._in_hand = False
+
+    async def _apply_fetched(self, fetched: Records) -> None:
+        assert self._consumer is not None
+        assert self._logs is not None
         records = await self._logs.known(fetched) if fetched else {}
         if not records:
             self._last_progress = time.monotonic()

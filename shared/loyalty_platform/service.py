@@ -177,11 +177,13 @@ class RunningService:
 
     async def sweep_owned(self, handler: Sweeping) -> None:
         """Live mode: let time pass by the wall clock on the `purchases` partitions this
-        replica owns."""
+        replica owns and has applied to the end. A partition with a backlog (a replica
+        catching up, a history loaded in one go) keeps to event time until it reaches
+        the end: moved to now first, every member in it would look lapsed as of now
+        until their later purchases arrived."""
         if self.runner is None:
             return
-        topic = self.settings.kafka.topics.purchases
-        partitions = sorted(p for t, p in self.runner.assignment() if t == topic)
+        partitions = await self.runner.caught_up(self.settings.kafka.topics.purchases)
         if partitions and await handler.sweep(partitions, wall_clock()):
             self.relay.wake()
 
