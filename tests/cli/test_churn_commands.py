@@ -102,13 +102,13 @@ def test_a_de_escalation_and_a_resolution_read_at_a_glance_and_pass_the_severity
         changes={
             "severity_from": "high", "severity_to": "low", "signals_added": [],
             "signals_removed": ["lapsed"], "cause": "purchase",
-            "reason": "severity high to low; lapsed cleared, at a purchase",
+            "reason": "high to low; lapsed cleared, at a purchase",
         },
     )  # fmt: skip
     text = alert_line(calmer).plain
     assert "LOW" in text
     assert "(de-escalated)" in text
-    assert "severity high to low; lapsed cleared, at a purchase" in text
+    assert "high to low; lapsed cleared, at a purchase" in text
     resolved = {
         "type": "loyalty.churn.alert_resolved.v1", "time": iso(START), "subject": "member-9",
         "data": {"member_id": "member-9", "severity": "high", "risk_score": 0.12,

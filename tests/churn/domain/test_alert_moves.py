@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from loyalty_churn.domain.alerts import Cause, Change
 from loyalty_churn.domain.behaviour import Refund, TierMove, Visit
 from loyalty_kernel.programme import ChurnSettings, SeverityBands
 from tests.support.churn_reference import (
@@ -198,3 +199,15 @@ def test_hysteresis_must_be_narrower_than_every_band() -> None:
     with pytest.raises(ValueError, match="narrower than every band"):
         SeverityBands(low=0.5, medium=0.53, high=0.9, hysteresis=0.05)
     assert ChurnSettings(severity=SeverityBands(hysteresis=0)).severity.hysteresis == 0
+
+
+def test_each_change_reads_as_a_sentence() -> None:
+    opened = Change(None, "low", ("overdue",), (), Cause.TIME)
+    assert opened.reason() == "opened low; overdue appeared, as time passed"
+    moved = Change("medium", "high", ("lapsed",), ("shrinking_basket",), Cause.PURCHASE)
+    assert (
+        moved.reason() == "medium to high; lapsed appeared; shrinking_basket cleared, at a purchase"
+    )
+    gone = Change("low", None, (), ("tier_downgrade",), Cause.TIER_CHANGE)
+    assert gone.reason().startswith("resolved: no signal stands")
+    assert gone.reason().endswith("tier_downgrade cleared, at a tier change")

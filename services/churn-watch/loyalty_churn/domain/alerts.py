@@ -95,14 +95,28 @@ class Change:
     cause: Cause
 
     def reason(self) -> str:
+        """The change in a sentence, for people: "medium to high; lapsed appeared, as
+        time passed"."""
         parts = []
-        if self.severity_from != self.severity_to:
-            parts.append(f"severity {self.severity_from or 'none'} to {self.severity_to or 'none'}")
+        if self.severity_from is None:
+            parts.append(f"opened {self.severity_to}")
+        elif self.severity_to is None:
+            parts.append("resolved: no signal stands and the score is below every band")
+        elif self.severity_from != self.severity_to:
+            parts.append(f"{self.severity_from} to {self.severity_to}")
         if self.signals_added:
             parts.append(f"{', '.join(self.signals_added)} appeared")
         if self.signals_removed:
             parts.append(f"{', '.join(self.signals_removed)} cleared")
-        return f"{'; '.join(parts) or 'no change'}, at a {self.cause.value.replace('_', ' ')}"
+        return f"{'; '.join(parts)}, {_CAUSES[self.cause]}"
+
+
+_CAUSES = {
+    Cause.PURCHASE: "at a purchase",
+    Cause.REFUND: "at a refund",
+    Cause.TIER_CHANGE: "at a tier change",
+    Cause.TIME: "as time passed",
+}
 
 
 @dataclass(frozen=True)
