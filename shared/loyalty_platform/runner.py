@@ -28,6 +28,10 @@ from loyalty_platform.metrics import ServiceMetrics
 from loyalty_platform.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
+
+# A partition read to its end that has brought nothing new for this long is settled:
+# what arrives on it is live, and the wall clock may move it (see `settled`).
+QUIET_SECONDS = 5.0
 T = TypeVar("T")
 
 # serialization failure, deadlock, lock not available, statement timeout or cancelled
@@ -97,6 +101,7 @@ class ConsumerRunner:
         self._session_ms = int(session_timeout_seconds * 1000)
         self._unassigned_since: float | None = time.monotonic()
         self._in_hand = False  # records fetched and not yet applied (or rewound)
+        self._last_record: dict[TopicPartition, float] = {}  # when each last brought one
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -138,16 +143,18 @@ class ConsumerRunner:
             return set()
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
-    async def caught_up(self, topic: str) -> list[int]:
-        """The partitions of `topic` it owns and has applied to the log's end (by its
-        latest fetch's high-water mark), nothing fetched waiting: nothing older to come."""
+    async def settled(self, topic: str, quiet_seconds: float = QUIET_SECONDS) -> list[int]:
+        """The partitions of `topic` it owns, has applied to the log's end (by its latest
+        fetch's high-water mark, nothing fetched waiting) and has had no new record on
+        for `quiet_seconds`: nothing older is on its way."""
         consumer = self._consumer
         if consumer is None or self._in_hand:
             return []
-        found = []
+        found, now = [], time.monotonic()
         for tp in consumer.assignment():
             end = consumer.highwater(tp)
-            if tp.topic != topic or end is None:
+            recent = now - self._last_record.get(tp, 0.0) < quiet_seconds
+            if tp.topic != topic or end is None or recent:
                 continue
             try:
                 position = await asyncio.wait_for(consumer.position(tp), 1.0)
@@ -201,6 +208,7 @@ class ConsumerRunner:
         assert self._consumer is not None
         assert self._logs is not None
         records = await self._logs.known(fetched) if fetched else {}
+        self._last_record.update(dict.fromkeys(records, time.monotonic()))
         if not records:
             self._last_progress = time.monotonic()
             return

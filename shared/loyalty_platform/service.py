@@ -177,13 +177,14 @@ class RunningService:
 
     async def sweep_owned(self, handler: Sweeping) -> None:
         """Live mode: let time pass by the wall clock on the `purchases` partitions this
-        replica owns and has applied to the end. A partition with a backlog (a replica
-        catching up, a history loaded in one go) keeps to event time until it reaches
-        the end: moved to now first, every member in it would look lapsed as of now
-        until their later purchases arrived."""
+        replica owns that are settled: read to the end, and quiet for a few seconds. A
+        partition with a backlog or a stream of history (a replica catching up, a year
+        loaded in one go) keeps to event time until it settles: moved to now first,
+        every member in it would look lapsed as of now until their later purchases
+        arrived. A busy live partition's own event time is the present anyway."""
         if self.runner is None:
             return
-        partitions = await self.runner.caught_up(self.settings.kafka.topics.purchases)
+        partitions = await self.runner.settled(self.settings.kafka.topics.purchases)
         if partitions and await handler.sweep(partitions, wall_clock()):
             self.relay.wake()
 
