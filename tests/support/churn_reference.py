@@ -40,7 +40,7 @@ def feed(
         elif isinstance(fact, Refund):
             watch.record_refund(fact, scorer)
         else:
-            watch.record_tier_move(fact, scorer)
+            watch.record_tier_move(fact)
         drain()
 
 

@@ -86,11 +86,13 @@ class MemberWatch:
         self.history.add_refund(ret)
         self._assess(self._moment(ret.at), scorer, Cause.REFUND)
 
-    def record_tier_move(self, move: TierMove, scorer: Scorer) -> None:
-        """A tier change is assessed when time passes its moment, not on arrival: the
-        tier service can publish a drop and a lift for the same instant, and the
-        member's tier at that instant is the one after both."""
-        self.catch_up(move.at, scorer, inclusive=False)
+    def record_tier_move(self, move: TierMove) -> None:
+        """A tier change is assessed when the member's partition clock passes its
+        moment, not on arrival: the tier service reads purchases on its own and can be
+        far ahead of this consumer (catching the member up to the change would assess
+        them before purchases still to come), and it can publish a drop and a lift for
+        the same instant, the member's tier then being the one after both. Assessments
+        see only the moves made by their moment, so the move is kept at once."""
         self.history.add_tier_move(move)
         moment = self._moment(move.at)
         self.due_at = min(self.due_at, moment) if self.due_at else moment
@@ -129,4 +131,8 @@ class MemberWatch:
         if watched and b.recency_days < rules.horizon_days + rules.rescore_days:
             rescore = a.at + timedelta(days=rules.rescore_days)
             due = min(due, rescore) if due else rescore
+        # A tier change already known but later than now is assessed at its moment.
+        later = next((m.at for m in self.history.tier_moves if m.at > a.at), None)
+        if later is not None:
+            due = min(due, later) if due else later
         return due

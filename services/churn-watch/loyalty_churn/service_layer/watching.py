@@ -166,7 +166,7 @@ class WatchHandler(ConsumingHandler[ChurnUnitOfWork, WatchBatch, WatchedFact]):
     def _tier_moved(work: WatchBatch, fact: TierMoved) -> None:
         watch = work.watches[fact.member_id]
         if all(m.sequence != fact.move.sequence for m in watch.history.tier_moves):
-            watch.record_tier_move(fact.move, work.scorer)
+            watch.record_tier_move(fact.move)
             work.facts.tier_moves.append((fact.member_id, fact.move))
 
     @staticmethod
