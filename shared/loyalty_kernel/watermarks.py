@@ -37,8 +37,11 @@ class PartitionWatermarks:
         return ahead
 
     def swept_to(self, now: datetime) -> PartitionWatermarks:
-        """A copy with every partition's watermark at least `now` (live mode)."""
-        return self.advanced((p, now) for p in self.marks)
+        """A copy with the watermark of every partition that has one at least `now`
+        (live mode). A partition that never had a purchase keeps none: it holds no
+        member to let time pass for, and moved to now it would make a history loaded
+        into a fresh deployment arrive late."""
+        return self.advanced((p, now) for p, w in self.marks.items() if w is not None)
 
     def known(self) -> dict[int, datetime]:
         """The partitions that have a watermark, with it."""
