@@ -180,7 +180,6 @@ class ChurnAlert:
             a.value_at_risk,
             a.last_purchase_at,
             a.at,
-            revised_at=a.at,
         )
         alert._revised(Move.OPENED, Change(None, severity, tuple(_codes(a.signals)), (), cause))
         return alert

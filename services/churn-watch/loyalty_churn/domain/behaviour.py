@@ -99,6 +99,12 @@ class MemberHistory:
         index = bisect.bisect_left(self.visits, at, key=lambda v: v.at)
         return self.visits[index - 1] if index else None
 
+    def first_tier_move_from(self, at: datetime, *, inclusive: bool = True) -> TierMove | None:
+        """The earliest tier move at `at` or later (`inclusive`), or strictly later."""
+        find = bisect.bisect_left if inclusive else bisect.bisect_right
+        index = find(self.tier_moves, at, key=lambda m: m.at)
+        return self.tier_moves[index] if index < len(self.tier_moves) else None
+
 
 _T = TypeVar("_T", Visit, Refund, TierMove, RewardTaken)
 

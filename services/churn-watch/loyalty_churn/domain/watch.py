@@ -73,8 +73,8 @@ class MemberWatch:
             self.due_at <= until if inclusive else self.due_at < until
         ):
             at = self.due_at
-            moved = any(m.at == at for m in self.history.tier_moves)
-            self._assess(at, scorer, Cause.TIER_CHANGE if moved else Cause.TIME)
+            move = self.history.first_tier_move_from(at)
+            self._assess(at, scorer, Cause.TIER_CHANGE if move and move.at == at else Cause.TIME)
 
     def record_visit(self, visit: Visit, scorer: Scorer) -> None:
         self.catch_up(visit.at, scorer, inclusive=False)
@@ -132,7 +132,7 @@ class MemberWatch:
             rescore = a.at + timedelta(days=rules.rescore_days)
             due = min(due, rescore) if due else rescore
         # A tier change already known but later than now is assessed at its moment.
-        later = next((m.at for m in self.history.tier_moves if m.at > a.at), None)
+        later = self.history.first_tier_move_from(a.at, inclusive=False)
         if later is not None:
-            due = min(due, later) if due else later
+            due = min(due, later.at) if due else later.at
         return due

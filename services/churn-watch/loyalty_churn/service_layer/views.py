@@ -17,6 +17,7 @@ from loyalty_churn.adapters.orm import AlertRevisionRow, AlertRow
 from loyalty_churn.domain.alerts import Assessment, Cause, Change
 from loyalty_churn.domain.behaviour import Behaviour, MemberHistory
 from loyalty_churn.domain.watch import Scorer
+from loyalty_churn.service_layer.events import changes_of
 from loyalty_churn.service_layer.unit_of_work import ChurnUnitOfWork
 
 
@@ -170,14 +171,7 @@ def _revision(r: AlertRevisionRow) -> dict[str, Any]:
         "tier": r.tier,
         "value_at_risk": r.value_at_risk,
         "last_purchase_at": r.last_purchase_at,
-        "changes": {
-            "severity_from": r.severity_from,
-            "severity_to": r.severity_to,
-            "signals_added": r.signals_added,
-            "signals_removed": r.signals_removed,
-            "cause": r.cause,
-            "reason": change.reason(),
-        },
+        "changes": changes_of(change).model_dump(),  # as the event said it
     }
 
 
