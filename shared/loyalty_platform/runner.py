@@ -26,12 +26,9 @@ from loyalty_platform.consuming import BatchHandler, BatchOutcome, Translator
 from loyalty_platform.known_logs import FETCH_WAIT_MS, KnownLogs, Records
 from loyalty_platform.metrics import ServiceMetrics
 from loyalty_platform.settings import KafkaSettings
+from loyalty_platform.settling import Settling
 
 log = logging.getLogger(__name__)
-
-# A partition read to its end that has brought nothing new for this long is settled:
-# what arrives on it is live, and the wall clock may move it (see `settled`).
-QUIET_SECONDS = 5.0
 T = TypeVar("T")
 
 # serialization failure, deadlock, lock not available, statement timeout or cancelled
@@ -100,8 +97,7 @@ class ConsumerRunner:
         self._logs: KnownLogs | None = None
         self._session_ms = int(session_timeout_seconds * 1000)
         self._unassigned_since: float | None = time.monotonic()
-        self._in_hand = False  # records fetched and not yet applied (or rewound)
-        self._last_record: dict[TopicPartition, float] = {}  # when each last brought one
+        self._settling = Settling()
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -143,26 +139,9 @@ class ConsumerRunner:
             return set()
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
-    async def settled(self, topic: str, quiet_seconds: float = QUIET_SECONDS) -> list[int]:
-        """The partitions of `topic` it owns, has applied to the log's end (by its latest
-        fetch's high-water mark, nothing fetched waiting) and has had no new record on
-        for `quiet_seconds`: nothing older is on its way."""
-        consumer = self._consumer
-        if consumer is None or self._in_hand:
-            return []
-        found, now = [], time.monotonic()
-        for tp in consumer.assignment():
-            end = consumer.highwater(tp)
-            recent = now - self._last_record.get(tp, 0.0) < quiet_seconds
-            if tp.topic != topic or end is None or recent:
-                continue
-            try:
-                position = await asyncio.wait_for(consumer.position(tp), 1.0)
-            except (TimeoutError, KafkaError):  # revoked meanwhile, or not yet placed
-                continue
-            if position >= end and not self._in_hand:
-                found.append(tp.partition)
-        return sorted(found)
+    async def settled(self, topic: str) -> list[int]:
+        """The partitions of `topic` read to the end and quiet (`Settling`)."""
+        return await self._settling.settled(self._consumer, topic)
 
     def is_healthy(self) -> bool:
         """Running, polled or applied something within the stall limit, and owning a
@@ -198,17 +177,17 @@ class ConsumerRunner:
             self._unassigned_since = time.monotonic()
         await self._logs.verify(owned)
         fetched = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_size)
-        self._in_hand = bool(fetched)
+        self._settling.in_hand = bool(fetched)
         try:
             await self._apply_fetched(fetched)
         finally:
-            self._in_hand = False
+            self._settling.in_hand = False
 
     async def _apply_fetched(self, fetched: Records) -> None:
         assert self._consumer is not None
         assert self._logs is not None
         records = await self._logs.known(fetched) if fetched else {}
-        self._last_record.update(dict.fromkeys(records, time.monotonic()))
+        self._settling.brought(records)
         if not records:
             self._last_progress = time.monotonic()
             return

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from loyalty_churn.adapters.orm import AlertRevisionRow, MemberRow, PartitionClockRow
-from loyalty_platform.runner import QUIET_SECONDS
+from loyalty_platform.settling import QUIET_SECONDS
 from tests.support.churn import churn_settings, started, wait_applied
 from tests.support.events import encode, purchase
 from tests.support.kafka import publish
