@@ -1,5 +1,5 @@
 """The `loyalty` command: run the platform, migrate, create topics, replay and simulate
-traffic, report on tiers, follow churn alerts, backtest the churn watch."""
+traffic, report on points and tiers, follow churn alerts, backtest the churn watch."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from loyalty_cli.churn import alerts_app, churn_app
 from loyalty_cli.credentials import DevelopmentCredentials, development_credentials
 from loyalty_cli.dlq import dlq_app
 from loyalty_cli.keys import credentials, keys_app, token
+from loyalty_cli.points import points_app
 from loyalty_cli.replay import publish_events, read_jsonl
 from loyalty_cli.services import SERVICES
 from loyalty_cli.tiers import tiers_app
@@ -30,6 +31,7 @@ from loyalty_platform.settings import KafkaSettings
 app = typer.Typer(help="The loyalty platform's command-line tool.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
+app.add_typer(points_app, name="points")
 app.add_typer(tiers_app, name="tiers")
 app.add_typer(churn_app, name="churn")
 app.add_typer(alerts_app, name="alerts")
@@ -44,7 +46,7 @@ console = Console()
 def up(
     partitions: Annotated[int, typer.Option(help="Partitions per topic")] = 6,
     demo: Annotated[bool, typer.Option(help="Send some demo grocery traffic")] = True,
-    demo_rate: Annotated[float, typer.Option(help="Demo events per second")] = 50.0,
+    demo_rate: Annotated[float, typer.Option(help="Demo events per second")] = 200.0,
     var_dir: Annotated[Path, typer.Option(help="Where data and logs go")] = Path("var"),
 ) -> None:
     """Run the whole platform: database, broker, topics, migrations, services, demo traffic."""
@@ -163,7 +165,11 @@ def simulate(
 
 
 def _demo_plan() -> TrafficPlan:
-    return TrafficPlan(members=150, days=45, seed=7, start=datetime.now(UTC) - timedelta(days=45))
+    # Over a year, so the demo members' points have vested and some have expired.
+    days = 400
+    return TrafficPlan(
+        members=150, days=days, seed=7, start=datetime.now(UTC) - timedelta(days=days)
+    )
 
 
 def _print_welcome(bootstrap: str, credentials: DevelopmentCredentials, var_dir: Path) -> None:

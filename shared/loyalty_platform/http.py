@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from fastapi import APIRouter, FastAPI, Path, Request, Response
@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from loyalty_kernel.events.envelope import ID_PATTERN
+from loyalty_kernel.events.envelope import FIRST_YEAR, ID_PATTERN, LAST_YEAR
 from loyalty_platform.metrics import ServiceMetrics
 
 S = TypeVar("S")
@@ -67,6 +67,18 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
         self.headers = headers
+
+
+def as_of_moment(as_of: datetime | None) -> datetime | None:
+    """An `as_of` query moment in UTC; without a zone, or outside the calendar the
+    platform accepts, it is the caller's mistake (422 `invalid_as_of`)."""
+    if as_of is None:
+        return None
+    if as_of.tzinfo is None:
+        raise ApiError(422, "invalid_as_of", "as_of needs a time zone (Z or an offset)")
+    if not FIRST_YEAR <= as_of.year <= LAST_YEAR:
+        raise ApiError(422, "invalid_as_of", f"as_of must fall in {FIRST_YEAR}-{LAST_YEAR}")
+    return as_of.astimezone(UTC)
 
 
 class ErrorDetail(BaseModel):

@@ -9,6 +9,7 @@ import logging
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 
 from loyalty_platform.settings import KafkaSettings
 
@@ -77,3 +78,10 @@ async def described_cluster_id(admin: AIOKafkaAdminClient) -> str | None:
 def member_key(member_id: str) -> bytes:
     """Messages are keyed by member so one member's events stay in order."""
     return member_id.encode()
+
+
+def partition_of(member_id: str, partitions: int) -> int:
+    """The partition a member's messages go to with the default partitioner that
+    Kafka clients share (murmur2 of the key), for a topic of `partitions`."""
+    hashed: int = murmur2(member_key(member_id))
+    return (hashed & 0x7FFFFFFF) % partitions

@@ -139,6 +139,11 @@ class ConsumerRunner:
             return set()
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
+    def partition_count(self, topic: str) -> int | None:
+        """How many partitions `topic` has, as far as the consumer's metadata knows."""
+        found = self._consumer.partitions_for_topic(topic) if self._consumer else None
+        return len(found) if found else None
+
     async def settled(self, topic: str) -> list[int]:
         """The partitions of `topic` read to the end and quiet (`Settling`)."""
         return await self._settling.settled(self._consumer, topic)

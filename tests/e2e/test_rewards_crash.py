@@ -37,6 +37,7 @@ async def test_a_crash_after_the_debit_is_finished_on_restart(platform_database,
     points_port, rewards_port = free_port(), free_port()
     log = tmp_path / "services.log"
     points = processes.spawn("loyalty_points", "POINTS_", platform_database, kafka, log,
+                             processes.spendable_at_once(tmp_path),
                              port=str(points_port))  # fmt: skip
 
     def rewards(**extra: str):
@@ -156,6 +157,7 @@ async def test_a_points_outage_leaves_the_redemption_pending_until_points_is_bac
 
     def points():
         return processes.spawn("loyalty_points", "POINTS_", platform_database, kafka, log,
+                               processes.spendable_at_once(tmp_path),
                                port=str(points_port))  # fmt: skip
 
     service_key = await issue_key(platform_database, Kind.SERVICE, scopes=SERVICE_SCOPES)

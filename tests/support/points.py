@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
+from loyalty_kernel.messages import InboundMessage
+from loyalty_kernel.programme import PointsLifecycle, Programme
 from loyalty_platform.settings import KafkaSettings
 from loyalty_points.adapters.orm import ConsumerProgressRow, OutboxRow
 from loyalty_points.bootstrap import PointsService, build
@@ -15,6 +18,11 @@ from tests.support.events import encode, purchase, refund
 from tests.support.programme import ReferenceLedger
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+# Points spendable the moment they are earned, as the model programme paid them: for
+# tests about spending rather than the lifecycle (tests/points/*lifecycle* have that).
+SPENDABLE_AT_ONCE = Programme(points=PointsLifecycle(pending_days=0))
 
 
 def points_settings(database_url: str, kafka: KafkaSettings, **overrides: object) -> PointsSettings:
@@ -54,3 +62,36 @@ def traffic(members: int, per_member: int) -> tuple[list[tuple[bytes, bytes]], d
                 )
                 reference.refund(member, pid, back, at_r)
     return messages, reference.balances
+
+
+def lifecycle_log(
+    members: int,
+    days: int,
+    seed: int = 5,
+    start: datetime = START,
+    mean_gap_hours: float | None = None,
+) -> list:
+    """Purchases and some refunds of `members` over `days`, on two partitions, in time
+    order per partition; the partitions' times interleave. Events come every 1 to 60
+    hours, or `mean_gap_hours` apart on average."""
+    rng = random.Random(seed)
+    out, offsets = [], {0: 0, 1: 0}
+    at = start
+    bought: list[tuple[str, str]] = []
+    while at < start + timedelta(days=days):
+        gap = rng.randint(1, 60) if mean_gap_hours is None else rng.uniform(0, 2 * mean_gap_hours)
+        at += timedelta(hours=gap)
+        member = f"m-{rng.randrange(members)}"
+        if bought and rng.random() < 0.15:
+            who, pid = rng.choice(bought)
+            event = refund(who, f"r-{len(out)}", pid, "1.00", at)
+            member = who
+        else:
+            pid = f"p-{len(out)}"
+            event = purchase(member, pid, f"{rng.randint(5, 80)}.00", at)
+            bought.append((member, pid))
+        partition = int(member[2:]) % 2
+        out.append(InboundMessage("purchases", partition, offsets[partition],
+                                  member.encode(), encode(event), 0, "log"))  # fmt: skip
+        offsets[partition] += 1
+    return out

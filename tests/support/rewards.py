@@ -34,7 +34,7 @@ from loyalty_tiers.bootstrap import TiersService
 from loyalty_tiers.entrypoints.app import create_app as tiers_app
 from tests.support.access import SERVICE_SCOPES, issue_key, staff_auth
 from tests.support.events import encode
-from tests.support.points import points_settings
+from tests.support.points import SPENDABLE_AT_ONCE, points_settings
 from tests.support.tiers import tiers_settings
 
 
@@ -78,7 +78,9 @@ async def balance(points: PointsService, member: str) -> int:
 @asynccontextmanager
 async def points_running(database_url: str, kafka: KafkaSettings) -> AsyncIterator[FastAPI]:
     """The points app with its service started (no consumer), to call in-process."""
-    app = points_app(points_settings(database_url, kafka), consume=False)
+    app = points_app(
+        points_settings(database_url, kafka, programme=SPENDABLE_AT_ONCE), consume=False
+    )
     async with app.router.lifespan_context(app):
         yield app
 

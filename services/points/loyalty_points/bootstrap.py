@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from loyalty_platform.runner import ConsumerRunner
 from loyalty_platform.service import RunningService, ServiceParts
@@ -21,11 +23,30 @@ class PointsService(RunningService):
     handler: PurchaseHandler
     spending: Spending
     adjusting: Adjusting
+    _all_placed: bool = False
+
+    def background(self) -> dict[str, Coroutine[Any, Any, None]]:
+        if self.settings.clock != "wall":
+            return {}
+        return {"sweeper": self.every(self.settings.sweep_seconds, self._sweep, "sweep")}
+
+    async def _sweep(self) -> None:
+        """Place members no partition knows yet (while there are any), then sweep."""
+        count = self.runner.partition_count(self.settings.kafka.topics.purchases)
+        if count and not self._all_placed:
+            self._all_placed = await self.handler.place(count) == 0
+        await self.sweep_owned(self.handler)
 
 
 def build(settings: PointsSettings) -> PointsService:
     parts = ServiceParts.build(CONSUMER, settings, OutboxRow)
-    uow = parts.units_of_work(PointsUnitOfWork, settings)
+    programme = settings.programme
+
+    def uow() -> PointsUnitOfWork:
+        return PointsUnitOfWork(parts.sessions, currency=programme.currency,
+                                consumer_group=settings.consumer_group,
+                                lifecycle=programme.points)  # fmt: skip
+
     handler = PurchaseHandler(uow, settings.programme, settings.kafka.topics)
     return PointsService(
         parts=parts,

@@ -12,6 +12,9 @@ POINTS_CLAWED_BACK = "loyalty.points.clawed_back.v1"
 POINTS_REDEEMED = "loyalty.points.redeemed.v1"
 POINTS_RESTORED = "loyalty.points.restored.v1"
 POINTS_ADJUSTED = "loyalty.points.adjusted.v1"
+POINTS_VESTED = "loyalty.points.vested.v1"
+POINTS_EXPIRING_SOON = "loyalty.points.expiring_soon.v1"
+POINTS_EXPIRED = "loyalty.points.expired.v1"
 # The event type of each kind of ledger entry.
 POINTS_EVENT_TYPES = {
     "earned": POINTS_EARNED,
@@ -19,22 +22,45 @@ POINTS_EVENT_TYPES = {
     "redeemed": POINTS_REDEEMED,
     "restored": POINTS_RESTORED,
     "adjusted": POINTS_ADJUSTED,
+    "vested": POINTS_VESTED,
+    "expiring_soon": POINTS_EXPIRING_SOON,
+    "expired": POINTS_EXPIRED,
 }
+
+
+class LotMoved(PublishedData):
+    lot_id: str
+    points: int  # put into (+) or taken out of (-) the lot
 
 
 class PointsMoved(PublishedData):
     """Clawed back, redeemed or restored."""
 
     member_id: str
-    delta: int  # signed
-    balance_after: int
-    reference: str  # the purchase, refund, debit or adjustment id
+    delta: int  # signed: the change of the balance (0 for a vesting or a warning)
+    balance_after: int  # spendable plus pending
+    available_after: int  # spendable; below zero while the member owes points
+    reference: str  # the purchase, refund, debit or adjustment id; the lot's for its moments
     purchase_id: str | None
     store_id: str | None = None  # the purchase's store, with `purchase_id`
+    lots: list[LotMoved] = []  # the lots the entry touched
 
 
 class PointsEarned(PointsMoved):
     tier: str  # the tier held just before the purchase, whose multiplier applied
+    lot_id: str
+    vests_at: datetime  # pending until then
+    expires_at: datetime | None  # None: the programme's points never expire
+
+
+class LotMoment(PointsMoved):
+    """A lot vested, is about to expire, or expired: `points` is what vested, what will
+    expire at `expires_at` unless spent, or what expired."""
+
+    lot_id: str
+    points: int
+    vests_at: datetime
+    expires_at: datetime | None
 
 
 class PointsAdjusted(PointsMoved):

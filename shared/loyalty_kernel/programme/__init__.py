@@ -4,6 +4,7 @@ from loyalty_kernel.programme.earning import EarningRule
 from loyalty_kernel.programme.loading import ProgrammeFileError, load_programme
 from loyalty_kernel.programme.model import (
     ChurnSettings,
+    PointsLifecycle,
     Programme,
     SeverityBands,
     TierLevel,
@@ -15,6 +16,7 @@ __all__ = [
     "ChurnSettings",
     "CountedPurchase",
     "EarningRule",
+    "PointsLifecycle",
     "Programme",
     "ProgrammeFileError",
     "QualifyingPurchase",

@@ -57,6 +57,43 @@ class EarningSettings(_Frozen):
     points_per_unit: Annotated[Decimal, Field(gt=0, le=1000)] = Decimal("1")
 
 
+class PointsLifecycle(_Frozen):
+    """How points live (docs/contracts/programme.md, "Points lifecycle"): each purchase's
+    points form a lot, pending for a while, then spendable until they expire."""
+
+    pending_days: Annotated[int, Field(ge=0, le=3660)] = 7  # 0: spendable at once
+    expire_after_days: Annotated[int, Field(ge=0, le=36600)] = 365  # 0: never expire
+    expiring_soon_days: Annotated[int, Field(ge=0, le=3660)] = 30  # 0: no warning
+    # What one point is worth to the member, for the liability report (currency units).
+    point_value: Annotated[Decimal, Field(ge=0, le=1000, decimal_places=4)] = Decimal("0.15")
+
+    @model_validator(mode="after")
+    def _vests_before_expiring(self) -> PointsLifecycle:
+        if self.expire_after_days and self.pending_days >= self.expire_after_days:
+            raise ValueError(
+                f"pending_days ({self.pending_days}) must be shorter than expire_after_days "
+                f"({self.expire_after_days}): points would expire before they could be spent"
+            )
+        if self.expire_after_days and self.expiring_soon_days >= self.expire_after_days:
+            raise ValueError(
+                f"expiring_soon_days ({self.expiring_soon_days}) must be shorter than "
+                f"expire_after_days ({self.expire_after_days})"
+            )
+        return self
+
+    @property
+    def pending(self) -> timedelta:
+        return timedelta(days=self.pending_days)
+
+    @property
+    def expire_after(self) -> timedelta | None:
+        return timedelta(days=self.expire_after_days) if self.expire_after_days else None
+
+    @property
+    def expiring_soon(self) -> timedelta | None:
+        return timedelta(days=self.expiring_soon_days) if self.expiring_soon_days else None
+
+
 class SeverityBands(_Frozen):
     """Risk scores at or above each bound get that severity; below `low`, no alert.
 
@@ -129,6 +166,7 @@ class Programme(_Frozen):
     # stamped (a till's clock runs a little fast); later than that it is refused.
     max_future_seconds: Annotated[int, Field(ge=0, le=366 * 86_400)] = 300
     earning: EarningSettings = EarningSettings()
+    points: PointsLifecycle = PointsLifecycle()
     tiers: TierSettings = TierSettings()
     churn: ChurnSettings = ChurnSettings()
 

@@ -20,16 +20,21 @@ from loyalty_kernel.intake.rules import (
     UnknownPurchase,
     WrongCurrency,
 )
-from loyalty_kernel.programme import EarningRule, Programme, TierPolicy
-from loyalty_points.domain.ledger import AdjustmentRefused, DebitRefused, EntryKind, Ledger
+from loyalty_kernel.programme import EarningRule, PointsLifecycle, Programme, TierPolicy
+from loyalty_points.domain.entries import AdjustmentRefused, DebitRefused, EntryKind
+from loyalty_points.domain.ledger import Ledger
+from loyalty_points.domain.lot_book import LotBook
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 TIERS = TierPolicy(Programme().tiers)
 EARN = EarningRule(Decimal(1))
+# Points spendable at once and kept forever: the rules here are about earning and
+# clawing back (tests/points/domain/test_lots.py has the lifecycle).
+AT_ONCE = PointsLifecycle(pending_days=0, expire_after_days=0)
 
 
 def ledger(member: str = "m-1") -> Ledger:
-    return Ledger(member, 0, {}, "USD")
+    return Ledger(member, LotBook(member, AT_ONCE), {}, "USD")
 
 
 def buy(pid: str, amount: str, at: datetime = T0, member: str = "m-1", currency: str = "USD"):
@@ -85,9 +90,9 @@ def test_partial_refunds_claw_back_the_floored_share_and_a_full_refund_all_of_it
 
 
 def test_a_clawback_can_take_the_balance_below_zero():
-    lg = Ledger("m-1", 0, {}, "USD")
+    lg = ledger()
     lg.earn(buy("p1", "100.00"), TIERS, EARN)
-    lg.balance -= 80  # spent on a reward meanwhile
+    lg.debit("d1", 80, "reward", T0)  # spent on a reward meanwhile
     lg.claw_back(give_back("r1", "p1", "100.00"), EARN)
     assert lg.balance == -80
 
@@ -194,7 +199,9 @@ def test_a_debit_never_goes_below_zero_and_a_restore_puts_it_back():
 
 
 def test_nothing_can_be_spent_while_the_balance_is_negative():
-    lg = Ledger("m-1", -5, {}, "USD")
+    lg = ledger()
+    lg.adjust("a-1", -5, "a correction", "ops_1", T0)
+    lg.new_entries.clear()
     with pytest.raises(DebitRefused) as refused:
         lg.debit("d1", 1, "r1", T0)
     assert refused.value.reason == "negative_balance"

@@ -15,8 +15,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from loyalty_kernel.intake.commands import RecordPurchase, RecordRefund
 from loyalty_kernel.intake.rules import ConflictingDuplicate, RefundExceedsPurchase
-from loyalty_kernel.programme import EarningRule, Programme, TierPolicy
-from loyalty_points.domain.ledger import Debit, DebitRefused, EntryKind, Ledger
+from loyalty_kernel.programme import EarningRule, PointsLifecycle, Programme, TierPolicy
+from loyalty_points.domain.entries import Debit, DebitRefused, EntryKind
+from loyalty_points.domain.ledger import Ledger
+from loyalty_points.domain.lot_book import LotBook
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 TIERS = TierPolicy(Programme().tiers)
@@ -27,7 +29,8 @@ cents = st.integers(min_value=1, max_value=30_000)
 class OneMembersLedger(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.ledger = Ledger("m-1", 0, {}, "USD")
+        lifecycle = PointsLifecycle(pending_days=0, expire_after_days=0)
+        self.ledger = Ledger("m-1", LotBook("m-1", lifecycle), {}, "USD")
         self.at = T0
         self.bought: dict[str, RecordPurchase] = {}
         self.refunds = 0

@@ -12,7 +12,7 @@ import pytest
 from loyalty_cli.stack import EmbeddedBroker
 from loyalty_platform.kafka import ensure_topics
 from loyalty_platform.settings import KafkaSettings
-from loyalty_points.entrypoints import routes
+from loyalty_points.entrypoints import ingest
 from loyalty_points.entrypoints.app import create_app
 from tests.support.access import staff_auth
 from tests.support.kafka import payloads, read_topic
@@ -212,7 +212,7 @@ async def test_readiness_is_red_when_the_database_is_unreachable(kafka):
 async def test_a_purchase_posted_while_the_broker_is_down_is_a_503_to_post_again(
     points_database, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(routes, "BROKER_WAIT_SECONDS", 2.0)
+    monkeypatch.setattr(ingest, "BROKER_WAIT_SECONDS", 2.0)
     broker = EmbeddedBroker(log_path=tmp_path / "broker.log")
     broker.start()
     try:

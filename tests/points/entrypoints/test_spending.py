@@ -21,7 +21,7 @@ from loyalty_points.entrypoints.app import create_app
 from tests.support.access import staff_auth
 from tests.support.events import encode, purchase, refund
 from tests.support.kafka import payloads, read_topic
-from tests.support.points import points_settings
+from tests.support.points import SPENDABLE_AT_ONCE, points_settings
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -30,7 +30,9 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 async def app(
     points_database: str, kafka: KafkaSettings
 ) -> AsyncIterator[tuple[httpx.AsyncClient, object]]:
-    application = create_app(points_settings(points_database, kafka), consume=False)
+    application = create_app(
+        points_settings(points_database, kafka, programme=SPENDABLE_AT_ONCE), consume=False
+    )
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
         auth = await staff_auth(points_database)

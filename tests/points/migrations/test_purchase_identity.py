@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from loyalty_kernel.intake.translation import translate_purchase
 from loyalty_kernel.messages import InboundMessage
-from loyalty_kernel.programme import Programme
+from loyalty_kernel.programme import PointsLifecycle, Programme
 from loyalty_kernel.topics import TopicNames
 from loyalty_platform.database import create_engine, session_factory
 from loyalty_platform.migrations import alembic_config, upgrade
@@ -73,7 +73,9 @@ async def test_purchases_kept_before_become_store_keyed_and_refundable(new_datab
     engine = create_engine(asyncpg_url(url))
     sessions = session_factory(engine)
     handler = PurchaseHandler(
-        lambda: PointsUnitOfWork(sessions, currency="USD", consumer_group="points"),
+        lambda: PointsUnitOfWork(
+            sessions, currency="USD", consumer_group="points", lifecycle=PointsLifecycle()
+        ),
         Programme(),
         TopicNames(),
     )

@@ -14,12 +14,13 @@ from loyalty_kernel.events.envelope import derived_event_id
 from loyalty_kernel.events.points import POINTS_ADJUSTED
 from loyalty_kernel.intake.translation import translate_purchase
 from loyalty_kernel.messages import InboundMessage, Item
-from loyalty_kernel.programme import Programme
+from loyalty_kernel.programme import PointsLifecycle, Programme
 from loyalty_kernel.topics import TopicNames
 from loyalty_platform.database import create_engine, session_factory
 from loyalty_platform.settings import asyncpg_url
 from loyalty_points.adapters.orm import AdjustmentRow, BalanceRow, LedgerEntryRow, OutboxRow
-from loyalty_points.domain.ledger import AdjustmentRefused
+from loyalty_points.domain.entries import AdjustmentRefused
+from loyalty_points.domain.lots import LotSource, lot_id_for
 from loyalty_points.service_layer.adjusting import (
     Adjusting,
     AdjustmentConflict,
@@ -32,6 +33,8 @@ from tests.support.events import encode, purchase
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 TOPICS = TopicNames()
+# Points that neither wait nor expire: these tests are about batches, not the lifecycle.
+STILL = PointsLifecycle(pending_days=0, expire_after_days=0)
 
 
 @pytest.fixture
@@ -40,7 +43,7 @@ async def adjusting(points_database):
     sessions = session_factory(engine)
 
     def uow() -> PointsUnitOfWork:
-        return PointsUnitOfWork(sessions, currency="USD", consumer_group="points")
+        return PointsUnitOfWork(sessions, currency="USD", consumer_group="points", lifecycle=STILL)
 
     # Accounts are opened the way they are in production: by the consumer, at a purchase.
     shop = PurchaseHandler(uow, Programme(), TOPICS)
@@ -103,9 +106,11 @@ async def test_an_adjustment_publishes_one_event_through_the_outbox(adjusting):
     assert (topic, key) == (TOPICS.points_events, b"m-1")
     assert event["id"] == derived_event_id("adjusted", "a-1")
     assert (event["subject"], event["time"]) == ("m-1", "2026-11-01T12:00:00Z")
+    lot = lot_id_for("m-1", LotSource.ADJUSTMENT, None, "a-1")
     assert event["data"] == {
-        "member_id": "m-1", "delta": 20, "balance_after": 50, "reference": "a-1",
-        "reason": "late delivery", "actor": "ops_1", "purchase_id": None, "store_id": None,
+        "member_id": "m-1", "delta": 20, "balance_after": 50, "available_after": 50,
+        "reference": "a-1", "reason": "late delivery", "actor": "ops_1", "purchase_id": None,
+        "store_id": None, "lots": [{"lot_id": lot, "points": 20}],
     }  # fmt: skip
 
 

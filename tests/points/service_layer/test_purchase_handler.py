@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from loyalty_kernel.intake.translation import translate_purchase
 from loyalty_kernel.messages import InboundMessage
-from loyalty_kernel.programme import Programme
+from loyalty_kernel.programme import PointsLifecycle, Programme
 from loyalty_kernel.topics import TopicNames
 from loyalty_platform.database import create_engine, session_factory
 from loyalty_platform.progress import Applied
@@ -23,6 +23,8 @@ from tests.support.events import encode, purchase, refund
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
 TOPICS = TopicNames()
+# Points that neither wait nor expire: these tests are about batches, not the lifecycle.
+STILL = PointsLifecycle(pending_days=0, expire_after_days=0)
 
 
 @pytest.fixture
@@ -30,7 +32,9 @@ async def handler(points_database):
     engine = create_engine(asyncpg_url(points_database))
     sessions = session_factory(engine)
     yield PurchaseHandler(
-        lambda: PointsUnitOfWork(sessions, currency="USD", consumer_group="points"),
+        lambda: PointsUnitOfWork(
+            sessions, currency="USD", consumer_group="points", lifecycle=STILL
+        ),
         Programme(),
         TOPICS,
     )
@@ -182,7 +186,11 @@ async def test_a_new_members_events_on_two_partitions_at_once_both_count(points_
     sessions = session_factory(engine)
 
     def consumer() -> PurchaseHandler:
-        uow = lambda: PointsUnitOfWork(sessions, currency="USD", consumer_group="points")  # noqa: E731
+        def uow() -> PointsUnitOfWork:
+            return PointsUnitOfWork(
+                sessions, currency="USD", consumer_group="points", lifecycle=STILL
+            )
+
         return PurchaseHandler(uow, Programme(), TOPICS)
 
     def on(partition: int, offset: int, member: str) -> list:

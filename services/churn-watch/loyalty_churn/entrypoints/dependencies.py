@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
 
 from loyalty_churn.bootstrap import ChurnWatchService
 from loyalty_churn.domain.watch import Scorer
-from loyalty_kernel.events.envelope import FIRST_YEAR, LAST_YEAR
 from loyalty_platform.access import Allow
-from loyalty_platform.http import ApiError, Moment, running
+from loyalty_platform.http import Moment, as_of_moment, running
 from loyalty_platform.service import wall_clock
 
 # Ops only: a member never sees their own churn risk.
@@ -35,12 +34,9 @@ async def scorer_in_use(service: ChurnWatchService) -> tuple[Scorer, int | None]
 
 
 async def scoring_moment(service: ChurnWatchService, as_of: datetime | None) -> datetime:
-    if as_of is not None:
-        if as_of.tzinfo is None:
-            raise ApiError(422, "invalid_as_of", "as_of needs a time zone (Z or an offset)")
-        if not FIRST_YEAR <= as_of.year <= LAST_YEAR:
-            raise ApiError(422, "invalid_as_of", f"as_of must fall in {FIRST_YEAR}-{LAST_YEAR}")
-        return as_of.astimezone(UTC)
+    moment = as_of_moment(as_of)
+    if moment is not None:
+        return moment
     if service.settings.clock == "wall":
         return wall_clock()
     async with service.uow() as u:

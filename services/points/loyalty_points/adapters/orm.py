@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKeyConstraint,
     Identity,
@@ -13,9 +14,12 @@ from sqlalchemy import (
     Integer,
     String,
     func,
+    text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from loyalty_platform.clocks import PartitionClockColumns
 from loyalty_platform.database import metadata_for
 from loyalty_platform.outbox import (
     OutboxColumns,
@@ -34,12 +38,18 @@ class Base(DeclarativeBase):
 
 
 class BalanceRow(Base):
-    """The running balance; always equal to the sum of the member's ledger entries."""
+    """The running balance; always equal to the sum of the member's ledger entries and
+    to the sum of their lots' remainders. `next_moment`: when one of their lots next
+    vests, is warned of or expires, on the clock of their `partition` of `purchases`."""
 
     __tablename__ = "balances"
+    __table_args__ = (Index("ix_balances_due", "partition", "next_moment"),)
 
     member_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     balance: Mapped[int] = mapped_column(BigInteger)
+    available: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    partition: Mapped[int | None] = mapped_column(Integer)
+    next_moment: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -76,6 +86,37 @@ class LedgerEntryRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    available_after: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    available_delta: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    # [[lot_id, points], ...]: the lots it put points into (+) or took them from (-)
+    lots: Mapped[list[list[str | int]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+
+
+class LotRow(Base):
+    """A lot of points: what one earning (or positive adjustment) put in, and what is
+    left of it. One debt lot per member who owes points, with a negative remainder."""
+
+    __tablename__ = "lots"
+    __table_args__ = (
+        Index("ix_lots_member", "member_id"),
+        # What a ledger loads: the lots that still hold points or owe them.
+        Index("ix_lots_live", "member_id", postgresql_where=text("remaining <> 0")),
+    )
+
+    lot_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str] = mapped_column(String(128))
+    store_id: Mapped[str | None] = mapped_column(String(128))
+    earned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    vests_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    points: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    vested: Mapped[bool] = mapped_column(Boolean)
+    warned: Mapped[bool] = mapped_column(Boolean)
+    expired: Mapped[bool] = mapped_column(Boolean)
 
 
 class PurchaseRow(PurchaseColumns, Base):
@@ -110,6 +151,8 @@ class DebitRow(Base):
     balance_after: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     restored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # what it took from which lots, as in the ledger entry
+    lots: Mapped[list[list[str | int]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
 
 
 class AdjustmentRow(Base):
@@ -141,6 +184,10 @@ class OutboxLeaseRow(OutboxLeaseColumns, Base):
 
 class OutboxParkedRow(OutboxParkedColumns, Base):
     __tablename__ = "outbox_parked"
+
+
+class PartitionClockRow(PartitionClockColumns, Base):
+    __tablename__ = "partition_clocks"
 
 
 class ConsumerProgressRow(ConsumerProgressColumns, Base):

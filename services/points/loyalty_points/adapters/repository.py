@@ -10,27 +10,43 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import astuple
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty_kernel.intake.commands import PurchaseKey
-from loyalty_platform.database import copy_objects, driver_connection, lock_members
+from loyalty_kernel.programme import PointsLifecycle
+from loyalty_kernel.watermarks import PartitionWatermarks
+from loyalty_platform.clocks import PartitionClocks
+from loyalty_platform.database import copy_objects, copy_rows, driver_connection, lock_members
 from loyalty_platform.purchase_history import PurchaseHistory, by_member
+from loyalty_points.adapters.lots import (
+    ENTRY_COLUMNS,
+    allocations_json,
+    allocations_of,
+    changed_lots,
+    entry_record,
+    live_lots,
+    named_lots,
+    save_lots,
+)
 from loyalty_points.adapters.orm import SCHEMA
-from loyalty_points.domain.ledger import Adjustment, Debit, Ledger, Purchase, Refund
+from loyalty_points.domain.entries import Adjustment, Debit
+from loyalty_points.domain.ledger import Ledger, Purchase, Refund
+from loyalty_points.domain.lot_book import LotBook
 
 _LOCK_BALANCES = f"""
-    select member_id, balance from {SCHEMA}.balances
+    select member_id, partition from {SCHEMA}.balances
     where member_id = any($1::text[]) order by member_id for update"""
 
 _LOCK_BALANCE = f"select balance from {SCHEMA}.balances where member_id = $1 for update"
 _DEBIT = f"""
-    select debit_id, member_id, points, reference, created_at, balance_after, restored_at
+    select debit_id, member_id, points, reference, created_at, balance_after, restored_at, lots
     from {SCHEMA}.debits where debit_id = $1"""
 _ADD_DEBIT = f"""
     insert into {SCHEMA}.debits
-        (debit_id, member_id, points, reference, created_at, balance_after, restored_at)
-    values ($1, $2, $3, $4, $5, $6, $7)"""
+        (debit_id, member_id, points, reference, created_at, balance_after, restored_at, lots)
+    values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)"""
 _RESTORED = f"update {SCHEMA}.debits set restored_at = $2 where debit_id = $1"
 _ADJUSTMENT = f"""
     select adjustment_id, member_id, points, reason, actor, made_at, balance_after
@@ -41,9 +57,22 @@ _ADD_ADJUSTMENT = f"""
     values ($1, $2, $3, $4, $5, $6, $7)"""
 
 _SAVE_BALANCES = f"""
-    insert into {SCHEMA}.balances (member_id, balance)
-    select * from unnest($1::text[], $2::bigint[])
-    on conflict (member_id) do update set balance = excluded.balance, updated_at = now()"""
+    insert into {SCHEMA}.balances (member_id, balance, available, partition, next_moment)
+    select * from unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[], $5::timestamptz[])
+    on conflict (member_id) do update set
+        balance = excluded.balance, available = excluded.available,
+        partition = coalesce(excluded.partition, balances.partition),
+        next_moment = excluded.next_moment, updated_at = now()"""
+_UNPLACED = f"select member_id from {SCHEMA}.balances where partition is null limit $1"
+_PLACE = f"""
+    update {SCHEMA}.balances b set partition = p.partition
+    from unnest($1::text[], $2::int[]) as p(member_id, partition)
+    where b.member_id = p.member_id and b.partition is null"""
+# Members of these partitions with a lot moment due by the partition's watermark.
+_DUE = f"""
+    select b.member_id from {SCHEMA}.balances b
+    join unnest($1::int[], $2::timestamptz[]) as d(partition, watermark)
+      on b.partition = d.partition and b.next_moment <= d.watermark"""
 
 _REFUND_COLUMNS = [
     "refund_id",
@@ -62,50 +91,75 @@ _PURCHASE_COLUMNS = [
     "points_earned",
 ]
 _HISTORY = PurchaseHistory(SCHEMA, _PURCHASE_COLUMNS, _REFUND_COLUMNS)
-_ENTRY_COLUMNS = [
-    "member_id",
-    "kind",
-    "delta",
-    "balance_after",
-    "reference",
-    "purchase_id",
-    "store_id",
-    "tier",
-    "occurred_at",
-]
 
 
 class LedgerRepository:
-    def __init__(self, session: AsyncSession, currency: str) -> None:
-        self._session, self._currency = session, currency
+    def __init__(self, session: AsyncSession, currency: str, lifecycle: PointsLifecycle) -> None:
+        self._session, self._currency, self._lifecycle = session, currency, lifecycle
+        self.clocks = PartitionClocks(session, SCHEMA)
+
+    async def due(self, watermarks: PartitionWatermarks) -> list[str]:
+        """Members of these partitions with a lot that vests, is warned of or expires by
+        the partition's watermark."""
+        known = watermarks.known()
+        if not known:
+            return []
+        db = await driver_connection(self._session)
+        return [r[0] for r in await db.fetch(_DUE, list(known), list(known.values()))]
+
+    async def unplaced(self, limit: int) -> list[str]:
+        """Members whose partition of `purchases` is not known yet (their ledger came
+        from before lots, and they have bought nothing since)."""
+        db = await driver_connection(self._session)
+        return [r[0] for r in await db.fetch(_UNPLACED, limit)]
+
+    async def place(self, partitions: Mapping[str, int]) -> None:
+        db = await driver_connection(self._session)
+        members = sorted(partitions)
+        await db.execute(_PLACE, members, [partitions[m] for m in members])
 
     async def for_members(
         self, references: Mapping[str, set[str]], lookback: Mapping[str, datetime]
-    ) -> dict[str, Ledger]:
-        """Each member's ledger, balance row locked, holding their purchases since their
-        `lookback` start and every purchase their events refer to (`references`)."""
+    ) -> tuple[dict[str, Ledger], dict[str, int]]:
+        """Each member's ledger, balance row locked, holding their lots that hold or owe
+        points, their purchases since their `lookback` start and every purchase their
+        events refer to (`references`), with its lot; and the members' partitions of
+        `purchases`, where known."""
         db = await driver_connection(self._session)
         members = sorted(references)
-        balances = dict(await lock_members(db, _LOCK_BALANCES, members, "points.balances"))
+        rows = await lock_members(db, _LOCK_BALANCES, members, "points.balances")
+        partitions = {m: p for m, p in rows if p is not None}
         referenced = sorted(set().union(*references.values())) if references else []
         purchases = await _HISTORY.load(db, referenced, lookback, Purchase, Refund)
         own = by_member(purchases, lookback, references)
+        lots = await live_lots(db, members, referenced)
         batch: dict[PurchaseKey, Purchase] = {}  # what the batch records, whoever's
-        return {m: Ledger(m, balances.get(m, 0), own[m], self._currency, batch) for m in members}
+        ledgers = {m: Ledger(m, self._book(m, lots[m]), own[m], self._currency, batch)
+                   for m in members}  # fmt: skip
+        return ledgers, partitions
 
-    async def for_spending(self, member_id: str) -> Ledger:
-        """The member's ledger with its balance row locked (no purchases loaded): the
-        lock every spend and restore of that member waits on."""
+    def _book(self, member_id: str, lots: dict[str, Any]) -> LotBook:
+        return LotBook(member_id, self._lifecycle, lots)
+
+    async def for_spending(self, member_id: str, debit: Debit | None = None) -> Ledger:
+        """The member's ledger with its balance row locked and its live lots (and the
+        lots `debit` took from), no purchases: the lock every spend and restore of that
+        member waits on."""
         db = await driver_connection(self._session)
-        balance = await db.fetchval(_LOCK_BALANCE, member_id)
-        return Ledger(member_id, balance or 0, {}, self._currency)
+        await db.fetchval(_LOCK_BALANCE, member_id)
+        lots = (await live_lots(db, [member_id]))[member_id]
+        if debit is not None:
+            lots |= await named_lots(db, [lot_id for lot_id, _ in debit.lots if lot_id not in lots])
+        return Ledger(member_id, self._book(member_id, lots), {}, self._currency)
 
     async def for_adjusting(self, member_id: str) -> Ledger | None:
         """The member's ledger with its balance row locked; None for a member with no
         account yet. (Creating one here could race the consumer creating it.)"""
         db = await driver_connection(self._session)
-        balance = await db.fetchval(_LOCK_BALANCE, member_id)
-        return None if balance is None else Ledger(member_id, balance, {}, self._currency)
+        if await db.fetchval(_LOCK_BALANCE, member_id) is None:
+            return None
+        lots = (await live_lots(db, [member_id]))[member_id]
+        return Ledger(member_id, self._book(member_id, lots), {}, self._currency)
 
     async def adjustment(self, adjustment_id: str) -> Adjustment | None:
         db = await driver_connection(self._session)
@@ -119,19 +173,26 @@ class LedgerRepository:
     async def debit(self, debit_id: str, *, lock: bool = False) -> Debit | None:
         db = await driver_connection(self._session)
         row = await db.fetchrow(_DEBIT + (" for update" if lock else ""), debit_id)
-        return None if row is None else Debit(*row)
+        if row is None:
+            return None
+        debit_id, member_id, points, reference, created_at, balance_after, restored_at, lots = row
+        return Debit(debit_id, member_id, points, reference, created_at, balance_after,
+                     restored_at, allocations_of(lots))  # fmt: skip
 
     async def add_debit(self, debit: Debit) -> None:
         db = await driver_connection(self._session)
-        await db.execute(_ADD_DEBIT, *astuple(debit))
+        await db.execute(_ADD_DEBIT, *astuple(debit)[:-1], allocations_json(debit.lots))
 
     async def mark_restored(self, debit: Debit) -> None:
         db = await driver_connection(self._session)
         await db.execute(_RESTORED, debit.debit_id, debit.restored_at)
 
-    async def save(self, ledgers: Iterable[Ledger]) -> None:
-        """Append what the ledgers recorded and move the balances: three COPYs, one upsert."""
-        ledgers = [lg for lg in ledgers if lg.new_entries or lg.new_purchases or lg.new_refunds]
+    async def save(self, ledgers: Iterable[Ledger], partitions: Mapping[str, int] = {}) -> None:
+        """Append what the ledgers recorded, save the lots they changed, move the
+        balances (with each member's `partitions` of `purchases`, where known): three
+        COPYs, two upserts."""
+        ledgers = [lg for lg in ledgers if lg.new_entries or lg.new_purchases or lg.new_refunds
+                   or lg.book.changed]  # fmt: skip
         db = await driver_connection(self._session)
         await copy_objects(
             db,
@@ -143,15 +204,18 @@ class LedgerRepository:
         await copy_objects(
             db, SCHEMA, "refunds", _REFUND_COLUMNS, [r for lg in ledgers for r in lg.new_refunds]
         )
-        await copy_objects(
-            db,
-            SCHEMA,
-            "ledger_entries",
-            _ENTRY_COLUMNS,
-            [e for lg in ledgers for e in lg.new_entries],
-        )
-        moved = sorted((lg.member_id, lg.balance) for lg in ledgers if lg.new_entries)
+        entries = [entry_record(e) for lg in ledgers for e in lg.new_entries]
+        await copy_rows(db, SCHEMA, "ledger_entries", ENTRY_COLUMNS, entries)
+        await save_lots(db, changed_lots({lg.member_id: lg.book for lg in ledgers}))
+        moved = sorted(ledgers, key=lambda lg: lg.member_id)
         if moved:
-            await db.execute(_SAVE_BALANCES, [m for m, _ in moved], [b for _, b in moved])
+            await db.execute(
+                _SAVE_BALANCES,
+                [lg.member_id for lg in moved],
+                [lg.balance for lg in moved],
+                [lg.available for lg in moved],
+                [partitions.get(lg.member_id) for lg in moved],
+                [lg.next_moment() for lg in moved],
+            )
         for lg in ledgers:
             lg.new_entries, lg.new_purchases, lg.new_refunds = [], [], []

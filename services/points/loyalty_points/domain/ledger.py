@@ -4,75 +4,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import StrEnum
 from itertools import chain
 
 from loyalty_kernel.intake.commands import PurchaseKey, RecordPurchase, RecordRefund
 from loyalty_kernel.intake.records import RecordedPurchase, RecordedRefund
 from loyalty_kernel.intake.rules import admit_purchase, admit_refund, refunded_purchase
 from loyalty_kernel.programme import EarningRule, TierLevel, TierPolicy
+from loyalty_points.domain.entries import (
+    MAX_ADJUSTMENT,
+    Adjustment,
+    AdjustmentRefused,
+    Debit,
+    DebitRefused,
+    EntryKind,
+    LedgerEntry,
+)
+from loyalty_points.domain.lot_book import LotBook, Moment
+from loyalty_points.domain.lots import (
+    Allocation,
+    Lot,
+    LotFacts,
+    LotSource,
+    Step,
+    lot_id_for,
+    open_lot,
+)
 
-
-class EntryKind(StrEnum):
-    EARNED = "earned"
-    CLAWED_BACK = "clawed_back"
-    REDEEMED = "redeemed"
-    RESTORED = "restored"
-    ADJUSTED = "adjusted"
-
-
-MAX_ADJUSTMENT = 1_000_000
-
-
-class DebitRefused(Exception):
-    """Points a member cannot spend; `reason` is the API's error code."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class Debit:
-    """Points taken off a balance for a redemption, and put back if it is cancelled."""
-
-    debit_id: str
-    member_id: str
-    points: int
-    reference: str  # what the points paid for, e.g. the redemption's id
-    created_at: datetime
-    balance_after: int
-    restored_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Adjustment:
-    """Points added or taken by hand by ops, with the reason and who did it."""
-
-    adjustment_id: str
-    member_id: str
-    points: int  # signed
-    reason: str
-    actor: str  # the id of the API key that made it
-    made_at: datetime
-    balance_after: int
-
-
-class AdjustmentRefused(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    member_id: str
-    kind: EntryKind
-    delta: int
-    balance_after: int
-    reference: str
-    purchase_id: str | None
-    occurred_at: datetime
-    tier: str | None = None
-    store_id: str | None = None  # with `purchase_id`, the purchase an entry is about
+_STEP_ENTRIES = {
+    Step.VEST: EntryKind.VESTED,
+    Step.WARN: EntryKind.EXPIRING_SOON,
+    Step.EXPIRE: EntryKind.EXPIRED,
+}
 
 
 @dataclass(frozen=True)
@@ -94,7 +56,8 @@ class Purchase(RecordedPurchase):
 
 @dataclass
 class Ledger:
-    """One member's balance, the purchases that can still move it, and what changed.
+    """One member's points: their lots, the purchases that can still move them, and
+    the entries made since loading.
 
     `purchases` holds what the caller loaded: the member's recent purchases (enough
     history for the tier rule) and any older purchase a refund refers to. `batch` is
@@ -104,21 +67,41 @@ class Ledger:
     """
 
     member_id: str
-    balance: int
+    book: LotBook
     purchases: dict[PurchaseKey, Purchase]
     currency: str
     batch: dict[PurchaseKey, Purchase] = field(default_factory=dict)
     new_entries: list[LedgerEntry] = field(default_factory=list)
     new_purchases: list[Purchase] = field(default_factory=list)
     new_refunds: list[Refund] = field(default_factory=list)
+    _available: int = field(init=False)  # as of the last entry made
+
+    def __post_init__(self) -> None:
+        self._available = self.book.available
+
+    @property
+    def balance(self) -> int:
+        return self.book.balance
+
+    @property
+    def available(self) -> int:
+        return self.book.available
+
+    def settle(self, until: datetime) -> None:
+        """Let time pass up to `until`: lots vest, are warned of, expire."""
+        for moment in self.book.steps_until(until):
+            self._record_step(moment)
+
+    def next_moment(self) -> datetime | None:
+        """When the next lot of this member vests, is warned of or expires."""
+        return self.book.next_moment()
 
     def earn(self, cmd: RecordPurchase, tiers: TierPolicy, rule: EarningRule) -> LedgerEntry | None:
-        """Record a purchase and the points it earns at the tier held just before it.
+        """Record a purchase and the lot of points it earns at the tier held just before.
 
         Returns None for a redelivery of a purchase already recorded.
         """
-        known = self.purchases.get(cmd.key) or self.batch.get(cmd.key)
-        if not admit_purchase(cmd, known, self.currency):
+        if not self.admits(cmd):
             return None
         tier = self.tier_before(cmd.occurred_at, tiers)
         points = rule.points_for(cmd.amount, tier.multiplier)
@@ -127,89 +110,149 @@ class Ledger:
         )
         self.purchases[purchase.key] = self.batch[purchase.key] = purchase
         self.new_purchases.append(purchase)
-        return self._append(
-            EntryKind.EARNED, points, cmd.purchase_id, purchase, cmd.occurred_at, tier.name
-        )
+        if points == 0:
+            return None  # the purchase is recorded; it earned nothing
+        lot = open_lot(self.member_id, LotSource.PURCHASE, cmd.purchase_id, cmd.store_id,
+                       cmd.occurred_at, points, self.book.lifecycle)  # fmt: skip
+        moved = self.book.add(lot)
+        return self.append(EntryKind.EARNED, points, cmd.purchase_id, purchase,
+                            cmd.occurred_at, moved, tier.name, LotFacts.of(lot, points))  # fmt: skip
 
-    def claw_back(self, cmd: RecordRefund, rule: EarningRule) -> LedgerEntry | None:
-        """Record a refund and take back its share of the purchase's points.
+    def admits(self, cmd: RecordPurchase | RecordRefund) -> bool:
+        """Whether the purchase or refund is new (False: a redelivery); refused with the
+        intake rule's error when it cannot be applied. Changes nothing."""
+        if isinstance(cmd, RecordPurchase):
+            known = self.purchases.get(cmd.key) or self.batch.get(cmd.key)
+            return admit_purchase(cmd, known, self.currency)
+        return self._refunded(cmd) is not None
 
-        Returns None for a redelivery of a refund already recorded.
-        """
+    def _refunded(self, cmd: RecordRefund) -> Purchase | None:
         others = (
             p for k, p in self.batch.items() if k[1] == cmd.purchase_id and k not in self.purchases
         )
         named = refunded_purchase(chain(self.purchases.values(), others), cmd)
-        purchase = admit_refund(cmd, named, self.currency)
+        return admit_refund(cmd, named, self.currency)
+
+    def claw_back(self, cmd: RecordRefund, rule: EarningRule) -> LedgerEntry | None:
+        """Record a refund and take back its share of the purchase's points: from the
+        purchase's own lot first, then from spendable lots, the rest as debt.
+
+        Returns None for a redelivery of a refund already recorded.
+        """
+        purchase = self._refunded(cmd)
         if purchase is None:
             return None
         total = rule.clawback_total(
             purchase.points_earned, purchase.refunded + cmd.amount, purchase.amount
         )
         points = total - purchase.clawed_back
-        refund = Refund(
-            cmd.refund_id,
-            purchase.purchase_id,
-            cmd.amount,
-            cmd.occurred_at,
-            purchase.store_id,
-            points,
-        )
+        refund = Refund(cmd.refund_id, purchase.purchase_id, cmd.amount, cmd.occurred_at,
+                        purchase.store_id, points)  # fmt: skip
         purchase.refunds.append(refund)
         self.new_refunds.append(refund)
-        return self._append(
-            EntryKind.CLAWED_BACK, -points, cmd.refund_id, purchase, cmd.occurred_at
+        if points == 0:
+            return None
+        own = self.book.lots.get(
+            lot_id_for(self.member_id, LotSource.PURCHASE, purchase.store_id, purchase.purchase_id)
+        )
+        moved = self.book.take(points, cmd.occurred_at, first=own)
+        return self.append(
+            EntryKind.CLAWED_BACK, -points, cmd.refund_id, purchase, cmd.occurred_at, moved
         )
 
     def debit(self, debit_id: str, points: int, reference: str, at: datetime) -> Debit:
-        """Spend points. Never below zero, and nothing while the balance is negative."""
-        if self.balance < 0:
+        """Spend points: spendable ones only, soonest-expiring first; nothing while the
+        member owes points."""
+        available, pending = self.book.available, self.book.pending
+        if available < 0 or self.balance < 0:
             raise DebitRefused(
                 "negative_balance", f"the balance is {self.balance}: nothing can be redeemed"
             )
-        if points > self.balance:
+        if points > available:
+            vests_at = self.book.enough_vested_at(points)
+            if vests_at is not None:
+                raise DebitRefused(
+                    "points_pending",
+                    f"{points} points asked, {available} spendable; {pending} more are "
+                    f"pending, enough of them by {vests_at.isoformat()}",
+                    vests_at,
+                )
             raise DebitRefused(
-                "insufficient_points", f"{points} points asked, {self.balance} available"
+                "insufficient_points", f"{points} points asked, {available} available"
             )
-        self._append(EntryKind.REDEEMED, -points, debit_id, None, at)
-        return Debit(debit_id, self.member_id, points, reference, at, self.balance)
+        moved = self.book.spend(points)
+        self.append(EntryKind.REDEEMED, -points, debit_id, None, at, moved)
+        return Debit(debit_id, self.member_id, points, reference, at, self.balance, lots=moved)
 
     def restore(self, debit: Debit, at: datetime) -> Debit:
-        """Put a debit's points back (a cancelled redemption)."""
-        self._append(EntryKind.RESTORED, debit.points, debit.debit_id, None, at)
+        """Put a debit's points back (a cancelled redemption), into the lots they came
+        from; what went back to a lot that expired in between expires at once."""
+        back, gone = self.book.put_back(debit.lots, at)
+        self.append(EntryKind.RESTORED, debit.points, debit.debit_id, None, at, back)
+        if gone:
+            lost = sum(p for _, p in gone)
+            self.append(EntryKind.EXPIRED, lost, debit.debit_id, None, at, gone)
         return replace(debit, restored_at=at)
 
     def adjust(
         self, adjustment_id: str, points: int, reason: str, actor: str, at: datetime
     ) -> Adjustment:
-        """A correction by hand. It may take the balance below zero, as a clawback can:
-        it corrects points that should not have been there."""
+        """A correction by hand: a lot, spendable at once, when it adds points; taken
+        like a debit when it removes them, though it may take the balance below zero,
+        as a clawback can: it corrects points that should not have been there."""
         if points == 0 or abs(points) > MAX_ADJUSTMENT:
             raise AdjustmentRefused(f"an adjustment moves 1 to {MAX_ADJUSTMENT:,} points")
         if not reason.strip():
             raise AdjustmentRefused("an adjustment needs a reason")
-        self._append(EntryKind.ADJUSTED, points, adjustment_id, None, at)
+        facts = None
+        if points > 0:
+            lot = open_lot(self.member_id, LotSource.ADJUSTMENT, adjustment_id, None, at,
+                           points, self.book.lifecycle)  # fmt: skip
+            moved, facts = self.book.add(lot), LotFacts.of(lot, points)
+        else:
+            moved = self.book.take(-points, at)
+        self.append(EntryKind.ADJUSTED, points, adjustment_id, None, at, moved, lot=facts)
         return Adjustment(adjustment_id, self.member_id, points, reason, actor, at, self.balance)
 
     def tier_before(self, at: datetime, tiers: TierPolicy) -> TierLevel:
         own = (p for p in self.purchases.values() if p.member_id == self.member_id)
         return tiers.tier_before(own, at)
 
-    def _append(
+    def _record_step(self, moment: Moment) -> None:
+        lot = moment.lot
+        delta = -moment.points if moment.step is Step.EXPIRE else 0
+        self.append(_STEP_ENTRIES[moment.step], delta, lot.lot_id, lot, moment.at,
+                     moment.allocations, lot=LotFacts.of(lot, moment.points))  # fmt: skip
+
+    def append(
         self,
         kind: EntryKind,
         delta: int,
         reference: str,
-        purchase: Purchase | None,
+        about: Purchase | Lot | PurchaseKey | None,
         at: datetime,
+        moved: tuple[Allocation, ...],
         tier: str | None = None,
-    ) -> LedgerEntry | None:
-        if delta == 0:
-            return None  # nothing moved; the purchase or refund itself is still recorded
-        self.balance += delta
-        pid, store = (purchase.purchase_id, purchase.store_id) if purchase else (None, None)
-        entry = LedgerEntry(
-            self.member_id, kind, delta, self.balance, reference, pid, at, tier, store
-        )
+        lot: LotFacts | None = None,
+    ) -> LedgerEntry:
+        """An entry of `kind` at `at`, with the balance and spendable points as the
+        book holds them now."""
+        pid, store = _purchase_of(about)
+        available = self.book.available
+        entry = LedgerEntry(self.member_id, kind, delta, self.balance, reference, pid, at, tier,
+                            store, available, available - self._available, moved, lot)  # fmt: skip
+        self._available = available
         self.new_entries.append(entry)
         return entry
+
+
+def _purchase_of(about: Purchase | Lot | PurchaseKey | None) -> tuple[str | None, str | None]:
+    """The purchase (id, store) an entry is about, if any."""
+    if isinstance(about, tuple):
+        store_id, purchase_id = about
+        return purchase_id, store_id
+    if isinstance(about, Purchase):
+        return about.purchase_id, about.store_id
+    if isinstance(about, Lot) and about.source is LotSource.PURCHASE:
+        return about.reference, about.store_id
+    return None, None

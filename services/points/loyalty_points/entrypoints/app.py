@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from loyalty_platform.serving import service_app
 from loyalty_points.bootstrap import build
-from loyalty_points.entrypoints.routes import router
+from loyalty_points.entrypoints.routes import api
 from loyalty_points.settings import PointsSettings
 
 
@@ -16,7 +16,7 @@ def create_app(settings: PointsSettings | None = None, *, consume: bool = True) 
         title="Loyalty points",
         description="The points ledger: balances, ledger history, purchase and refund ingest.",
         build=lambda: build(chosen),
-        router=router,
+        router=api(),
         access=chosen.access,
         consume=consume,
     )

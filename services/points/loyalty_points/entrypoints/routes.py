@@ -4,25 +4,26 @@ route's `Allow` rule."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from loyalty_kernel.events.envelope import ID_PATTERN
-from loyalty_kernel.events.purchases import PurchaseCompleted, PurchaseRefunded, till_event
-from loyalty_kernel.intake.records import UNKNOWN_STORE
-from loyalty_kernel.intake.rules import TimeInFuture, check_not_in_future
-from loyalty_platform.access import Allow, KeyHolder, require_store
-from loyalty_platform.access.guard import gate_of
-from loyalty_platform.http import ACCESS_ERRORS, ApiError, MemberId, error_responses, running
-from loyalty_platform.kafka import member_key
+from loyalty_platform.access import Allow, KeyHolder
+from loyalty_platform.http import (
+    ACCESS_ERRORS,
+    ApiError,
+    MemberId,
+    Moment,
+    as_of_moment,
+    error_responses,
+    running,
+)
 from loyalty_points.bootstrap import PointsService
-from loyalty_points.domain.ledger import AdjustmentRefused, DebitRefused
+from loyalty_points.domain.entries import AdjustmentRefused, DebitRefused
+from loyalty_points.entrypoints import ingest, reports
 from loyalty_points.entrypoints.schemas import (
-    Accepted,
     AdjustmentOut,
     AdjustmentRequest,
     BalanceOut,
@@ -30,8 +31,8 @@ from loyalty_points.entrypoints.schemas import (
     DebitRequest,
     LedgerEntryOut,
     LedgerPage,
-    PurchaseSubmission,
-    RefundSubmission,
+    LotOut,
+    LotsOut,
 )
 from loyalty_points.service_layer import views
 from loyalty_points.service_layer.adjusting import AdjustmentConflict, AdjustPoints, NoAccount
@@ -39,9 +40,7 @@ from loyalty_points.service_layer.spending import DebitConflict, SpendPoints, Un
 
 router = APIRouter(prefix="/v1", responses=ACCESS_ERRORS)
 # The member's own app, or ops and services allowed to read any member.
-BROKER_WAIT_SECONDS = 10.0  # a till waits no longer than this for the broker
 READ = Allow(member="own", scope="points:read")
-TILL = Allow(till=True)
 SPEND = Allow(scope="points:debit")
 ADJUST = Allow(scope="points:adjust")
 DebitId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -51,6 +50,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 
 Points = Annotated[PointsService, Depends(running(PointsService))]
+AsOf = Annotated[Moment | None, Query(description="RFC 3339 moment (default: now)")]
 
 
 @router.get(
@@ -59,12 +59,36 @@ Points = Annotated[PointsService, Depends(running(PointsService))]
     responses=NOT_FOUND,
     dependencies=[Depends(READ)],
 )
-async def get_balance(member_id: MemberId, service: Points) -> BalanceOut:
+async def get_balance(member_id: MemberId, service: Points, as_of: AsOf = None) -> BalanceOut:
+    """The balance, spendable and pending, and the next points to expire: now, or as of
+    a moment (worked from the entries up to it; before the member's first entry, zeros)."""
     async with service.sessions() as session:
-        found = await views.balance(session, member_id)
+        found = await views.balance(session, member_id, as_of_moment(as_of))
     if found is None:
-        raise ApiError(404, "unknown_member", f"member {member_id} has no points account")
-    return BalanceOut(member_id=found.member_id, balance=found.balance, updated_at=found.updated_at)
+        raise _no_account(member_id)
+    return BalanceOut.model_validate(found)
+
+
+@router.get(
+    "/members/{member_id}/lots",
+    response_model=LotsOut,
+    responses=NOT_FOUND,
+    dependencies=[Depends(READ)],
+)
+async def get_lots(member_id: MemberId, service: Points, as_of: AsOf = None) -> LotsOut:
+    """The member's lots, newest first: what each earning put in, when it vests and
+    expires, and what is left of it; now, or as of a moment."""
+    moment = as_of_moment(as_of)
+    async with service.sessions() as session:
+        if await views.balance(session, member_id) is None:
+            raise _no_account(member_id)
+        held = await views.lots(session, member_id, moment)
+    return LotsOut(member_id=member_id, as_of=moment,
+                   lots=[LotOut.model_validate(lot) for lot in held])  # fmt: skip
+
+
+def _no_account(member_id: str) -> ApiError:
+    return ApiError(404, "unknown_member", f"member {member_id} has no points account")
 
 
 @router.get(
@@ -88,118 +112,12 @@ async def get_ledger(
     return LedgerPage(member_id=member_id, entries=entries, next_cursor=next_cursor)
 
 
-@router.post("/purchases", status_code=202, response_model=Accepted, responses=error_responses(503))
-async def post_purchase(
-    body: PurchaseSubmission,
-    request: Request,
-    service: Points,
-    till: Annotated[KeyHolder, Depends(TILL)],
-) -> Accepted:
-    """Validate a till's purchase and put it on the `purchases` topic. A till's key
-    posts for its own store only."""
-    require_store(request, till, body.store_id)
-    _refuse_future(service, body)
-    event = _till_event(body, till)
-    return await _publish(service, event, body.member_id, body.currency)
-
-
-@router.post(
-    "/refunds", status_code=202, response_model=Accepted, responses=error_responses(404, 503)
-)
-async def post_refund(
-    body: RefundSubmission,
-    request: Request,
-    service: Points,
-    till: Annotated[KeyHolder, Depends(TILL)],
-) -> Accepted:
-    """Validate a till's refund and put it on the `purchases` topic, stamped with the
-    till's store. The purchase must be recorded in the ledger, bought at that store."""
-    store_id = require_store(request, till, body.store_id)
-    _refuse_future(service, body)
-    await _check_refunded_purchase(request, service, till, body)
-    event = _till_event(body.model_copy(update={"store_id": store_id}), till)
-    return await _publish(service, event, body.member_id, body.currency)
-
-
-def _refuse_future(service: PointsService, body: PurchaseSubmission | RefundSubmission) -> None:
-    """A till whose clock runs ahead (or a till key trying to move the platform's
-    clocks) is told so, and nothing is published."""
-    allowance = service.settings.programme.max_future
-    try:
-        check_not_in_future(body.occurred_at, datetime.now(UTC), allowance)
-    except TimeInFuture as late:
-        problem = f"at most {allowance.total_seconds():.0f} s after the service's clock"
-        details = [{"field": "body.occurred_at", "problem": problem}]
-        raise ApiError(422, late.reason, str(late), details) from late
-
-
-async def _check_refunded_purchase(
-    request: Request, service: PointsService, till: KeyHolder, body: RefundSubmission
-) -> None:
-    """A till refunds what its own store sold, once the ledger has recorded it; to
-    another store's till, another store's purchase is as unknown as none at all."""
-    async with service.sessions() as session:
-        numbered = await views.purchases_numbered(session, body.purchase_id)
-    own = [p for p in numbered if p.member_id == body.member_id]
-    if any(p.store_id in (till.store_id, UNKNOWN_STORE) for p in own):
-        return
-    if own:
-        gate_of(request).events.record(
-            "store_mismatch",
-            request,
-            key_id=till.key_id,
-            key_store=till.store_id,
-            named=",".join(sorted(p.store_id for p in own)),
-            purchase_id=body.purchase_id,
-        )
-    raise ApiError(
-        404,
-        "unknown_purchase",
-        f"no purchase {body.purchase_id} of this member is recorded at store {till.store_id}",
-    )
-
-
-def _till_event(
-    body: PurchaseSubmission | RefundSubmission, till: KeyHolder
-) -> PurchaseCompleted | PurchaseRefunded:
-    """The event a till would have sent, from the till's own store and till."""
-    source = "/".join(part for part in ("pos-api", till.store_id, till.till_id) if part)
-    return till_event(body.as_data(), source=source, time=body.occurred_at)
-
-
-async def _publish(
-    service: PointsService,
-    event: PurchaseCompleted | PurchaseRefunded,
-    member_id: str,
-    currency: str,
-) -> Accepted:
-    expected = service.settings.programme.currency
-    if currency != expected:
-        raise ApiError(
-            422,
-            "wrong_currency",
-            f"currency must be the programme currency {expected}",
-            [{"field": "body.currency", "problem": f"expected {expected}"}],
-        )
-    topic = service.settings.kafka.topics.purchases
-    try:
-        async with asyncio.timeout(BROKER_WAIT_SECONDS):
-            sent = await service.producer.send_and_wait(
-                topic, event.to_bytes(), key=member_key(member_id)
-            )
-    except (KafkaError, TimeoutError) as exc:
-        # Not the till's fault: it may post the same event again (it counts once).
-        raise ApiError(
-            503,
-            "broker_unavailable",
-            f"the broker did not take the event: {type(exc).__name__}; post it again later",
-            headers={"Retry-After": "5"},
-        ) from exc
-    return Accepted(event_id=event.id, topic=topic, partition=sent.partition, offset=sent.offset)
-
-
 SPEND_REFUSALS: dict[int | str, dict[str, Any]] = {
-    409: {"description": "Not enough points, or a negative balance: nothing was taken"},
+    409: {
+        "description": "Not enough points spendable (`insufficient_points`; "
+        "`points_pending` when pending points will make up the rest, with when they vest), "
+        "or a negative balance: nothing was taken"
+    },
     422: {"description": "A bad body, or a debit id used before for other facts"},
 }
 
@@ -221,7 +139,11 @@ async def post_debit(
     try:
         debit, created = await service.spending.spend(cmd, datetime.now(UTC))
     except DebitRefused as refused:
-        raise ApiError(409, refused.reason, str(refused)) from refused
+        details = None
+        if refused.vests_at is not None:  # enough will be spendable then
+            details = [{"field": "body.points", "problem": "still pending",
+                        "vests_at": refused.vests_at.isoformat()}]  # fmt: skip
+        raise ApiError(409, refused.reason, str(refused), details) from refused
     except DebitConflict as conflict:
         raise ApiError(422, "conflicting_debit", str(conflict)) from conflict
     if not created:
@@ -275,3 +197,11 @@ async def post_adjustment(
     if not created:
         response.status_code = 200
     return AdjustmentOut.model_validate(adjustment, from_attributes=True)
+
+
+def api() -> APIRouter:
+    """Every route of the points API: members' points, till ingest, reports."""
+    everything = APIRouter()
+    for part in (router, ingest.router, reports.router):
+        everything.include_router(part)
+    return everything

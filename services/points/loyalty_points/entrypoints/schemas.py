@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from loyalty_kernel.events.envelope import EventTime, Identifier
 from loyalty_kernel.events.purchases import PurchaseData, RefundData
@@ -39,10 +40,52 @@ class Accepted(BaseModel):
     offset: int
 
 
+class ExpiryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    points: int  # what expires then unless spent first
+    expires_at: datetime
+
+
 class BalanceOut(BaseModel):
+    """`balance` = `available` + `pending`; `available` is below zero while the member
+    owes points (a clawback took more than they held)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     member_id: str
     balance: int
-    updated_at: datetime
+    available: int  # spendable now
+    pending: int  # earned, not yet spendable (the return window)
+    next_expiry: ExpiryOut | None
+    as_of: datetime | None  # the moment asked for; null: now
+    updated_at: datetime | None  # when the balance last moved (null as of a moment)
+
+
+class LotOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    lot_id: str
+    source: str  # purchase, adjustment or debt
+    reference: str  # the purchase or adjustment id
+    store_id: str | None
+    earned_at: datetime
+    vests_at: datetime
+    expires_at: datetime | None  # null: never
+    points: int  # what the lot was opened with
+    remaining: int
+    status: str  # pending, vested, spent, expired or debt
+
+
+class LotsOut(BaseModel):
+    member_id: str
+    as_of: datetime | None
+    lots: list[LotOut]
+
+
+class LotMoveOut(BaseModel):
+    lot_id: str
+    points: int  # put into (+) or taken from (-) the lot
 
 
 class LedgerEntryOut(BaseModel):
@@ -52,12 +95,21 @@ class LedgerEntryOut(BaseModel):
     kind: str
     delta: int
     balance_after: int
+    available_after: int
     reference: str
     purchase_id: str | None
     store_id: str | None  # the purchase's store, with `purchase_id`
     tier: str | None
     occurred_at: datetime
     recorded_at: datetime
+    lots: list[LotMoveOut]
+
+    @field_validator("lots", mode="before")
+    @classmethod
+    def _pairs(cls, stored: object) -> object:
+        if isinstance(stored, list) and all(isinstance(p, list) for p in stored):
+            return [{"lot_id": lot_id, "points": points} for lot_id, points in stored]
+        return stored
 
 
 class LedgerPage(BaseModel):
@@ -105,3 +157,50 @@ class AdjustmentOut(BaseModel):
     actor: str  # the id of the key that made it
     balance_after: int
     made_at: datetime
+
+
+class HoldingOut(BaseModel):
+    points: int
+    members: int
+    value: Decimal | None = None  # at the programme's point value
+
+
+class PeriodOut(BaseModel):
+    start: datetime
+    end: datetime
+    earned: int
+    vested: int
+    redeemed: int
+    restored: int
+    clawed_back: int
+    adjusted: int  # net: added less taken
+    expired: int
+
+
+class BreakageOut(BaseModel):
+    start: datetime
+    end: datetime
+    earned: int
+    expired: int
+    rate: Decimal | None  # expired / earned; null when nothing was earned
+
+
+class ExpiringOut(BaseModel):
+    within_days: int
+    points: int
+    value: Decimal
+
+
+class LiabilityOut(BaseModel):
+    """What the programme owes its members as of a moment (deferred revenue)."""
+
+    as_of: datetime
+    currency: str
+    point_value: Decimal
+    outstanding: HoldingOut  # the members' positive balances
+    owed: HoldingOut  # what members with a negative balance owe
+    available: int  # spendable, all members (signed)
+    pending: int
+    period: PeriodOut
+    breakage: BreakageOut  # the 12 months up to `as_of`
+    expiring: list[ExpiringOut]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from loyalty_kernel.topics import TopicNames
-from loyalty_points.domain.ledger import Adjustment
+from loyalty_points.domain.entries import Adjustment
 from loyalty_points.service_layer.events import entry_event
 from loyalty_points.service_layer.requests import ReusedId, one_use_of, same_request
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork

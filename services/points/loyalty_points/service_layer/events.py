@@ -5,8 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from loyalty_kernel.events.envelope import CloudEvent
-from loyalty_kernel.events.points import PointsAdjusted, PointsEarned, PointsMoved, points_event
-from loyalty_points.domain.ledger import Adjustment, EntryKind, LedgerEntry
+from loyalty_kernel.events.points import (
+    LotMoment,
+    LotMoved,
+    PointsAdjusted,
+    PointsEarned,
+    PointsMoved,
+    points_event,
+)
+from loyalty_points.domain.entries import Adjustment, EntryKind, LedgerEntry
+
+_MOMENTS = {EntryKind.VESTED, EntryKind.EXPIRING_SOON, EntryKind.EXPIRED}
 
 
 def entry_event(entry: LedgerEntry, adjustment: Adjustment | None = None) -> CloudEvent:
@@ -15,13 +24,20 @@ def entry_event(entry: LedgerEntry, adjustment: Adjustment | None = None) -> Clo
         "member_id": entry.member_id,
         "delta": entry.delta,
         "balance_after": entry.balance_after,
+        "available_after": entry.available_after,
         "reference": entry.reference,
         "purchase_id": entry.purchase_id,
         "store_id": entry.store_id,
+        "lots": [LotMoved(lot_id=lot_id, points=points) for lot_id, points in entry.lots],
     }
+    lot = entry.lot
     data: PointsMoved
-    if entry.kind is EntryKind.EARNED and entry.tier is not None:
-        data = PointsEarned(**facts, tier=entry.tier)
+    if entry.kind is EntryKind.EARNED and entry.tier is not None and lot is not None:
+        data = PointsEarned(**facts, tier=entry.tier, lot_id=lot.lot_id, vests_at=lot.vests_at,
+                            expires_at=lot.expires_at)  # fmt: skip
+    elif entry.kind in _MOMENTS and lot is not None and entry.reference == lot.lot_id:
+        data = LotMoment(**facts, lot_id=lot.lot_id, points=lot.points, vests_at=lot.vests_at,
+                         expires_at=lot.expires_at)  # fmt: skip
     elif adjustment is not None:
         data = PointsAdjusted(**facts, reason=adjustment.reason, actor=adjustment.actor)
     else:

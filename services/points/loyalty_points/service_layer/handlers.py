@@ -1,9 +1,21 @@
-"""Applying purchases and refunds to the ledger, a consumed batch at a time."""
+"""Applying purchases and refunds to the ledger, a consumed batch at a time, and
+letting lots vest and expire as time passes.
+
+The clock (docs/architecture.md, "Time") is the tier service's: each `purchases`
+partition has a watermark, the latest event time applied from it. Before each message
+is applied, every member of its partition with a lot moment by then (vesting, the
+expiry warning, expiry) is settled at that moment. So the entries and events follow
+from the log alone, however it is cut into batches. In live mode a sweeper moves the
+watermarks of the partitions a replica owns up to the wall clock, so the points of a
+member who never buys again still vest and expire on time. A partition's clock row is
+locked while a batch or a sweep works on its members, so two replicas never act on
+the same moment twice.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,18 +23,18 @@ from loyalty_kernel.intake.commands import IntakeCommand, RecordPurchase
 from loyalty_kernel.messages import Consumed
 from loyalty_kernel.programme import EarningRule, Programme, TierPolicy
 from loyalty_kernel.topics import TopicNames
+from loyalty_kernel.watermarks import PartitionWatermarks
 from loyalty_platform.consuming import ConsumingHandler, DeadLetters
-from loyalty_points.domain.ledger import Ledger
+from loyalty_platform.kafka import partition_of
+from loyalty_points.domain.partitions import LedgerBatch
 from loyalty_points.service_layer.events import entry_event
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 
 CONSUMER = "points"
 
-Ledgers = dict[str, Ledger]
-
 
 @dataclass
-class PurchaseHandler(ConsumingHandler[PointsUnitOfWork, Ledgers, IntakeCommand]):
+class PurchaseHandler(ConsumingHandler[PointsUnitOfWork, LedgerBatch, IntakeCommand]):
     """Applies consumed purchases and refunds to members' ledgers; one unit of work per batch."""
 
     uow: Callable[[], PointsUnitOfWork]
@@ -34,11 +46,38 @@ class PurchaseHandler(ConsumingHandler[PointsUnitOfWork, Ledgers, IntakeCommand]
         self.earning = EarningRule(self.programme.earning.points_per_unit)
         self.dead_letters = DeadLetters(self.topics.purchases_dlq, CONSUMER)
 
+    async def sweep(self, partitions: Iterable[int], now: datetime) -> int:
+        """Live mode: move these partitions' watermarks up to `now` and settle the
+        members whose lots vest, are warned of or expire by then. Returns the number of
+        events staged."""
+        async with self.uow() as uow:
+            moved = (await uow.ledgers.clocks.lock(partitions)).swept_to(now)
+            due = await uow.ledgers.due(moved)
+            work = await self._load(uow, {m: set() for m in due}, {}, moved)
+            for partition, watermark in moved.known().items():
+                work.let_time_pass(partition, watermark)
+            staged = await self.save(uow, work)
+            await uow.commit()
+        return staged
+
+    async def place(self, partition_count: int, limit: int = 1000) -> int:
+        """Give members whose partition is not known yet (ledgers from before lots)
+        the partition their key hashes to, so their partition's clock reaches them.
+        Returns how many were placed; any replica may do it, the answer is the same."""
+        async with self.uow() as uow:
+            members = await uow.ledgers.unplaced(limit)
+            await uow.ledgers.place({m: partition_of(m, partition_count) for m in members})
+            await uow.commit()
+        return len(members)
+
     async def load(
         self, uow: PointsUnitOfWork, batch: Sequence[Consumed[IntakeCommand]]
-    ) -> Ledgers:
-        """The ledgers of the batch's members, balance rows locked, with the purchases
-        their events name and as much history as the tier rule needs."""
+    ) -> LedgerBatch:
+        """Lock the batch's partitions' clocks; load the ledgers of the batch's members
+        (with the purchases their events name and as much history as the tier rule
+        needs) and of every member of those partitions with a lot moment before the
+        batch is through."""
+        watermarks = await uow.ledgers.clocks.lock({i.message.partition for i in batch})
         references: dict[str, set[str]] = defaultdict(set)
         lookback: dict[str, datetime] = {}
         for item in batch:
@@ -47,19 +86,39 @@ class PurchaseHandler(ConsumingHandler[PointsUnitOfWork, Ledgers, IntakeCommand]
             if isinstance(cmd, RecordPurchase):
                 start = cmd.occurred_at - self.tiers.reach
                 lookback[cmd.member_id] = min(lookback.get(cmd.member_id, start), start)
-        return await uow.ledgers.for_members(references, lookback)
+        horizon = watermarks.advanced((i.message.partition, i.command.occurred_at) for i in batch)
+        for member in await uow.ledgers.due(horizon):
+            references.setdefault(member, set())
+        return await self._load(uow, references, lookback, watermarks)
 
-    def apply_one(self, work: Ledgers, item: Consumed[IntakeCommand]) -> None:
-        cmd = item.command
-        ledger = work[cmd.member_id]
+    async def _load(
+        self,
+        uow: PointsUnitOfWork,
+        references: dict[str, set[str]],
+        lookback: dict[str, datetime],
+        watermarks: PartitionWatermarks,
+    ) -> LedgerBatch:
+        ledgers, partitions = await uow.ledgers.for_members(references, lookback)
+        return LedgerBatch(ledgers, partitions, watermarks)
+
+    def apply_one(self, work: LedgerBatch, item: Consumed[IntakeCommand]) -> None:
+        cmd, partition = item.command, item.message.partition
+        ledger = work.ledgers[cmd.member_id]
+        # A message that is refused moves no clock (as in the tier service), so it is
+        # refused before time passes; a redelivery is a fact of the log, and moves it.
+        ledger.admits(cmd)
+        work.track(ledger, partition)
+        work.let_time_pass(partition, cmd.occurred_at)
         if isinstance(cmd, RecordPurchase):
             ledger.earn(cmd, self.tiers, self.earning)
         else:
             ledger.claw_back(cmd, self.earning)
+        work.track(ledger, partition)
 
-    async def save(self, uow: PointsUnitOfWork, work: Ledgers) -> int:
-        entries = [e for ledger in work.values() for e in ledger.new_entries]
+    async def save(self, uow: PointsUnitOfWork, work: LedgerBatch) -> int:
+        entries = [e for ledger in work.ledgers.values() for e in ledger.new_entries]
         for entry in entries:
             uow.outbox.add(self.topics.points_events, entry.member_id, entry_event(entry))
-        await uow.ledgers.save(work.values())
+        await uow.ledgers.save(work.ledgers.values(), work.partitions)
+        await uow.ledgers.clocks.save(work.watermarks)
         return len(entries)

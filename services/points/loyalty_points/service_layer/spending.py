@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from loyalty_kernel.topics import TopicNames
-from loyalty_points.domain.ledger import Debit, Ledger
+from loyalty_points.domain.entries import Debit
+from loyalty_points.domain.ledger import Ledger
 from loyalty_points.service_layer.events import entry_event
 from loyalty_points.service_layer.requests import ReusedId, one_use_of, same_request
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
@@ -65,7 +66,7 @@ class Spending:
                 raise UnknownDebit(f"no debit {debit_id}")
             if debit.restored_at is not None:
                 return debit
-            ledger = await uow.ledgers.for_spending(debit.member_id)
+            ledger = await uow.ledgers.for_spending(debit.member_id, debit)
             restored = ledger.restore(debit, now)
             await self._record(uow, ledger)
             await uow.ledgers.mark_restored(restored)

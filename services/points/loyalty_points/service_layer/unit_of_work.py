@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from loyalty_kernel.programme import PointsLifecycle
 from loyalty_platform.unit_of_work import ConsumingUnitOfWork
 from loyalty_points.adapters.orm import ConsumerProgressRow, OutboxRow
 from loyalty_points.adapters.repository import LedgerRepository
@@ -14,5 +15,16 @@ class PointsUnitOfWork(ConsumingUnitOfWork):
     progress_table = ConsumerProgressRow
     ledgers: LedgerRepository
 
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        currency: str,
+        consumer_group: str,
+        lifecycle: PointsLifecycle,
+    ) -> None:
+        super().__init__(sessions, currency=currency, consumer_group=consumer_group)
+        self.lifecycle = lifecycle
+
     def _attach(self, session: AsyncSession) -> None:
-        self.ledgers = LedgerRepository(session, self.currency)
+        self.ledgers = LedgerRepository(session, self.currency, self.lifecycle)

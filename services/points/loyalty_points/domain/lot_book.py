@@ -1,0 +1,182 @@
+"""A member's lots and the rules that move points between them (docs/contracts/
+programme.md, "Points lifecycle"). Pure: the ledger asks, the book answers with the
+allocations each change made.
+
+The book holds every lot of the member with a remainder (and any other lot the
+caller loaded), so the sum of its remainders is the member's balance. It keeps the
+spendable (`available`) and the `pending` part as running sums.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from loyalty_kernel.programme import PointsLifecycle
+from loyalty_points.domain.lots import Allocation, Lot, Step, debt_lot, merged
+
+
+@dataclass
+class Moment:
+    """One step of one lot, as the book took it: what the ledger records of it."""
+
+    at: datetime
+    step: Step
+    lot: Lot
+    points: int  # what vested, was warned of, or expired
+    allocations: tuple[Allocation, ...]
+
+
+@dataclass
+class LotBook:
+    member_id: str
+    lifecycle: PointsLifecycle
+    lots: dict[str, Lot] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)  # lot ids to save
+    available: int = 0
+    pending: int = 0
+
+    def __post_init__(self) -> None:
+        for lot in self.lots.values():
+            if lot.vested and not lot.expired:
+                self.available += lot.remaining
+            elif not lot.expired:
+                self.pending += lot.remaining
+
+    @property
+    def balance(self) -> int:
+        return self.available + self.pending
+
+    @property
+    def debt(self) -> int:
+        """Points owed: what a clawback took that the member no longer held."""
+        return -sum(lot.remaining for lot in self.lots.values() if lot.is_debt)
+
+    def add(self, lot: Lot) -> tuple[Allocation, ...]:
+        """A new lot (an earning or a positive adjustment); if it is spendable at once
+        and the member owes points, it pays the debt first."""
+        self.lots[lot.lot_id] = lot
+        self.changed.add(lot.lot_id)
+        lot.remaining = 0
+        moves = [self._move(lot, lot.points)]
+        if lot.vested:
+            moves += self._repay(lot.earned_at)
+        return merged(moves)
+
+    def take(self, points: int, at: datetime, first: Lot | None = None) -> tuple[Allocation, ...]:
+        """Take `points` off: from `first` (a refund's own lot, pending or not), then
+        from spendable lots soonest-expiring first; what is missing becomes debt."""
+        moves: list[Allocation] = []
+        if first is not None and first.remaining > 0 and not first.expired:
+            moves.append(self._move(first, -min(points, first.remaining)))
+        moves += self._spend(points + sum(p for _, p in moves))
+        missing = points + sum(p for _, p in moves)
+        if missing > 0:
+            moves.append(self._move(self._debt_lot(at), -missing))
+        return merged(moves)
+
+    def spend(self, points: int) -> tuple[Allocation, ...]:
+        """Take `points` from spendable lots only; the caller checked they are there."""
+        if points > self.available:
+            raise ValueError(f"{points} points asked, {self.available} spendable")
+        return merged(self._spend(points))
+
+    def put_back(
+        self, allocations: Iterable[Allocation], at: datetime
+    ) -> tuple[tuple[Allocation, ...], tuple[Allocation, ...]]:
+        """Return spent points to the lots they came from: (what went back, what of it
+        expired at once because its lot had expired in between). What comes back to a
+        spendable lot pays any debt first."""
+        back: list[Allocation] = []
+        gone: list[Allocation] = []
+        for lot_id, taken in allocations:
+            lot = self.lots[lot_id]
+            if lot.expired or lot.expires_by(at):  # back too late: in, and out at once
+                back.append((lot_id, -taken))
+                gone.append((lot_id, taken))
+                if lot.remaining == 0:  # else the clock expires the rest, as due
+                    lot.expired = True
+                    self.changed.add(lot_id)
+            else:
+                back.append(self._move(lot, -taken))
+        back += self._repay(at)
+        return merged(back), merged(gone)
+
+    def enough_vested_at(self, points: int) -> datetime | None:
+        """When `points` will be spendable as the pending lots vest (debt paid first);
+        None if they never will be."""
+        have = self.available
+        for lot in sorted((x for x in self.lots.values() if x.remaining > 0 and not x.vested),
+                          key=lambda x: (x.vests_at, x.earned_at, x.lot_id)):  # fmt: skip
+            have += lot.remaining
+            if have >= points:
+                return lot.vests_at
+        return None
+
+    def next_moment(self) -> datetime | None:
+        steps = [s[0] for s in (lot.next_step() for lot in self.lots.values()) if s]
+        return min(steps, default=None)
+
+    def steps_until(self, until: datetime) -> Iterable[Moment]:
+        """Take every step of every lot due at or before `until`, in time order (at the
+        same instant: vest, warn, expire; then the older lot first)."""
+        while True:
+            due = [(s, lot) for lot in self.lots.values() if (s := lot.next_step()) is not None]
+            due = [d for d in due if d[0][0] <= until]
+            if not due:
+                return
+            (at, step), lot = min(due, key=lambda d: (d[0], d[1].earned_at, d[1].lot_id))
+            yield self._take_step(lot, step, at)
+
+    def _take_step(self, lot: Lot, step: Step, at: datetime) -> Moment:
+        points = lot.remaining
+        self.changed.add(lot.lot_id)
+        if step is Step.VEST:
+            self.pending -= points
+            self.available += points
+            lot.vested = True
+            return Moment(at, step, lot, points, merged(self._repay(at)))
+        if step is Step.WARN:
+            lot.warned = True
+            return Moment(at, step, lot, points, ())
+        moves = (self._move(lot, -points),)
+        lot.expired = True
+        return Moment(at, step, lot, points, moves)
+
+    def _spend(self, points: int) -> list[Allocation]:
+        moves: list[Allocation] = []
+        if points <= 0:
+            return moves
+        for lot in sorted((x for x in self.lots.values() if x.spendable), key=Lot.spending_order):
+            moves.append(self._move(lot, -min(points, lot.remaining)))
+            points += moves[-1][1]
+            if points == 0:
+                break
+        return moves
+
+    def _repay(self, at: datetime) -> list[Allocation]:
+        owed = self.debt
+        if owed <= 0:
+            return []
+        moves = self._spend(owed)
+        repaid = -sum(p for _, p in moves)
+        if repaid:
+            moves.append(self._move(self._debt_lot(at), repaid))
+        return moves
+
+    def _debt_lot(self, at: datetime) -> Lot:
+        found = next((lot for lot in self.lots.values() if lot.is_debt), None)
+        if found is None:
+            found = debt_lot(self.member_id, at)
+            self.lots[found.lot_id] = found
+        return found
+
+    def _move(self, lot: Lot, points: int) -> Allocation:
+        lot.remaining += points
+        self.changed.add(lot.lot_id)
+        if lot.vested and not lot.expired:
+            self.available += points
+        else:
+            self.pending += points
+        return lot.lot_id, points

@@ -1,0 +1,158 @@
+"""The lot clock on the real database: lots vest, are warned of and expire at their own
+moments on the partitions' clocks, whatever the batching; and live, by the sweeper."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from loyalty_kernel.intake.translation import translate_purchase
+from loyalty_kernel.messages import InboundMessage
+from loyalty_kernel.programme import Programme
+from loyalty_kernel.topics import TopicNames
+from loyalty_platform.database import create_engine, session_factory
+from loyalty_platform.kafka import partition_of
+from loyalty_platform.settings import asyncpg_url
+from loyalty_points.adapters.orm import BalanceRow, LedgerEntryRow, LotRow, OutboxRow
+from loyalty_points.migrations import MIGRATIONS_DIR
+from loyalty_points.service_layer.handlers import PurchaseHandler
+from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
+from tests.support.events import encode, purchase, refund
+from tests.support.points import lifecycle_log
+
+T0 = datetime(2025, 1, 6, 10, tzinfo=UTC)
+TOPICS = TopicNames()
+PROGRAMME = Programme()  # 7 days pending, 365 to expiry, warned 30 days before
+
+
+def handler_on(url: str) -> tuple[PurchaseHandler, object]:
+    engine = create_engine(asyncpg_url(url))
+    sessions = session_factory(engine)
+
+    def uow() -> PointsUnitOfWork:
+        return PointsUnitOfWork(sessions, currency="USD", consumer_group="points",
+                                lifecycle=PROGRAMME.points)  # fmt: skip
+
+    return PurchaseHandler(uow, PROGRAMME, TOPICS), engine
+
+
+async def run(url: str, messages: list, batch: int) -> tuple[list, list, list]:
+    handler, engine = handler_on(url)
+    try:
+        items = [translate_purchase(m) for m in messages]
+        for start in range(0, len(items), batch):
+            outcome = await handler.apply(items[start : start + batch])
+            assert outcome.rejections == []
+        async with handler.uow() as uow:
+            entries = [
+                (e.member_id, e.kind, e.delta, e.balance_after, e.available_after, e.reference,
+                 e.occurred_at, json.dumps(e.lots))
+                for e in await uow.session.scalars(select(LedgerEntryRow).order_by(
+                    LedgerEntryRow.member_id, LedgerEntryRow.id))
+            ]  # fmt: skip
+            lots = [(lot.lot_id, lot.remaining, lot.vested, lot.warned, lot.expired)
+                    for lot in await uow.session.scalars(select(LotRow).order_by(LotRow.lot_id))]  # fmt: skip
+            events = sorted(json.loads(r.value) ["id"] for r in await uow.session.scalars(
+                select(OutboxRow)))  # fmt: skip
+        return entries, lots, events
+    finally:
+        await engine.dispose()  # type: ignore[attr-defined]
+
+
+async def test_the_same_log_gives_the_same_lots_entries_and_events_however_it_is_batched(
+    new_database,
+):
+    messages = lifecycle_log(members=12, days=800, start=T0)
+    one_go = await run(await new_database(MIGRATIONS_DIR), messages, batch=len(messages))
+    singly = await run(await new_database(MIGRATIONS_DIR), messages, batch=1)
+    sevens = await run(await new_database(MIGRATIONS_DIR), messages, batch=7)
+    assert one_go == singly == sevens
+    entries, _, events = one_go
+    kinds = {e[1] for e in entries}
+    assert {"earned", "clawed_back", "vested", "expiring_soon", "expired"} <= kinds
+    assert len(events) == len(entries)
+    # Each member's moments come in time order, whatever the partitions' interleaving.
+    for member in {e[0] for e in entries}:
+        moments = [e[6] for e in entries if e[0] == member and e[1] in ("vested", "expired")]
+        assert moments == sorted(moments)
+
+
+async def test_the_sweeper_lets_quiet_members_points_vest_and_expire_by_the_wall_clock(
+    points_database,
+):
+    handler, engine = handler_on(points_database)
+    try:
+        on = [InboundMessage(TOPICS.purchases, p, 0, m.encode(), encode(purchase(m, f"{m}-1",
+              "40.00", T0)), 0, "log") for p, m in ((0, "m-0"), (1, "m-1"))]  # fmt: skip
+        await handler.apply([translate_purchase(on[0])])
+        await handler.apply([translate_purchase(on[1])])
+        assert await handler.sweep([0], T0 + timedelta(days=7)) == 1  # m-0 vests; m-1 waits
+        assert await handler.sweep([0, 1], T0 + timedelta(days=370)) == 5
+        async with handler.uow() as uow:
+            rows = [
+                (r.member_id, r.kind, r.occurred_at, r.available_after)
+                for r in await uow.session.scalars(
+                    select(LedgerEntryRow).order_by(LedgerEntryRow.id)
+                )
+            ]
+            types = [json.loads(r.value)["type"] for r in await uow.session.scalars(
+                select(OutboxRow).order_by(OutboxRow.id))]  # fmt: skip
+        mine = [r[1:] for r in rows if r[0] == "m-0"]
+        assert mine == [
+            ("earned", T0, 0),
+            ("vested", T0 + timedelta(days=7), 40),
+            ("expiring_soon", T0 + timedelta(days=335), 40),
+            ("expired", T0 + timedelta(days=365), 0),
+        ]
+        assert [r[1] for r in rows if r[0] == "m-1"] == ["earned", "vested",
+                                                                  "expiring_soon", "expired"]  # fmt: skip
+        assert types.count("loyalty.points.vested.v1") == 2
+        assert types.count("loyalty.points.expired.v1") == 2
+        assert await handler.sweep([0, 1], T0 + timedelta(days=800)) == 0  # once each
+    finally:
+        await engine.dispose()
+
+
+async def test_a_member_from_before_lots_is_placed_on_its_keys_partition_and_then_swept(
+    points_database,
+):
+    handler, engine = handler_on(points_database)
+    try:
+        member = "m-7"
+        home = partition_of(member, 2)
+        bought = InboundMessage(TOPICS.purchases, home, 0, member.encode(),
+                                encode(purchase(member, "p1", "40.00", T0)), 0, "log")  # fmt: skip
+        await handler.apply([translate_purchase(bought)])
+        async with handler.uow() as uow:  # as migration 0007 leaves a member: no partition
+            await uow.session.execute(update(BalanceRow).values(partition=None))
+            await uow.commit()
+        assert await handler.sweep([0, 1], T0 + timedelta(days=8)) == 0
+        assert await handler.place(2) == 1
+        assert await handler.place(2) == 0
+        async with handler.uow() as uow:
+            assert (await uow.session.get(BalanceRow, member)).partition == home
+        assert await handler.sweep([home], T0 + timedelta(days=8)) == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_a_refused_message_moves_no_clock(points_database):
+    handler, engine = handler_on(points_database)
+    try:
+
+        def on(offset: int, event: dict) -> object:
+            return translate_purchase(InboundMessage(TOPICS.purchases, 0, offset, b"m-0",
+                                                     encode(event), 0, "log"))  # fmt: skip
+
+        await handler.apply([on(0, purchase("m-0", "p1", "40.00", T0))])
+        unknown = refund("m-0", "r1", "no-such-purchase", "5.00", T0 + timedelta(days=10))
+        outcome = await handler.apply([on(1, unknown)])
+        assert [r.reason for r in outcome.rejections] == ["unknown_purchase"]
+        async with handler.uow() as uow:
+            kinds = list(await uow.session.scalars(select(LedgerEntryRow.kind)))
+            watermark = await uow.ledgers.clocks.watermark(0)
+        assert (kinds, watermark) == (["earned"], T0)
+    finally:
+        await engine.dispose()
