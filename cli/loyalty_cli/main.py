@@ -76,6 +76,10 @@ def up(
                     )
                 )
                 console.print(f"[green]demo traffic sent: {len(lines)} events[/]")
+                from loyalty_cli.demo import spend_some
+
+                for line in spend_some(credentials):
+                    console.print(f"[green]demo spend: {line}[/]")
             while all(p.poll() is None for p in processes):
                 time.sleep(0.5)
             console.print("[red]a service stopped; see its log under var/[/]")

@@ -91,7 +91,7 @@ def write_csv(body: dict[str, Any]) -> None:
 
 def print_liability(body: dict[str, Any]) -> None:
     currency = body["currency"]
-    console.rule(f"points liability as of {body['as_of']}")
+    console.rule(f"points liability as of {_short(body['as_of'])}")
     held = body["outstanding"]
     console.print(
         f"[bold]{held['points']:,}[/] points held by {held['members']:,} members, "
@@ -102,7 +102,8 @@ def print_liability(body: dict[str, Any]) -> None:
     if owed["points"]:
         console.print(f"  [red]{owed['points']:,} points owed by {owed['members']:,} members[/]")
     period = body["period"]
-    moved = Table("moved", "points", title=f"from {period['start']} to {period['end']}")
+    console.print(f"moved from {_short(period['start'])} to {_short(period['end'])}:")
+    moved = Table("kind", "points")
     for name in FLOWS:
         moved.add_row(name.replace("_", " "), f"{period[name]:,}")
     console.print(moved)
@@ -113,5 +114,12 @@ def print_liability(body: dict[str, Any]) -> None:
                   f"({breakage['expired']:,} expired of {breakage['earned']:,} earned)")  # fmt: skip
     soon = Table("expiring within", "points", f"value ({currency})")
     for row in body["expiring"]:
-        soon.add_row(f"{row['within_days']} days", f"{row['points']:,}", row["value"])
+        soon.add_row(
+            f"{row['within_days']} days", f"{row['points']:,}", f"{Decimal(row['value']):,.2f}"
+        )
     console.print(soon)
+
+
+def _short(moment: str) -> str:
+    """An RFC 3339 moment to the minute, for reading."""
+    return moment[:16].replace("T", " ") + " UTC" if moment.endswith("Z") else moment
