@@ -62,6 +62,49 @@ async def read_topic(
     return found
 
 
+async def read_all(kafka: KafkaSettings, topic: str, *, timeout: float = 60.0) -> list[Any]:
+    """Every record on `topic`, from the start to the end of each partition's log: for a
+    topic nothing writes to any more (its services stopped, their outboxes empty), where
+    waiting longer could bring nothing more. A partition is read to its end once a fetch
+    answered after its last record brought nothing and the position is at the high-water
+    mark that answer gave."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=100,  # an answer with nothing comes back soon
+    )
+    await consumer.start()
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    assert partitions, f"{topic} has no partitions"
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning()
+    found: list[Any] = []
+    last_record = dict.fromkeys(partitions, time.time() * 1000)  # ms, as the fetcher stamps
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=300)
+            now = time.time() * 1000
+            for tp, records in batches.items():
+                found.extend(records)
+                last_record[tp] = now
+            if not batches:
+                ends = [await _read_to_end(consumer, tp, last_record[tp]) for tp in partitions]
+                if all(ends):
+                    return found
+            assert time.monotonic() < deadline, f"{topic} not read to its end in {timeout}s"
+    finally:
+        await consumer.stop()
+
+
+async def _read_to_end(consumer: AIOKafkaConsumer, tp: TopicPartition, last_record: float) -> bool:
+    answered, end = consumer.last_poll_timestamp(tp), consumer.highwater(tp)
+    if answered is None or end is None or answered <= last_record:
+        return False
+    return bool(await consumer.position(tp) >= end)
+
+
 def payloads(records: list[Any]) -> list[dict[str, Any]]:
     return [json.loads(r.value) for r in records]
 
