@@ -30,14 +30,17 @@ from tests.support.events import iso
 def churn_settings(
     database_url: str, kafka: KafkaSettings, **overrides: object
 ) -> ChurnWatchSettings:
-    """Event time only, so a replay is deterministic; a consumer group of the test's own.
-    The constructed histories run up to two years from 2025, past today's date: the
-    future-time guard allows a year ahead here (an 8999 stamp is still refused)."""
+    """Event time only, so a replay is deterministic; a consumer group of the test's own,
+    with the shortest session the settings allow (the embedded broker takes about half a
+    session to let a consumer join). The constructed histories run up to two years from
+    2025, past today's date: the future-time guard allows a year ahead here (an 8999
+    stamp is still refused)."""
     programme = Programme(max_future_seconds=366 * 86_400)
     fields: dict[str, object] = {
         "consumer_group": f"churn-{kafka.topic_prefix}",
         "clock": "event",
         "programme": programme,
+        "session_timeout_seconds": 6,
     }
     return ChurnWatchSettings(database_url=database_url, kafka=kafka, **(fields | overrides))
 

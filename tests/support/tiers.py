@@ -24,8 +24,14 @@ from tests.support.programme import ReferencePurchase, tier_as_of
 
 
 def tiers_settings(database_url: str, kafka: KafkaSettings, **overrides: object) -> TiersSettings:
-    """Event time only, so a replay is deterministic; a consumer group of the test's own."""
-    fields: dict[str, object] = {"consumer_group": f"tiers-{kafka.topic_prefix}", "clock": "event"}
+    """Event time only, so a replay is deterministic; a consumer group of the test's own,
+    with the shortest session the settings allow (the embedded broker takes about half a
+    session to let a consumer join)."""
+    fields: dict[str, object] = {
+        "consumer_group": f"tiers-{kafka.topic_prefix}",
+        "clock": "event",
+        "session_timeout_seconds": 6,
+    }
     return TiersSettings(database_url=database_url, kafka=kafka, **(fields | overrides))
 
 
