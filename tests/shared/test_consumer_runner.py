@@ -56,7 +56,14 @@ def as_is(message: InboundMessage) -> Consumed[bytes]:
     return Consumed(message, message.value)
 
 
+# The embedded broker lets a consumer join a group in about half a session, and one that
+# takes over from a member that left only after about two sessions: a short one here
+# (the services' settings keep at least 6 s for real brokers).
+SESSION_SECONDS = 2.0
+
+
 def runner(kafka: KafkaSettings, handler, group: str, **options) -> ConsumerRunner:
+    options.setdefault("session_timeout_seconds", SESSION_SECONDS)
     return ConsumerRunner(
         name="test", translators={kafka.topics.purchases: as_is}, group_id=group, kafka=kafka,
         handler=handler, metrics=ServiceMetrics("test"), **options,
@@ -78,14 +85,14 @@ async def test_offsets_are_committed_after_handling_so_a_restart_resumes_after_t
     group = f"g-{uuid.uuid4().hex}"
     await publish(kafka, kafka.topics.purchases, values(50))
     first = RecordingHandler()
-    r = runner(kafka, first, group, session_timeout_seconds=6)
+    r = runner(kafka, first, group)
     await r.start()
     await until(lambda: len(first.applied) == 50)
     await r.stop()
 
     await publish(kafka, kafka.topics.purchases, values(5, prefix="late"))
     second = RecordingHandler()
-    r = runner(kafka, second, group, session_timeout_seconds=6)
+    r = runner(kafka, second, group)
     await r.start()
     await until(lambda: len(second.applied) == 5)
     await asyncio.sleep(0.5)
@@ -171,12 +178,8 @@ async def test_a_replica_that_owns_no_partition_is_not_ready(kafka):
     )
     await ensure_topics(one, [one.topics.purchases])
     group = f"g-{uuid.uuid4().hex}"
-    runners = [
-        runner(one, RecordingHandler(), group, stall_seconds=2, session_timeout_seconds=6)
-        for _ in range(2)
-    ]
-    for r in runners:
-        await r.start()
+    runners = [runner(one, RecordingHandler(), group, stall_seconds=2) for _ in range(2)]
+    await asyncio.gather(*(r.start() for r in runners))  # together: one round of joining
     try:
         owners = lambda: [bool(r.assignment()) for r in runners]  # noqa: E731
         await until(lambda: sorted(owners()) == [False, True], timeout=60)
