@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loyalty_kernel.intake.translation import translate_purchase
 from loyalty_kernel.messages import InboundMessage, Item
+from loyalty_kernel.programme import Programme
 from loyalty_platform.access import Kind
 from loyalty_platform.database import create_engine, session_factory
 from loyalty_platform.service import wall_clock
@@ -76,11 +77,11 @@ async def balance(points: PointsService, member: str) -> int:
 
 
 @asynccontextmanager
-async def points_running(database_url: str, kafka: KafkaSettings) -> AsyncIterator[FastAPI]:
+async def points_running(
+    database_url: str, kafka: KafkaSettings, programme: Programme = SPENDABLE_AT_ONCE
+) -> AsyncIterator[FastAPI]:
     """The points app with its service started (no consumer), to call in-process."""
-    app = points_app(
-        points_settings(database_url, kafka, programme=SPENDABLE_AT_ONCE), consume=False
-    )
+    app = points_app(points_settings(database_url, kafka, programme=programme), consume=False)
     async with app.router.lifespan_context(app):
         yield app
 
@@ -92,11 +93,17 @@ def rewards_settings(database_url: str, kafka: KafkaSettings, **overrides: Any) 
 
 @asynccontextmanager
 async def rewards_stack(
-    database_url: str, kafka: KafkaSettings, *, tiers: bool = False, **overrides: Any
+    database_url: str,
+    kafka: KafkaSettings,
+    *,
+    tiers: bool = False,
+    programme: Programme = SPENDABLE_AT_ONCE,
+    **overrides: Any,
 ) -> AsyncIterator[Stack]:
-    """With `tiers`, the tier service too (event clock), fed the same purchases."""
+    """With `tiers`, the tier service too (event clock), fed the same purchases. The
+    points service runs `programme` (default: points spendable at once)."""
     async with AsyncExitStack() as apps:
-        points = await apps.enter_async_context(points_running(database_url, kafka))
+        points = await apps.enter_async_context(points_running(database_url, kafka, programme))
         transports: dict[str, Any] = {"points_transport": httpx.ASGITransport(app=points)}
         tier_service = None
         if tiers:

@@ -82,6 +82,7 @@ async def test_points_are_pending_then_spendable_then_expire_and_as_of_answers_e
     before = await client.get("/v1/members/m-1/balance", params={"as_of": "2024-12-01T00:00:00Z"})
     assert before.json() | {"as_of": None} == {
         "member_id": "m-1", "balance": 0, "available": 0, "pending": 0, "next_expiry": None,
+        "vesting": [],
         "as_of": None, "updated_at": None}  # fmt: skip
 
     # A year on: p1's remainder (10) expires at its moment, warned 30 days before.

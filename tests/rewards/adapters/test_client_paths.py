@@ -14,11 +14,11 @@ async def test_a_dotted_member_id_reaches_that_members_routes(member):
 
     def answer(request: httpx.Request) -> httpx.Response:
         asked.append(request.url.raw_path)
-        return httpx.Response(200, json={"balance": 0, "tier": "opal"})
+        return httpx.Response(200, json={"available": 0, "vesting": [], "tier": "opal"})
 
     transport = httpx.MockTransport(answer)
     async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
-        await PointsClient(client).balance(member)
+        await PointsClient(client).spendable(member)
         await TiersClient(client).tier(member)
     paths = [httpx.URL("http://svc" + p.decode()).path for p in asked]  # as a server reads them
     assert paths == [f"/v1/members/{member}/balance", f"/v1/members/{member}/tier"]

@@ -52,9 +52,28 @@ def why(reward: Reward = TURKEY, member: MemberStanding = RICH, at: datetime = N
         (replace(TURKEY, stock=0), RICH, NOW, "out_of_stock"),
         (TURKEY, replace(RICH, tier_rank=2), NOW, "tier_too_low"),
         (TURKEY, replace(RICH, redeemed_in_period=1), NOW, "limit_reached"),
-        (TURKEY, replace(RICH, balance=-1), NOW, "negative_balance"),
-        (TURKEY, replace(RICH, balance=149), NOW, "insufficient_points"),
-        (TURKEY, replace(RICH, balance=150), NOW, None),
+        (TURKEY, replace(RICH, available=-1), NOW, "negative_balance"),
+        (TURKEY, replace(RICH, available=149), NOW, "insufficient_points"),
+        (TURKEY, replace(RICH, available=150), NOW, None),
+        # 100 spendable and 60 vesting tomorrow: the turkey (150) waits for them.
+        (
+            TURKEY,
+            replace(RICH, available=100, vesting=((NOW + timedelta(days=1), 60),)),
+            NOW,
+            "points_pending",
+        ),
+        (
+            TURKEY,
+            replace(RICH, available=100, vesting=((NOW + timedelta(days=1), 40),)),
+            NOW,
+            "insufficient_points",
+        ),
+        (
+            TURKEY,
+            replace(RICH, available=-5, vesting=((NOW + timedelta(days=1), 500),)),
+            NOW,
+            "negative_balance",
+        ),
         (replace(TURKEY, stock=None), RICH, NOW, None),
     ],
 )
@@ -62,11 +81,22 @@ def test_each_rule_refuses_with_its_own_reason(reward, member, at, code):
     assert why(reward, member, at) == code
 
 
+def test_points_pending_says_when_enough_of_them_vest():
+    member = replace(RICH, available=100, vesting=((NOW + timedelta(days=1), 20),
+                                                  (NOW + timedelta(days=3), 30),
+                                                  (NOW + timedelta(days=5), 90)))  # fmt: skip
+    found = refusal(TURKEY, member, DIAMOND, NOW)
+    assert found is not None
+    assert found.code == "points_pending"
+    assert (NOW + timedelta(days=3)).isoformat() in found.message
+
+
 def test_the_first_reason_is_the_one_to_act_on():
     # Out of season and out of stock and too poor: the season is what the member sees.
     everything = replace(TURKEY, stock=0)
     assert (
-        why(everything, replace(RICH, balance=0), NOW + timedelta(days=9)) == "no_longer_available"
+        why(everything, replace(RICH, available=0), NOW + timedelta(days=9))
+        == "no_longer_available"
     )
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from loyalty_kernel.programme import Programme
 from loyalty_points.adapters.orm import DebitRow
 from tests.support.events import purchase, refund
 from tests.support.kafka import payloads, read_topic
@@ -124,6 +125,22 @@ async def test_a_member_with_a_negative_balance_cannot_redeem(stack):
     assert (
         next(r for r in offer if r["reward_id"] == "r100")["reason"]["code"] == "negative_balance"
     )
+
+
+async def test_points_still_pending_say_so_and_when_they_vest(platform_database, kafka):
+    """The default programme: a purchase's points are pending for 7 days."""
+    async with rewards_stack(platform_database, kafka, programme=Programme()) as stack:
+        bought = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+        await stack.feed(purchase("m-1", "p1", "150.00", bought))
+        await stack.client.post("/v1/admin/rewards", json=reward("r100", 100))
+        offer = (await stack.client.get("/v1/rewards", params={"member_id": "m-1"})).json()
+        reason = next(r for r in offer["rewards"] if r["reward_id"] == "r100")["reason"]
+        vests = (bought + timedelta(days=7)).isoformat()
+        assert reason["code"] == "points_pending"
+        assert vests in reason["message"]
+        refused = await redeem(stack.client, "m-1", "r100", "k1")
+        assert (refused.status_code, refused.json()["error"]["code"]) == (409, "points_pending")
+        assert await stack.balance("m-1") == 150  # nothing taken
 
 
 async def test_a_cancel_gives_back_points_and_stock_once(stack):

@@ -4,7 +4,7 @@ touched. Part of the points consumer's hot path: array parameters, one upsert.""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from loyalty_points.adapters.orm import SCHEMA
@@ -23,15 +23,14 @@ _LIVE = f"""
     where member_id = any($1::text[]) and reference = any($2::text[]) and source = 'purchase'"""
 _NAMED = f"select {_COLUMNS} from {SCHEMA}.lots where lot_id = any($1::text[])"
 
-_SAVE = f"""
-    insert into {SCHEMA}.lots ({_COLUMNS})
-    select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::timestamptz[], $7::timestamptz[], $8::timestamptz[],
-                         $9::timestamptz[], $10::bigint[], $11::bigint[], $12::bool[],
-                         $13::bool[], $14::bool[])
-    on conflict (lot_id) do update set
-        remaining = excluded.remaining, vested = excluded.vested,
-        warned = excluded.warned, expired = excluded.expired"""
+LOT_COLUMNS = [c.strip() for c in _COLUMNS.split(",")]
+# What time and spending change of a lot; the rest is fixed when it is opened.
+_UPDATE = f"""
+    update {SCHEMA}.lots l set remaining = u.remaining, vested = u.vested, warned = u.warned,
+                               expired = u.expired
+    from unnest($1::text[], $2::bigint[], $3::bool[], $4::bool[], $5::bool[])
+        as u(lot_id, remaining, vested, warned, expired)
+    where l.lot_id = u.lot_id"""
 
 ENTRY_COLUMNS = [
     "member_id",
@@ -71,27 +70,21 @@ async def named_lots(db: Any, lot_ids: Iterable[str]) -> dict[str, Lot]:
     return {r[0]: _lot(r) for r in await db.fetch(_NAMED, sorted(set(lot_ids)))}
 
 
-async def save_lots(db: Any, lots: Iterable[Lot]) -> None:
-    rows = sorted(lots, key=lambda lot: lot.lot_id)
-    if not rows:
-        return
-    columns = [
-        [lot.lot_id for lot in rows],
-        [lot.member_id for lot in rows],
-        [lot.source.value for lot in rows],
-        [lot.reference for lot in rows],
-        [lot.store_id for lot in rows],
-        [lot.earned_at for lot in rows],
-        [lot.vests_at for lot in rows],
-        [lot.expires_at for lot in rows],
-        [lot.warn_at for lot in rows],
-        [lot.points for lot in rows],
-        [lot.remaining for lot in rows],
-        [lot.vested for lot in rows],
-        [lot.warned for lot in rows],
-        [lot.expired for lot in rows],
-    ]
-    await db.execute(_SAVE, *columns)
+async def save_lots(db: Any, opened: Iterable[Lot], changed: Iterable[Lot]) -> None:
+    """New lots by COPY; what changed of the others, in one statement."""
+    new = [tuple(getattr(lot, c) for c in LOT_COLUMNS) for lot in opened]
+    if new:
+        await db.copy_records_to_table("lots", schema_name=SCHEMA, columns=LOT_COLUMNS,
+                                       records=[_row(r) for r in new])  # fmt: skip
+    rows = sorted(changed, key=lambda lot: lot.lot_id)
+    if rows:
+        await db.execute(_UPDATE, [x.lot_id for x in rows], [x.remaining for x in rows],
+                         [x.vested for x in rows], [x.warned for x in rows],
+                         [x.expired for x in rows])  # fmt: skip
+
+
+def _row(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(v.value if isinstance(v, LotSource) else v for v in values)
 
 
 def allocations_json(moved: Iterable[Allocation]) -> str:
@@ -111,10 +104,14 @@ def entry_record(e: LedgerEntry) -> tuple[Any, ...]:
             allocations_json(e.lots))  # fmt: skip
 
 
-def changed_lots(books: Mapping[str, Any]) -> list[Lot]:
-    """The lots the books changed since loading; their change marks are cleared."""
-    out: list[Lot] = []
-    for book in books.values():
-        out += [book.lots[lot_id] for lot_id in sorted(book.changed)]
+def changed_lots(books: Iterable[Any]) -> tuple[list[Lot], list[Lot]]:
+    """The lots the books opened, and the others they changed, since loading; their
+    marks are cleared."""
+    opened: list[Lot] = []
+    changed: list[Lot] = []
+    for book in books:
+        opened += [book.lots[i] for i in sorted(book.opened)]
+        changed += [book.lots[i] for i in sorted(book.changed - book.opened)]
         book.changed.clear()
-    return out
+        book.opened.clear()
+    return opened, changed

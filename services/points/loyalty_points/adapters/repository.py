@@ -119,12 +119,15 @@ class LedgerRepository:
         await db.execute(_PLACE, members, [partitions[m] for m in members])
 
     async def for_members(
-        self, references: Mapping[str, set[str]], lookback: Mapping[str, datetime]
+        self,
+        references: Mapping[str, set[str]],
+        lookback: Mapping[str, datetime],
+        refunded: Iterable[str] = (),
     ) -> tuple[dict[str, Ledger], dict[str, int]]:
         """Each member's ledger, balance row locked, holding their lots that hold or owe
         points, their purchases since their `lookback` start and every purchase their
-        events refer to (`references`), with its lot; and the members' partitions of
-        `purchases`, where known."""
+        events refer to (`references`), and the lots of the purchases `refunded`; and
+        the members' partitions of `purchases`, where known."""
         db = await driver_connection(self._session)
         members = sorted(references)
         rows = await lock_members(db, _LOCK_BALANCES, members, "points.balances")
@@ -132,7 +135,7 @@ class LedgerRepository:
         referenced = sorted(set().union(*references.values())) if references else []
         purchases = await _HISTORY.load(db, referenced, lookback, Purchase, Refund)
         own = by_member(purchases, lookback, references)
-        lots = await live_lots(db, members, referenced)
+        lots = await live_lots(db, members, refunded)
         batch: dict[PurchaseKey, Purchase] = {}  # what the batch records, whoever's
         ledgers = {m: Ledger(m, self._book(m, lots[m]), own[m], self._currency, batch)
                    for m in members}  # fmt: skip
@@ -206,7 +209,7 @@ class LedgerRepository:
         )
         entries = [entry_record(e) for lg in ledgers for e in lg.new_entries]
         await copy_rows(db, SCHEMA, "ledger_entries", ENTRY_COLUMNS, entries)
-        await save_lots(db, changed_lots({lg.member_id: lg.book for lg in ledgers}))
+        await save_lots(db, *changed_lots(lg.book for lg in ledgers))
         moved = sorted(ledgers, key=lambda lg: lg.member_id)
         if moved:
             await db.execute(

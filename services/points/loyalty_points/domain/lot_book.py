@@ -9,6 +9,7 @@ spendable (`available`) and the `pending` part as running sums.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,10 +35,15 @@ class LotBook:
     lifecycle: PointsLifecycle
     lots: dict[str, Lot] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)  # lot ids to save
+    opened: set[str] = field(default_factory=set)  # of those, the lots new since loading
     available: int = 0
     pending: int = 0
+    _next: datetime | None = field(default=None, init=False, repr=False)
+    _stale: bool = field(default=True, init=False, repr=False)  # `_next` to be worked out
+    _owing: Lot | None = field(default=None, init=False, repr=False)  # the debt lot, if any
 
     def __post_init__(self) -> None:
+        self._owing = next((lot for lot in self.lots.values() if lot.is_debt), None)
         for lot in self.lots.values():
             if lot.vested and not lot.expired:
                 self.available += lot.remaining
@@ -51,13 +57,15 @@ class LotBook:
     @property
     def debt(self) -> int:
         """Points owed: what a clawback took that the member no longer held."""
-        return -sum(lot.remaining for lot in self.lots.values() if lot.is_debt)
+        return -self._owing.remaining if self._owing is not None else 0
 
     def add(self, lot: Lot) -> tuple[Allocation, ...]:
         """A new lot (an earning or a positive adjustment); if it is spendable at once
         and the member owes points, it pays the debt first."""
         self.lots[lot.lot_id] = lot
         self.changed.add(lot.lot_id)
+        self.opened.add(lot.lot_id)
+        self._stale = True
         lot.remaining = 0
         moves = [self._move(lot, lot.points)]
         if lot.vested:
@@ -98,6 +106,7 @@ class LotBook:
                 if lot.remaining == 0:  # else the clock expires the rest, as due
                     lot.expired = True
                     self.changed.add(lot_id)
+                    self._stale = True
             else:
                 back.append(self._move(lot, -taken))
         back += self._repay(at)
@@ -115,23 +124,34 @@ class LotBook:
         return None
 
     def next_moment(self) -> datetime | None:
-        steps = [s[0] for s in (lot.next_step() for lot in self.lots.values()) if s]
-        return min(steps, default=None)
+        if self._stale:
+            steps = [s[0] for s in (lot.next_step() for lot in self.lots.values()) if s]
+            self._next, self._stale = min(steps, default=None), False
+        return self._next
 
     def steps_until(self, until: datetime) -> Iterable[Moment]:
         """Take every step of every lot due at or before `until`, in time order (at the
         same instant: vest, warn, expire; then the older lot first)."""
-        while True:
-            due = [(s, lot) for lot in self.lots.values() if (s := lot.next_step()) is not None]
-            due = [d for d in due if d[0][0] <= until]
-            if not due:
-                return
-            (at, step), lot = min(due, key=lambda d: (d[0], d[1].earned_at, d[1].lot_id))
+        moment = self.next_moment()
+        if moment is None or moment > until:
+            return
+        due = [(*s, lot.earned_at, lot.lot_id) for lot in self.lots.values()
+               if (s := lot.next_step()) is not None and s[0] <= until]  # fmt: skip
+        heapq.heapify(due)
+        while due:
+            at, step, earned_at, lot_id = heapq.heappop(due)
+            lot = self.lots[lot_id]
+            if lot.next_step() != (at, step):
+                continue  # another step took what it held (a debt paid from it)
             yield self._take_step(lot, step, at)
+            after = lot.next_step()
+            if after is not None and after[0] <= until:
+                heapq.heappush(due, (*after, earned_at, lot_id))
 
     def _take_step(self, lot: Lot, step: Step, at: datetime) -> Moment:
         points = lot.remaining
         self.changed.add(lot.lot_id)
+        self._stale = True
         if step is Step.VEST:
             self.pending -= points
             self.available += points
@@ -166,15 +186,16 @@ class LotBook:
         return moves
 
     def _debt_lot(self, at: datetime) -> Lot:
-        found = next((lot for lot in self.lots.values() if lot.is_debt), None)
-        if found is None:
-            found = debt_lot(self.member_id, at)
-            self.lots[found.lot_id] = found
-        return found
+        if self._owing is None:
+            self._owing = debt_lot(self.member_id, at)
+            self.lots[self._owing.lot_id] = self._owing
+            self.opened.add(self._owing.lot_id)
+        return self._owing
 
     def _move(self, lot: Lot, points: int) -> Allocation:
         lot.remaining += points
         self.changed.add(lot.lot_id)
+        self._stale = True
         if lot.vested and not lot.expired:
             self.available += points
         else:

@@ -20,10 +20,12 @@ class MomentSchedule:
 
     def __init__(self) -> None:
         self._heap: list[tuple[datetime, str]] = []
+        self._pushed: dict[str, datetime] = {}  # each member's latest entry in the heap
 
     def add(self, ledger: Ledger) -> None:
         moment = ledger.next_moment()
-        if moment is not None:
+        if moment is not None and self._pushed.get(ledger.member_id) != moment:
+            self._pushed[ledger.member_id] = moment
             heapq.heappush(self._heap, (moment, ledger.member_id))
 
     def settle(self, watermark: datetime, ledgers: dict[str, Ledger]) -> None:
@@ -31,6 +33,8 @@ class MomentSchedule:
         stale once the ledger's next moment has moved, and is skipped."""
         while self._heap and self._heap[0][0] <= watermark:
             moment, member = heapq.heappop(self._heap)
+            if self._pushed.get(member) == moment:
+                del self._pushed[member]
             ledger = ledgers[member]
             if ledger.next_moment() == moment:
                 ledger.settle(watermark)

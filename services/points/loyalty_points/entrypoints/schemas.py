@@ -47,6 +47,13 @@ class ExpiryOut(BaseModel):
     expires_at: datetime
 
 
+class VestingOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    points: int
+    vests_at: datetime
+
+
 class BalanceOut(BaseModel):
     """`balance` = `available` + `pending`; `available` is below zero while the member
     owes points (a clawback took more than they held)."""
@@ -58,6 +65,7 @@ class BalanceOut(BaseModel):
     available: int  # spendable now
     pending: int  # earned, not yet spendable (the return window)
     next_expiry: ExpiryOut | None
+    vesting: list[VestingOut]  # the pending points by when they become spendable
     as_of: datetime | None  # the moment asked for; null: now
     updated_at: datetime | None  # when the balance last moved (null as of a moment)
 

@@ -80,16 +80,19 @@ class PurchaseHandler(ConsumingHandler[PointsUnitOfWork, LedgerBatch, IntakeComm
         watermarks = await uow.ledgers.clocks.lock({i.message.partition for i in batch})
         references: dict[str, set[str]] = defaultdict(set)
         lookback: dict[str, datetime] = {}
+        refunded: set[str] = set()
         for item in batch:
             cmd = item.command
             references[cmd.member_id].add(cmd.purchase_id)
             if isinstance(cmd, RecordPurchase):
                 start = cmd.occurred_at - self.tiers.reach
                 lookback[cmd.member_id] = min(lookback.get(cmd.member_id, start), start)
+            else:
+                refunded.add(cmd.purchase_id)
         horizon = watermarks.advanced((i.message.partition, i.command.occurred_at) for i in batch)
         for member in await uow.ledgers.due(horizon):
             references.setdefault(member, set())
-        return await self._load(uow, references, lookback, watermarks)
+        return await self._load(uow, references, lookback, watermarks, refunded)
 
     async def _load(
         self,
@@ -97,8 +100,9 @@ class PurchaseHandler(ConsumingHandler[PointsUnitOfWork, LedgerBatch, IntakeComm
         references: dict[str, set[str]],
         lookback: dict[str, datetime],
         watermarks: PartitionWatermarks,
+        refunded: set[str] | None = None,
     ) -> LedgerBatch:
-        ledgers, partitions = await uow.ledgers.for_members(references, lookback)
+        ledgers, partitions = await uow.ledgers.for_members(references, lookback, refunded or ())
         return LedgerBatch(ledgers, partitions, watermarks)
 
     def apply_one(self, work: LedgerBatch, item: Consumed[IntakeCommand]) -> None:

@@ -27,12 +27,19 @@ class Expiry:
 
 
 @dataclass(frozen=True)
+class Vesting:
+    points: int
+    vests_at: datetime
+
+
+@dataclass(frozen=True)
 class Balance:
     member_id: str
     balance: int  # available + pending
     available: int
     pending: int
     next_expiry: Expiry | None
+    vesting: list[Vesting]  # the pending points, by when they vest
     as_of: datetime | None  # None: now, as the ledger stands
     updated_at: datetime | None
 
@@ -69,14 +76,23 @@ async def balance(
     if as_of is None:
         live = await lots(session, member_id)
         return Balance(member_id, row.balance, row.available, row.balance - row.available,
-                       next_expiry(live, None), None, row.updated_at)  # fmt: skip
+                       next_expiry(live, None), vesting(live), None, row.updated_at)  # fmt: skip
     sums = select(func.coalesce(func.sum(LedgerEntryRow.delta), 0),
                   func.coalesce(func.sum(LedgerEntryRow.available_delta), 0)).where(
         LedgerEntryRow.member_id == member_id, LedgerEntryRow.occurred_at <= as_of)  # fmt: skip
     total, available = (await session.execute(sums)).one()
     then = await lots(session, member_id, as_of)
     return Balance(member_id, total, available, total - available, next_expiry(then, as_of),
-                   as_of, None)  # fmt: skip
+                   vesting(then), as_of, None)  # fmt: skip
+
+
+def vesting(held: list[LotView]) -> list[Vesting]:
+    """The pending points by the moment they vest, soonest first."""
+    by_moment: dict[datetime, int] = {}
+    for lot in held:
+        if lot.status == LotStatus.PENDING and lot.remaining > 0:
+            by_moment[lot.vests_at] = by_moment.get(lot.vests_at, 0) + lot.remaining
+    return [Vesting(points, at) for at, points in sorted(by_moment.items())]
 
 
 def next_expiry(held: list[LotView], after: datetime | None) -> Expiry | None:

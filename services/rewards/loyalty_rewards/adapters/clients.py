@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -42,6 +43,12 @@ class DebitAnswer:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class Spendable:
+    available: int
+    vesting: tuple[tuple[datetime, int], ...] = ()
+
+
 class PointsClient:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
@@ -52,11 +59,15 @@ class PointsClient:
         except httpx.HTTPError:
             return False
 
-    async def balance(self, member_id: str) -> int:
+    async def spendable(self, member_id: str) -> Spendable:
+        """What the member can spend now, and their pending points by when they vest."""
         response = await self._call("GET", f"/v1/members/{segment(member_id)}/balance")
         if response.status_code == 404:
-            return 0
-        return int(self._json(response, 200)["balance"])
+            return Spendable(0)
+        body = self._json(response, 200)
+        vesting = tuple((datetime.fromisoformat(v["vests_at"]), int(v["points"]))
+                        for v in body.get("vesting", []))  # fmt: skip
+        return Spendable(int(body["available"]), vesting)
 
     async def debit(
         self, debit_id: str, member_id: str, points: int, reference: str

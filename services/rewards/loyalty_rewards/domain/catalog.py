@@ -58,9 +58,19 @@ class MemberStanding:
     """What the catalog needs to know of a member at the moment of asking."""
 
     member_id: str
-    balance: int
+    available: int  # spendable points; below zero while the member owes points
     tier_rank: int  # the member's tier's place in the programme, 0 = lowest
     redeemed_in_period: int  # this reward's live redemptions within its limit period
+    vesting: tuple[tuple[datetime, int], ...] = ()  # pending points, by when they vest
+
+    def spendable_by(self, points: int) -> datetime | None:
+        """When `points` will be spendable as pending points vest; None if never."""
+        have = self.available
+        for at, vesting in self.vesting:
+            have += vesting
+            if have >= points:
+                return at
+        return None
 
 
 @dataclass(frozen=True)
@@ -89,10 +99,13 @@ def refusal(reward: Reward, member: MemberStanding, min_rank: int, now: datetime
             "limit_reached",
             f"at most {reward.limit_per_member} per member every {reward.limit_period_days} days",
         )
-    if member.balance < 0:
-        return Refusal("negative_balance", f"the balance is {member.balance}")
-    if member.balance < reward.points_cost:
-        return Refusal(
-            "insufficient_points", f"costs {reward.points_cost} points, {member.balance} available"
-        )
+    if member.available < 0:
+        return Refusal("negative_balance", f"{-member.available} points are owed")
+    if member.available < reward.points_cost:
+        cost = f"costs {reward.points_cost} points, {member.available} spendable"
+        when = member.spendable_by(reward.points_cost)
+        if when is not None:
+            return Refusal("points_pending", f"{cost}; enough are pending to vest by "
+                           f"{when.isoformat()}")  # fmt: skip
+        return Refusal("insufficient_points", cost)
     return None

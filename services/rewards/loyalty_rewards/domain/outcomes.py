@@ -11,6 +11,7 @@ from loyalty_rewards.domain.redemption import Redemption, Status
 REJECTIONS = {
     "insufficient_points": "not enough points for this reward",
     "negative_balance": "nothing can be redeemed while the balance is negative",
+    "points_pending": "some of the points are still pending (the return window)",
 }
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from loyalty_kernel.programme import TierPolicy
-from loyalty_rewards.adapters.clients import PointsClient
+from loyalty_rewards.adapters.clients import PointsClient, Spendable
 from loyalty_rewards.domain.catalog import MemberStanding, Reward
 from loyalty_rewards.service_layer.unit_of_work import RewardsUnitOfWork
 
@@ -24,7 +24,7 @@ class Asked:
     """What the other services said of a member."""
 
     tier: str | None
-    points: int
+    points: Spendable
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Standings:
         not asked for: then taken as enough). Raises `NoAnswer` if the points or tier
         service does not answer."""
         held = await self.tier_of(member_id) if tier else None
-        points = await self.points.balance(member_id) if balance else MAX_POINTS
+        points = await self.points.spendable(member_id) if balance else Spendable(MAX_POINTS)
         return Asked(held, points)
 
     async def of(
@@ -59,7 +59,9 @@ class Standings:
             made = await uow.redemptions.live_times(member_id, list(starts), min(starts.values()))
             used.update(reward_id for reward_id, at in made if at >= starts[reward_id])
         rank = self.rank(asked.tier)
-        return lambda r: MemberStanding(member_id, asked.points, rank, used[r.reward_id])
+        points = asked.points
+        return lambda r: MemberStanding(member_id, points.available, rank, used[r.reward_id],
+                                        points.vesting)  # fmt: skip
 
     def rank(self, tier: str | None) -> int:
         return 0 if tier is None else self.policy.rank(self.policy.level_named(tier))
