@@ -69,15 +69,17 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def as_of_moment(as_of: datetime | None) -> datetime | None:
-    """An `as_of` query moment in UTC; without a zone, or outside the calendar the
-    platform accepts, it is the caller's mistake (422 `invalid_as_of`)."""
+def as_of_moment(as_of: datetime | None, name: str = "as_of") -> datetime | None:
+    """A query moment (`as_of`, or the parameter `name`) in UTC; without a zone, or
+    outside the calendar the platform accepts, it is the caller's mistake (422
+    `invalid_as_of`, or `invalid_time` for another parameter)."""
     if as_of is None:
         return None
+    code = "invalid_as_of" if name == "as_of" else "invalid_time"
     if as_of.tzinfo is None:
-        raise ApiError(422, "invalid_as_of", "as_of needs a time zone (Z or an offset)")
+        raise ApiError(422, code, f"{name} needs a time zone (Z or an offset)")
     if not FIRST_YEAR <= as_of.year <= LAST_YEAR:
-        raise ApiError(422, "invalid_as_of", f"as_of must fall in {FIRST_YEAR}-{LAST_YEAR}")
+        raise ApiError(422, code, f"{name} must fall in {FIRST_YEAR}-{LAST_YEAR}")
     return as_of.astimezone(UTC)
 
 

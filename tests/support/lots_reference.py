@@ -59,6 +59,7 @@ class ReferenceLots:
     owed: int = 0
     entries: list[RefEntry] = field(default_factory=list)
     taken_by: dict[str, dict[str, int]] = field(default_factory=dict)  # debit -> lot -> points
+    lapsing: int = 0
 
     # What the member holds
 
@@ -67,7 +68,8 @@ class ReferenceLots:
         return live - self.owed
 
     def pending(self) -> int:
-        return sum(x.left for x in self.lots if not x.vested and not x.expired)
+        # Restored points whose lot expired meanwhile count until their expiry entry.
+        return sum(x.left for x in self.lots if not x.vested and not x.expired) + self.lapsing
 
     def balance(self) -> int:
         return self.available() + self.pending()
@@ -135,18 +137,41 @@ class ReferenceLots:
         if self.available() < 0 or self.balance() < 0:
             return "negative_balance"
         if points > self.available():
-            return "points_pending" if points <= self.balance() else "insufficient_points"
+            return "points_pending" if self._enough_later(points) else "insufficient_points"
         moved: dict[str, int] = {}
         self._take_spendable(points, moved)
         self.taken_by[debit] = moved
         self._entry("redeemed", at, -points, moved)
         return None
 
+    def _enough_later(self, points: int) -> bool:
+        """Whether vesting lots bring `points` within reach before expiring ones take
+        them away again."""
+        have, changes = self.available(), []
+        for x in self.lots:
+            if x.left > 0 and not x.expired:
+                if not x.vested:
+                    changes.append((x.vests, 0, x.left))
+                if x.expires is not None:
+                    changes.append((x.expires, 1, -x.left))
+        for _, kind, moved in sorted(changes):
+            have += moved
+            if kind == 0 and have >= points:
+                return True
+        return False
+
     def spend_as_written(self, debit: str, at: datetime, points: int) -> None:
         """A redemption the old rules allowed (points were spendable at once): what is
-        spendable now is taken, the rest is owed until pending points vest."""
+        spendable now is taken, then from pending lots, soonest to vest first; what is
+        still short (lots that expired here, not in the old ledger) is owed."""
         moved: dict[str, int] = {}
         short = self._take_spendable(points, moved)
+        for x in sorted(self.lots, key=lambda x: (x.vests, x.earned, x.tie)):
+            if short and not x.vested and not x.expired and x.left > 0:
+                got = min(x.left, short)
+                x.left -= got
+                moved[x.key] = -got
+                short -= got
         if short:
             self.owed += short
             moved["debt"] = -short
@@ -158,9 +183,15 @@ class ReferenceLots:
         lapsed: dict[str, int] = {}
         taken_from = self.taken_by.pop(debit)
         for key, taken in taken_from.items():
+            moved[key] = -taken
+            if key == "debt":  # owed no more than is owed now; the rest lapses
+                back = min(-taken, self.owed)
+                self.owed -= back
+                if -taken - back:
+                    lapsed[key] = taken + back
+                continue
             x = self.lot(key)
             assert x is not None
-            moved[key] = -taken
             if x.expired or (x.expires is not None and x.expires <= at):
                 lapsed[key] = taken
                 x.expired = x.expired or x.left == 0
@@ -168,8 +199,10 @@ class ReferenceLots:
                 x.left -= taken
         spendable = sorted((x for x in self.lots if x.vested and not x.expired), key=RefLot.order)
         self._pay_debt_from(spendable, moved)
+        self.lapsing = -sum(lapsed.values())
         self._entry("restored", at, -sum(taken_from.values()), moved)
         if lapsed:
+            self.lapsing = 0
             self._entry("expired", at, sum(lapsed.values()), lapsed)
 
     def adjust(self, adjustment: str, at: datetime, points: int) -> None:

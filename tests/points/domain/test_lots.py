@@ -17,6 +17,7 @@ from loyalty_points.domain.entries import DebitRefused, EntryKind, LedgerEntry
 from loyalty_points.domain.ledger import Ledger
 from loyalty_points.domain.lot_book import LotBook
 from loyalty_points.domain.lots import LotSource, LotStatus
+from loyalty_points.domain.lots_from_history import WrittenEntry, replay
 from tests.support.lots_reference import ReferenceLots
 
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
@@ -269,3 +270,49 @@ def test_any_interleaving_gives_the_references_lots_entries_balance_and_availabl
             assert (lot.remaining, lot.expired) == (twin.left, twin.expired)
     # Whatever happened, each entry's allocations add up to its change of balance.
     assert all(sum(p for _, p in e.lots) == e.delta for e in lg.new_entries)
+
+
+def test_a_replayed_redemption_of_pending_points_goes_back_to_their_lot_when_cancelled():
+    """A ledger from before lots: 100 earned, 60 redeemed while (now) pending."""
+    written = [WrittenEntry("earned", 100, "p1", "p1", "s-1", "opal", T0),
+               WrittenEntry("redeemed", -60, "d1", None, None, None, T0 + timedelta(days=3))]  # fmt: skip
+    done = replay("m-1", written, SHORT, "USD")
+    lg, debit = done.ledger, done.debits["d1"]
+    lg.settle(T0 + timedelta(days=11))  # p1 vested on day 7
+    lg.restore(debit, T0 + timedelta(days=11))
+    assert (lg.balance, lg.available, lg.book.debt) == (100, 100, 0)
+    spent = lg.debit("d2", 100, "r", T0 + timedelta(days=11))
+    assert sum(p for _, p in spent.lots) == -100
+    assert lg.balance == sum(lot.remaining for lot in lg.book.lots.values()) == 0
+    assert lg.balance == sum(e.delta for e in lg.new_entries)
+
+
+def test_a_restore_whose_lot_expired_counts_in_the_balance_until_its_expiry_entry():
+    lg = ledger()
+    buy(lg, "a", "50.00", T0)
+    lg.settle(T0 + timedelta(days=7))
+    debit = lg.debit("d1", 50, "r", T0 + timedelta(days=7))
+    lg.adjust("a2", 20, "goodwill", "ops", T0 + timedelta(days=59))
+    lg.settle(T0 + timedelta(days=70))
+    lg.restore(debit, T0 + timedelta(days=70))
+    restored, lapsed = lg.new_entries[-2:]
+    assert (restored.delta, restored.balance_after, lapsed.delta, lapsed.balance_after) == (
+        50, 70, -50, 20)  # fmt: skip
+    assert (restored.available_after, lapsed.available_after) == (20, 20)
+
+
+def test_points_pending_counts_out_what_expires_before_enough_vests():
+    lg = ledger()
+    buy(lg, "old", "30.00", T0)
+    buy(lg, "new", "15.00", T0 + timedelta(days=55))  # opal again by then: 15 points
+    lg.settle(T0 + timedelta(days=56))
+    assert (lg.available, lg.book.pending) == (30, 15)
+    # 40 asked: "old" (30) expires on day 60, before "new" vests on day 62.
+    with pytest.raises(DebitRefused) as refused:
+        lg.debit("d1", 40, "r", T0 + timedelta(days=56))
+    assert refused.value.reason == "insufficient_points"
+    buy(lg, "newer", "50.00", T0 + timedelta(days=56))  # vests on day 63
+    with pytest.raises(DebitRefused) as refused:
+        lg.debit("d2", 60, "r", T0 + timedelta(days=56))
+    assert (refused.value.reason, refused.value.vests_at) == (
+        "points_pending", T0 + timedelta(days=63))  # fmt: skip

@@ -59,6 +59,14 @@ async def test_points_are_pending_then_spendable_then_expire_and_as_of_answers_e
     assert (now["balance"], now["available"], now["pending"]) == (52, 0, 52)  # p2: 12 at pearl
     assert now["next_expiry"] == {"points": 40, "expires_at": "2026-01-06T10:00:00Z"}
 
+    # Past the vesting moments, but the partition's clock is not there yet: as of then,
+    # as known now, the lots and the balance agree that nothing has vested.
+    ahead = {"as_of": day(30).isoformat()}
+    later = (await client.get("/v1/members/m-1/balance", params=ahead)).json()
+    assert (later["available"], later["pending"], len(later["vesting"])) == (0, 52, 2)
+    lots = (await client.get("/v1/members/m-1/lots", params=ahead)).json()["lots"]
+    assert [lot["status"] for lot in lots] == ["pending", "pending"]
+
     spend = {"debit_id": "d1", "points": 30, "reference": "r1"}
     refused = await client.post("/v1/members/m-1/debits", json=spend)
     assert refused.status_code == 409

@@ -87,9 +87,9 @@ async def test_old_ledgers_get_their_lots_by_replaying_their_entries(new_databas
     assert balance == sum(r[2] for r in rows) == sum(r[1] for r in lots)
     assert available == rows[-1][4]
     assert all(sum(p for _, p in r[5]) == r[2] for r in rows)
-    # The redemptions know which lots they took from: d1 from p1's lot and, for what
-    # was still pending then, from what the member owed until it vested.
+    # The redemptions know which lots they took from: d1 from p1's lot, still pending
+    # then (the old rules let it be spent), so a cancel would put it back there.
     [(d1_lots,)] = await execute(url, "select lots from points.debits where debit_id = 'd1'")
-    assert d1_lots == [[lot_id_for("m-1", LotSource.DEBT, None, "debt"), -60]]
+    assert d1_lots == [[lot_id_for("m-1", LotSource.PURCHASE, "s-1", "p1"), -60]]
     [(d2_lots,)] = await execute(url, "select lots from points.debits where debit_id = 'd2'")
     assert d2_lots == [[lot_id_for("m-1", LotSource.PURCHASE, "s-1", "p1"), -30]]

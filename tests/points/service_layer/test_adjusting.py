@@ -18,7 +18,13 @@ from loyalty_kernel.programme import PointsLifecycle, Programme
 from loyalty_kernel.topics import TopicNames
 from loyalty_platform.database import create_engine, session_factory
 from loyalty_platform.settings import asyncpg_url
-from loyalty_points.adapters.orm import AdjustmentRow, BalanceRow, LedgerEntryRow, OutboxRow
+from loyalty_points.adapters.orm import (
+    AdjustmentRow,
+    BalanceRow,
+    LedgerEntryRow,
+    LotRow,
+    OutboxRow,
+)
 from loyalty_points.domain.entries import AdjustmentRefused
 from loyalty_points.domain.lots import LotSource, lot_id_for
 from loyalty_points.service_layer.adjusting import (
@@ -178,3 +184,17 @@ async def test_one_adjustment_id_raced_for_two_members_is_made_once(adjusting):
     after = await state(adjusting)
     assert len(after["adjustments"]) == len(await adjusted_events(adjusting)) == 1
     assert sum(balance for _, balance in after["balances"]) == 30 + 10 + 5
+
+
+async def test_a_debt_paid_off_and_owed_again_goes_to_the_same_debt_lot(adjusting):
+    """Each adjustment is a unit of work of its own: the paid-off debt lot is loaded
+    again, not opened a second time."""
+    for n, points in enumerate((-40, 40, -45, 5)):
+        made, _ = await adjusting.adjust(adjust(points, f"a-{n}"), T0 + timedelta(hours=n))
+        assert made.points == points
+    async with adjusting.uow() as uow:
+        lots = [(lot.source, lot.remaining) for lot in await uow.session.scalars(
+            select(LotRow).where(LotRow.member_id == "m-1"))]  # fmt: skip
+        balance = (await uow.session.get(BalanceRow, "m-1")).balance
+    assert [left for source, left in lots if source == "debt"] == [-10]
+    assert balance == sum(left for _, left in lots) == 30 - 40 + 40 - 45 + 5

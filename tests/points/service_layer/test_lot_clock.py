@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from loyalty_kernel.intake.translation import translate_purchase
 from loyalty_kernel.messages import InboundMessage
@@ -15,7 +15,13 @@ from loyalty_kernel.topics import TopicNames
 from loyalty_platform.database import create_engine, session_factory
 from loyalty_platform.kafka import partition_of
 from loyalty_platform.settings import asyncpg_url
-from loyalty_points.adapters.orm import BalanceRow, LedgerEntryRow, LotRow, OutboxRow
+from loyalty_points.adapters.orm import (
+    BalanceRow,
+    LedgerEntryRow,
+    LotRow,
+    OutboxRow,
+    PartitionClockRow,
+)
 from loyalty_points.migrations import MIGRATIONS_DIR
 from loyalty_points.service_layer.handlers import PurchaseHandler
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
@@ -125,8 +131,9 @@ async def test_a_member_from_before_lots_is_placed_on_its_keys_partition_and_the
         bought = InboundMessage(TOPICS.purchases, home, 0, member.encode(),
                                 encode(purchase(member, "p1", "40.00", T0)), 0, "log")  # fmt: skip
         await handler.apply([translate_purchase(bought)])
-        async with handler.uow() as uow:  # as migration 0007 leaves a member: no partition
+        async with handler.uow() as uow:  # as migration 0007 leaves it: no partition, no clock
             await uow.session.execute(update(BalanceRow).values(partition=None))
+            await uow.session.execute(delete(PartitionClockRow))
             await uow.commit()
         assert await handler.sweep([0, 1], T0 + timedelta(days=8)) == 0
         assert await handler.place(2) == 1

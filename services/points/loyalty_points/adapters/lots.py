@@ -14,10 +14,14 @@ from loyalty_points.domain.lots import Allocation, Lot, LotSource
 _COLUMNS = ("lot_id, member_id, source, reference, store_id, earned_at, vests_at, "
             "expires_at, warn_at, points, remaining, vested, warned, expired")  # fmt: skip
 
-# The lots that still hold (or owe) points, and the lots of purchases a batch refunds.
+# The lots that still hold (or owe) points, the member's debt lot even when nothing is
+# owed (it is the one a new debt goes to), and the lots of purchases a batch refunds.
 _LIVE = f"""
     select {_COLUMNS} from {SCHEMA}.lots
     where member_id = any($1::text[]) and remaining <> 0
+    union
+    select {_COLUMNS} from {SCHEMA}.lots
+    where member_id = any($1::text[]) and source = 'debt'
     union
     select {_COLUMNS} from {SCHEMA}.lots
     where member_id = any($1::text[]) and reference = any($2::text[]) and source = 'purchase'"""

@@ -68,6 +68,15 @@ _PLACE = f"""
     update {SCHEMA}.balances b set partition = p.partition
     from unnest($1::text[], $2::int[]) as p(member_id, partition)
     where b.member_id = p.member_id and b.partition is null"""
+# A placed member's partition has read at least up to their latest entry: a clock for
+# it (the migration leaves none) lets the sweeper reach them.
+_CLOCK_PLACED = f"""
+    insert into {SCHEMA}.partition_clocks (partition, watermark)
+    select b.partition, max(e.occurred_at) from {SCHEMA}.balances b
+    join {SCHEMA}.ledger_entries e on e.member_id = b.member_id
+    where b.member_id = any($1::text[]) group by b.partition
+    on conflict (partition) do update set watermark = greatest(
+        coalesce(partition_clocks.watermark, excluded.watermark), excluded.watermark)"""
 # Members of these partitions with a lot moment due by the partition's watermark.
 _DUE = f"""
     select b.member_id from {SCHEMA}.balances b
@@ -117,6 +126,8 @@ class LedgerRepository:
         db = await driver_connection(self._session)
         members = sorted(partitions)
         await db.execute(_PLACE, members, [partitions[m] for m in members])
+        if members:
+            await db.execute(_CLOCK_PLACED, members)
 
     async def for_members(
         self,

@@ -190,6 +190,7 @@ class Ledger:
         back, gone = self.book.put_back(debit.lots, at)
         self.append(EntryKind.RESTORED, debit.points, debit.debit_id, None, at, back)
         if gone:
+            self.book.lapse(gone)
             lost = sum(p for _, p in gone)
             self.append(EntryKind.EXPIRED, lost, debit.debit_id, None, at, gone)
         return replace(debit, restored_at=at)

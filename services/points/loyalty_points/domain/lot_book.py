@@ -94,33 +94,68 @@ class LotBook:
         self, allocations: Iterable[Allocation], at: datetime
     ) -> tuple[tuple[Allocation, ...], tuple[Allocation, ...]]:
         """Return spent points to the lots they came from: (what went back, what of it
-        expired at once because its lot had expired in between). What comes back to a
-        spendable lot pays any debt first."""
+        must expire at once because its lot expired in between). The latter count in
+        the balance until `lapse` takes them out. What comes back to a spendable lot
+        pays any debt first."""
         back: list[Allocation] = []
         gone: list[Allocation] = []
         for lot_id, taken in allocations:
-            lot = self.lots[lot_id]
-            if lot.expired or lot.expires_by(at):  # back too late: in, and out at once
-                back.append((lot_id, -taken))
-                gone.append((lot_id, taken))
-                if lot.remaining == 0:  # else the clock expires the rest, as due
-                    lot.expired = True
-                    self.changed.add(lot_id)
-                    self._stale = True
-            else:
-                back.append(self._move(lot, -taken))
+            lot, points = self.lots[lot_id], -taken
+            if lot.is_debt:  # a redemption replayed from before lots ran into debt
+                owed = min(points, self.debt)
+                if owed:
+                    back.append(self._move(lot, owed))
+                points -= owed  # what the expired lots that paid the debt would have held
+            elif not (lot.expired or lot.expires_by(at)):
+                back.append(self._move(lot, points))
+                continue
+            elif lot.remaining == 0:  # else the clock expires the rest, as due
+                lot.expired, self._stale = True, True
+                self.changed.add(lot_id)
+            if points:
+                back.append((lot_id, points))
+                gone.append((lot_id, -points))
+                self.pending += points
         back += self._repay(at)
         return merged(back), merged(gone)
 
+    def lapse(self, gone: Iterable[Allocation]) -> None:
+        """Take out what `put_back` returned to lots that had expired."""
+        self.pending += sum(p for _, p in gone)
+
+    def take_written(self, points: int, at: datetime) -> tuple[Allocation, ...]:
+        """A redemption the rules before lots allowed: spendable lots first, then
+        pending ones (soonest to vest first), then, if the replay let lots expire that
+        the old ledger still counted, debt."""
+        moves = self._spend(points)
+        short = points + sum(p for _, p in moves)
+        pending = sorted((x for x in self.lots.values() if x.remaining > 0 and not x.vested),
+                         key=lambda x: (x.vests_at, x.earned_at, x.lot_id))  # fmt: skip
+        for lot in pending:
+            if short == 0:
+                break
+            moves.append(self._move(lot, -min(short, lot.remaining)))
+            short += moves[-1][1]
+        if short:
+            moves.append(self._move(self._debt_lot(at), -short))
+        return merged(moves)
+
     def enough_vested_at(self, points: int) -> datetime | None:
-        """When `points` will be spendable as the pending lots vest (debt paid first);
-        None if they never will be."""
+        """When `points` will be spendable as the pending lots vest (debt paid first),
+        counting the points that expire before then out; None if they never will be."""
+        changes: list[tuple[datetime, int, int]] = []  # (moment, vest 0 / expire 1, points)
+        for lot in self.lots.values():
+            if lot.remaining <= 0 or lot.expired or lot.is_debt:
+                continue
+            if not lot.vested:
+                changes.append((lot.vests_at, 0, lot.remaining))
+            if lot.expires_at is not None:
+                changes.append((lot.expires_at, 1, -lot.remaining))
         have = self.available
-        for lot in sorted((x for x in self.lots.values() if x.remaining > 0 and not x.vested),
-                          key=lambda x: (x.vests_at, x.earned_at, x.lot_id)):  # fmt: skip
-            have += lot.remaining
-            if have >= points:
-                return lot.vests_at
+        for at, step, moved in sorted(changes):
+            have += moved
+            if step == 0 and have >= points:
+                return at
         return None
 
     def next_moment(self) -> datetime | None:

@@ -4,9 +4,9 @@ earnings, clawbacks, redemptions, restores and adjustments, each with the lots i
 touched, and between them the vestings, warnings and expiries that fell due.
 
 The amounts are the written entries' own: nothing is recomputed. What the old rules
-allowed and the new ones would not is kept and made explicit: a redemption of points
-that would still have been pending takes what is spendable and leaves the rest owed
-(a debt the pending lots pay as they vest), as a clawback would.
+allowed and the new ones would not is kept: a redemption of points that would still
+have been pending takes what is spendable, then from the pending lots themselves, so
+a later cancel puts the points back where they came from.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def replay(
             key = lot_id_for(member_id, LotSource.PURCHASE, old.store_id, old.purchase_id or "")
             moved = book.take(-old.delta, at, first=book.lots.get(key))
         elif kind is EntryKind.REDEEMED:
-            moved = book.take(-old.delta, at)
+            moved = book.take_written(-old.delta, at)
             debits[old.reference] = Debit(old.reference, member_id, -old.delta, "", at, 0,
                                           lots=moved)  # fmt: skip
         elif kind is EntryKind.RESTORED:
@@ -74,6 +74,7 @@ def replay(
             ledger.append(kind, old.delta, old.reference, None, at, moved)
             written_as.append(n)
             if gone:
+                book.lapse(gone)
                 lost = sum(p for _, p in gone)
                 ledger.append(EntryKind.EXPIRED, lost, old.reference, None, at, gone)
                 written_as.append(None)

@@ -53,8 +53,8 @@ async def get_liability(
     and expired in the period (from, to]; breakage over the 12 months up to the moment;
     and what expires in the next 30, 60 and 90 days unless spent."""
     moment = as_of_moment(as_of) or datetime.now(UTC)
-    until = as_of_moment(end) or moment
-    since = as_of_moment(start) or until - DEFAULT_PERIOD
+    until = as_of_moment(end, "to") or moment
+    since = as_of_moment(start, "from") or until - DEFAULT_PERIOD
     if until <= since:
         raise ApiError(422, "invalid_period", "to must be after from")
     value = service.settings.programme.points.point_value

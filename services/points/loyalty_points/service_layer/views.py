@@ -63,6 +63,10 @@ _AS_OF_LOTS = f"""
     from {SCHEMA}.ledger_entries e cross join lateral jsonb_array_elements(e.lots) x
     where e.member_id = $1 and e.occurred_at <= $2
     group by 1"""
+# The lots that had vested, and those the clock had expired, by then.
+_AS_OF_MOMENTS = f"""
+    select reference, kind from {SCHEMA}.ledger_entries
+    where member_id = $1 and occurred_at <= $2 and kind in ('vested', 'expired')"""
 
 
 async def balance(
@@ -74,7 +78,7 @@ async def balance(
     if row is None:
         return None
     if as_of is None:
-        live = await lots(session, member_id)
+        live = await lots(session, member_id, live=True)
         return Balance(member_id, row.balance, row.available, row.balance - row.available,
                        next_expiry(live, None), vesting(live), None, row.updated_at)  # fmt: skip
     sums = select(func.coalesce(func.sum(LedgerEntryRow.delta), 0),
@@ -107,24 +111,29 @@ def next_expiry(held: list[LotView], after: datetime | None) -> Expiry | None:
 
 
 async def lots(
-    session: AsyncSession, member_id: str, as_of: datetime | None = None
+    session: AsyncSession, member_id: str, as_of: datetime | None = None, *, live: bool = False
 ) -> list[LotView]:
-    """The member's lots, newest first: as they stand, or as of a moment (the lots
-    earned by then, holding what the entries up to then left in them)."""
+    """The member's lots, newest first: as they stand (`live`: only those holding or
+    owing points), or as of a moment (the lots earned by then, holding what the entries
+    up to then left in them, vested and expired as the entries up to then say)."""
     query = select(LotRow).where(LotRow.member_id == member_id)
     if as_of is not None:
         query = query.where(LotRow.earned_at <= as_of)
+    elif live:
+        query = query.where(LotRow.remaining != 0)
     rows = list(await session.scalars(query.order_by(LotRow.earned_at.desc(), LotRow.lot_id)))
     if as_of is None:
         return [_view(r, r.remaining, status_of(LotSource(r.source), r.expired, r.remaining,
                                                 r.vested)) for r in rows]  # fmt: skip
     db = await driver_connection(session)
-    then = {lot_id: (held, expired) for lot_id, held, expired in
+    then = {lot_id: (held, lapsed) for lot_id, held, lapsed in
             await db.fetch(_AS_OF_LOTS, member_id, as_of)}  # fmt: skip
+    moments = {(ref, kind) for ref, kind in await db.fetch(_AS_OF_MOMENTS, member_id, as_of)}
     out = []
     for r in rows:
-        held, expired = then.get(r.lot_id, (0, False))
-        vested = r.vests_at <= as_of
+        held, lapsed = then.get(r.lot_id, (0, False))
+        expired = (r.lot_id, "expired") in moments or (lapsed and held == 0)
+        vested = (r.lot_id, "vested") in moments or r.vests_at <= r.earned_at
         out.append(_view(r, held, status_of(LotSource(r.source), expired, held, vested)))
     return out
 
