@@ -28,7 +28,7 @@ AS_OF = "2025-09-01T00:00:00Z"
 
 @pytest.fixture
 async def served(points_database, kafka) -> Iterator[tuple[str, str]]:
-    settings = points_settings(points_database, kafka, clock="event")
+    settings = points_settings(points_database, kafka)
     service = build(settings)  # fill the ledger first, through the consumer's handler
     items = [translate_purchase(m) for m in lifecycle_log(20, 500, seed=3, start=T0)]
     for start in range(0, len(items), 100):

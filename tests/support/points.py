@@ -26,8 +26,14 @@ SPENDABLE_AT_ONCE = Programme(points=PointsLifecycle(pending_days=0))
 
 
 def points_settings(database_url: str, kafka: KafkaSettings, **overrides: object) -> PointsSettings:
-    """A consumer group of the test's own: the broker need not rebalance other tests away."""
-    fields: dict[str, object] = {"consumer_group": f"points-{kafka.topic_prefix}"}
+    """Event time only, so lots vest and expire as the log says, not as the wall clock
+    moves (a test about the live sweeper asks for `clock="wall"`); a consumer group of
+    the test's own, with the shortest session the settings allow."""
+    fields: dict[str, object] = {
+        "consumer_group": f"points-{kafka.topic_prefix}",
+        "clock": "event",
+        "session_timeout_seconds": 6,
+    }
     return PointsSettings(database_url=database_url, kafka=kafka, **(fields | overrides))
 
 

@@ -23,7 +23,7 @@ T0 = datetime(2024, 6, 3, 9, tzinfo=UTC)
 
 @pytest.fixture
 async def app(points_database: str, kafka: KafkaSettings) -> AsyncIterator[tuple]:
-    application = create_app(points_settings(points_database, kafka, clock="event"),
+    application = create_app(points_settings(points_database, kafka),
                              consume=False)  # fmt: skip
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)

@@ -28,7 +28,7 @@ def day(n: float) -> datetime:
 async def app(points_database: str, kafka: KafkaSettings) -> AsyncIterator[tuple]:
     """The API (default programme: 7 days pending, a year to expiry, warned 30 days
     before) with its consumer's handler fed by hand, on the event clock."""
-    application = create_app(points_settings(points_database, kafka, clock="event"),
+    application = create_app(points_settings(points_database, kafka),
                              consume=False)  # fmt: skip
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
