@@ -8,12 +8,12 @@ import sys
 from decimal import Decimal
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from loyalty_cli.options import utc_moment
+from loyalty_cli.report_call import fetch_report
 
 points_app = typer.Typer(help="Points: the programme's liability.", no_args_is_help=True)
 console = Console()
@@ -40,20 +40,7 @@ def liability(
     the period, breakage over the last 12 months, and what expires in 30, 60, 90 days."""
     params = {name: utc_moment(value).isoformat()
               for name, value in (("as_of", as_of), ("from", start), ("to", end)) if value}  # fmt: skip
-    try:
-        response = httpx.get(
-            f"{url}/v1/points/liability",
-            params=params,
-            headers={"X-API-Key": api_key} if api_key else {},
-            timeout=120,
-        )
-    except httpx.HTTPError as exc:
-        console.print(f"[red]cannot reach the points service at {url}: {exc}[/]")
-        raise typer.Exit(1) from exc
-    if response.status_code != 200:
-        console.print(f"[red]{response.status_code}: {response.text}[/]")
-        raise typer.Exit(1)
-    body = response.json()
+    body = fetch_report(url, "/v1/points/liability", params, api_key, "points service", 120)
     if as_csv:
         write_csv(body)
     else:

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from loyalty_cli.options import utc_moment
+from loyalty_cli.report_call import fetch_report
 
 tiers_app = typer.Typer(help="Tier status.", no_args_is_help=True)
 console = Console()
@@ -36,20 +36,8 @@ def report(
     between tiers, and retention per tier (members still in it at the end)."""
     until = utc_moment(end) if end else datetime.now(UTC)
     since = utc_moment(start) if start else until - timedelta(days=days)
-    try:
-        response = httpx.get(
-            f"{url}/v1/tiers/report",
-            params={"from": since.isoformat(), "to": until.isoformat()},
-            headers={"X-API-Key": api_key} if api_key else {},
-            timeout=30,
-        )
-    except httpx.HTTPError as exc:
-        console.print(f"[red]cannot reach the tier service at {url}: {exc}[/]")
-        raise typer.Exit(1) from exc
-    if response.status_code != 200:
-        console.print(f"[red]{response.status_code}: {response.text}[/]")
-        raise typer.Exit(1)
-    print_report(response.json())
+    params = {"from": since.isoformat(), "to": until.isoformat()}
+    print_report(fetch_report(url, "/v1/tiers/report", params, api_key, "tier service"))
 
 
 def print_report(body: dict[str, Any]) -> None:

@@ -80,7 +80,7 @@ async def get_lots(member_id: MemberId, service: Points, as_of: AsOf = None) -> 
     expires, and what is left of it; now, or as of a moment."""
     moment = as_of_moment(as_of)
     async with service.sessions() as session:
-        if await views.balance(session, member_id) is None:
+        if not await views.has_account(session, member_id):
             raise _no_account(member_id)
         held = await views.lots(session, member_id, moment)
     return LotsOut(member_id=member_id, as_of=moment,

@@ -69,6 +69,10 @@ _AS_OF_MOMENTS = f"""
     where member_id = $1 and occurred_at <= $2 and kind in ('vested', 'expired')"""
 
 
+async def has_account(session: AsyncSession, member_id: str) -> bool:
+    return await session.get(BalanceRow, member_id) is not None
+
+
 async def balance(
     session: AsyncSession, member_id: str, as_of: datetime | None = None
 ) -> Balance | None:
