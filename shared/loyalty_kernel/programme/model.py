@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -81,15 +82,15 @@ class PointsLifecycle(_Frozen):
             )
         return self
 
-    @property
+    @cached_property
     def pending(self) -> timedelta:
         return timedelta(days=self.pending_days)
 
-    @property
+    @cached_property
     def expire_after(self) -> timedelta | None:
         return timedelta(days=self.expire_after_days) if self.expire_after_days else None
 
-    @property
+    @cached_property
     def expiring_soon(self) -> timedelta | None:
         return timedelta(days=self.expiring_soon_days) if self.expiring_soon_days else None
 

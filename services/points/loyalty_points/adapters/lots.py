@@ -4,6 +4,7 @@ touched. Part of the points consumer's hot path: array parameters, one upsert.""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,15 +19,12 @@ _COLUMNS = ("lot_id, member_id, source, reference, store_id, earned_at, vests_at
 # owed (it is the one a new debt goes to), and the lots of purchases a batch refunds.
 _LIVE = f"""
     select {_COLUMNS} from {SCHEMA}.lots
-    where member_id = any($1::text[]) and remaining <> 0
-    union
-    select {_COLUMNS} from {SCHEMA}.lots
-    where member_id = any($1::text[]) and source = 'debt'
-    union
-    select {_COLUMNS} from {SCHEMA}.lots
-    where member_id = any($1::text[]) and reference = any($2::text[]) and source = 'purchase'"""
+    where member_id = any($1::text[])
+      and (remaining <> 0 or source = 'debt'
+           or (source = 'purchase' and reference = any($2::text[])))"""
 _NAMED = f"select {_COLUMNS} from {SCHEMA}.lots where lot_id = any($1::text[])"
 
+_PLAIN_ID = re.compile(r"[0-9a-f-]{36}")
 LOT_COLUMNS = [c.strip() for c in _COLUMNS.split(",")]
 # What time and spending change of a lot; the rest is fixed when it is opened.
 _UPDATE = f"""
@@ -91,7 +89,14 @@ def _row(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(v.value if isinstance(v, LotSource) else v for v in values)
 
 
-def allocations_json(moved: Iterable[Allocation]) -> str:
+def allocations_json(moved: Sequence[Allocation]) -> str:
+    if len(moved) == 1:  # most entries: one lot, whose id is a uuid (nothing to escape)
+        ((lot_id, points),) = moved
+        return f'[["{lot_id}", {int(points)}]]' if _PLAIN_ID.fullmatch(lot_id) else _dumps(moved)
+    return _dumps(moved)
+
+
+def _dumps(moved: Iterable[Allocation]) -> str:
     return json.dumps([[lot_id, points] for lot_id, points in moved])
 
 

@@ -38,17 +38,24 @@ class LotBook:
     opened: set[str] = field(default_factory=set)  # of those, the lots new since loading
     available: int = 0
     pending: int = 0
-    _next: datetime | None = field(default=None, init=False, repr=False)
-    _stale: bool = field(default=True, init=False, repr=False)  # `_next` to be worked out
     _owing: Lot | None = field(default=None, init=False, repr=False)  # the debt lot, if any
+    # The lots' next steps as (moment, step, earned_at, lot_id), soonest first. Kept
+    # lazily: an entry whose lot has moved on since is dropped when it reaches the top.
+    _due: list[tuple[datetime, Step, datetime, str]] = field(
+        default_factory=list, init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
-        self._owing = next((lot for lot in self.lots.values() if lot.is_debt), None)
         for lot in self.lots.values():
-            if lot.vested and not lot.expired:
+            if lot.is_debt:
+                self._owing = lot
+            if lot.expired:
+                continue
+            if lot.vested:
                 self.available += lot.remaining
-            elif not lot.expired:
+            else:
                 self.pending += lot.remaining
+            self._schedule(lot)
 
     @property
     def balance(self) -> int:
@@ -65,7 +72,6 @@ class LotBook:
         self.lots[lot.lot_id] = lot
         self.changed.add(lot.lot_id)
         self.opened.add(lot.lot_id)
-        self._stale = True
         lot.remaining = 0
         moves = [self._move(lot, lot.points)]
         if lot.vested:
@@ -110,7 +116,7 @@ class LotBook:
                 back.append(self._move(lot, points))
                 continue
             elif lot.remaining == 0:  # else the clock expires the rest, as due
-                lot.expired, self._stale = True, True
+                lot.expired = True
                 self.changed.add(lot_id)
             if points:
                 back.append((lot_id, points))
@@ -159,41 +165,38 @@ class LotBook:
         return None
 
     def next_moment(self) -> datetime | None:
-        if self._stale:
-            steps = [s[0] for s in (lot.next_step() for lot in self.lots.values()) if s]
-            self._next, self._stale = min(steps, default=None), False
-        return self._next
+        due = self._due
+        while due:
+            at, step, _, lot_id = due[0]
+            if self.lots[lot_id].next_step() == (at, step):
+                return at
+            heapq.heappop(due)  # the lot moved on: spent, expired or stepped since
+        return None
 
     def steps_until(self, until: datetime) -> Iterable[Moment]:
         """Take every step of every lot due at or before `until`, in time order (at the
         same instant: vest, warn, expire; then the older lot first)."""
-        moment = self.next_moment()
-        if moment is None or moment > until:
-            return
-        due = [(*s, lot.earned_at, lot.lot_id) for lot in self.lots.values()
-               if (s := lot.next_step()) is not None and s[0] <= until]  # fmt: skip
-        heapq.heapify(due)
-        while due:
-            at, step, earned_at, lot_id = heapq.heappop(due)
-            lot = self.lots[lot_id]
-            if lot.next_step() != (at, step):
-                continue  # another step took what it held (a debt paid from it)
-            yield self._take_step(lot, step, at)
-            after = lot.next_step()
-            if after is not None and after[0] <= until:
-                heapq.heappush(due, (*after, earned_at, lot_id))
+        while (at := self.next_moment()) is not None and at <= until:
+            _, step, _, lot_id = heapq.heappop(self._due)
+            yield self._take_step(self.lots[lot_id], step, at)
+
+    def _schedule(self, lot: Lot) -> None:
+        step = lot.next_step()
+        if step is not None:
+            heapq.heappush(self._due, (step[0], step[1], lot.earned_at, lot.lot_id))
 
     def _take_step(self, lot: Lot, step: Step, at: datetime) -> Moment:
         points = lot.remaining
         self.changed.add(lot.lot_id)
-        self._stale = True
         if step is Step.VEST:
             self.pending -= points
             self.available += points
             lot.vested = True
+            self._schedule(lot)
             return Moment(at, step, lot, points, merged(self._repay(at)))
         if step is Step.WARN:
             lot.warned = True
+            self._schedule(lot)
             return Moment(at, step, lot, points, ())
         moves = (self._move(lot, -points),)
         lot.expired = True
@@ -228,9 +231,11 @@ class LotBook:
         return self._owing
 
     def _move(self, lot: Lot, points: int) -> Allocation:
+        was = lot.remaining
         lot.remaining += points
         self.changed.add(lot.lot_id)
-        self._stale = True
+        if was <= 0 < lot.remaining:
+            self._schedule(lot)  # holding points again: it has steps to take
         if lot.vested and not lot.expired:
             self.available += points
         else:

@@ -65,6 +65,12 @@ class LedgerBatch:
         if watermark is not None:
             self.schedules[partition].settle(watermark, self.ledgers)
 
+    def place(self, ledger: Ledger, partition: int) -> None:
+        """Before a message of `partition` reaches `ledger`: its clock is the one that
+        settles the member from now on (new members, and those placed before lots)."""
+        if self.partitions.get(ledger.member_id) != partition:
+            self.track(ledger, partition)
+
     def track(self, ledger: Ledger, partition: int) -> None:
         """After a message changed `ledger`: its partition and its next moment."""
         self.partitions[ledger.member_id] = partition

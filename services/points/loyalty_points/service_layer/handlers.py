@@ -111,7 +111,7 @@ class PurchaseHandler(ConsumingHandler[PointsUnitOfWork, LedgerBatch, IntakeComm
         # A message that is refused moves no clock (as in the tier service), so it is
         # refused before time passes; a redelivery is a fact of the log, and moves it.
         ledger.admits(cmd)
-        work.track(ledger, partition)
+        work.place(ledger, partition)
         work.let_time_pass(partition, cmd.occurred_at)
         if isinstance(cmd, RecordPurchase):
             ledger.earn(cmd, self.tiers, self.earning)
