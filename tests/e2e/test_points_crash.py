@@ -1,5 +1,6 @@
-"""SIGKILL the points process mid-stream, twice, and start it again: nothing is lost,
-nothing is counted twice, and every ledger entry is published."""
+"""SIGKILL the points process mid-stream, twice, and start it again: a log of more than
+a year (lots vest, are warned of and expire) ends with the very entries and lots an
+undisturbed run records, each entry published once."""
 
 from __future__ import annotations
 
@@ -7,15 +8,19 @@ import asyncio
 import signal
 import subprocess
 import time
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from loyalty_platform.database import create_engine
+from loyalty_platform.database import create_engine, session_factory
 from loyalty_platform.settings import KafkaSettings, asyncpg_url
-from loyalty_points.adapters.orm import BalanceRow, ConsumerProgressRow, LedgerEntryRow
+from loyalty_points.adapters.orm import ConsumerProgressRow, LedgerEntryRow
+from loyalty_points.migrations import MIGRATIONS_DIR
 from tests.support import processes
 from tests.support.kafka import payloads, publish, read_settled
-from tests.support.points import traffic
+from tests.support.points import ledger_snapshot, lifecycle_log, undisturbed
+
+START = datetime(2024, 6, 3, 9, tzinfo=UTC)
 
 
 def spawn(database_url: str, kafka: KafkaSettings, log_path) -> subprocess.Popen[bytes]:
@@ -47,11 +52,15 @@ async def wait_until(engine, predicate, timeout: float, process) -> tuple[int, i
 
 
 async def test_sigkill_mid_batch_loses_nothing_and_counts_nothing_twice(
-    points_database, kafka, tmp_path
+    points_database, new_database, kafka, tmp_path
 ):
-    messages, expected = traffic(members=300, per_member=30)
+    log = lifecycle_log(300, 420, seed=8, start=START, mean_gap_hours=1)
+    messages = [(m.key, m.value) for m in log]
     total = len(messages)
     await publish(kafka, kafka.topics.purchases, messages)
+    expected = await undisturbed(
+        await new_database(MIGRATIONS_DIR), messages, kafka.topic_partitions
+    )
     engine = create_engine(asyncpg_url(points_database))
     log_path = tmp_path / "points.log"
     try:
@@ -69,15 +78,15 @@ async def test_sigkill_mid_batch_loses_nothing_and_counts_nothing_twice(
         process = spawn(points_database, kafka, log_path)
         try:
             await wait_until(engine, lambda e, a: a == total, 180, process)
-            async with engine.connect() as conn:
-                balances = dict(
-                    (await conn.execute(select(BalanceRow.member_id, BalanceRow.balance))).all()
-                )
-                references = (
-                    await conn.execute(select(LedgerEntryRow.kind, LedgerEntryRow.reference))
-                ).all()
-            assert balances == expected
-            assert len(references) == len(set(references))
+            async with session_factory(engine)() as session:
+                recorded = await ledger_snapshot(session)
+            assert recorded == expected
+            entries, lots = recorded
+            assert {"earned", "clawed_back", "vested", "expiring_soon", "expired"} <= {
+                e[1] for e in entries
+            }
+            assert any(expired for *_, expired, _, _ in lots)
+            references = [(e[1], e[5]) for e in entries]
             published = payloads(
                 await read_settled(
                     kafka, kafka.topics.points_events, at_least=len(references), timeout=60

@@ -9,14 +9,13 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-
 from loyalty_platform.kafka import ensure_topics
-from loyalty_points.adapters.orm import LedgerEntryRow, LotRow
 from loyalty_points.migrations import MIGRATIONS_DIR
 from loyalty_points.settings import PointsSettings
 from tests.support.kafka import payloads, publish, read_topic
 from tests.support.points import (
+    Snapshot,
+    ledger_snapshot,
     lifecycle_log,
     points_settings,
     started,
@@ -28,7 +27,9 @@ from tests.support.waiting import until_each_owns_partitions
 START = datetime(2024, 6, 3, 9, tzinfo=UTC)
 
 
-async def run(settings: PointsSettings, messages: list | None, total: int, *, replicas: int = 1):
+async def run(
+    settings: PointsSettings, messages: list | None, total: int, *, replicas: int = 1
+) -> Snapshot:
     services = [await started(settings) for _ in range(replicas)]
     try:
         if messages is not None:
@@ -37,21 +38,10 @@ async def run(settings: PointsSettings, messages: list | None, total: int, *, re
         await wait_applied(services[0], total, timeout=180)
         await wait_outbox_empty(services[0])
         async with services[0].sessions() as session:
-            entries = [
-                (e.member_id, e.kind, e.delta, e.balance_after, e.available_after, e.reference,
-                 e.purchase_id, e.store_id, e.occurred_at, json.dumps(e.lots))
-                for e in await session.scalars(
-                    select(LedgerEntryRow).order_by(LedgerEntryRow.member_id, LedgerEntryRow.id))
-            ]  # fmt: skip
-            lots = [
-                (lot.lot_id, lot.member_id, lot.points, lot.remaining, lot.vested, lot.warned,
-                 lot.expired, lot.vests_at, lot.expires_at)
-                for lot in await session.scalars(select(LotRow).order_by(LotRow.lot_id))
-            ]  # fmt: skip
+            return await ledger_snapshot(session)
     finally:
         for service in services:
             await service.stop()
-    return entries, lots
 
 
 async def test_replays_give_the_same_lots_entries_and_events_with_one_replica_or_two(

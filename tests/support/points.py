@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import random
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from loyalty_kernel.intake.translation import translate_purchase
 from loyalty_kernel.messages import InboundMessage
 from loyalty_kernel.programme import PointsLifecycle, Programme
-from loyalty_platform.settings import KafkaSettings
-from loyalty_points.adapters.orm import ConsumerProgressRow, OutboxRow
+from loyalty_kernel.topics import TopicNames
+from loyalty_platform.database import create_engine, session_factory
+from loyalty_platform.kafka import partition_of
+from loyalty_platform.settings import KafkaSettings, asyncpg_url
+from loyalty_points.adapters.orm import ConsumerProgressRow, LedgerEntryRow, LotRow, OutboxRow
 from loyalty_points.bootstrap import PointsService, build
+from loyalty_points.service_layer.handlers import PurchaseHandler
+from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 from loyalty_points.settings import PointsSettings
 from tests.support import waiting
 from tests.support.events import encode, purchase, refund
@@ -45,6 +57,56 @@ async def started(settings: PointsSettings) -> PointsService:
 
 wait_applied = partial(waiting.wait_applied, progress_table=ConsumerProgressRow)
 wait_outbox_empty = partial(waiting.wait_outbox_empty, outbox_table=OutboxRow)
+
+# What two runs of one log must agree on, field by field: every entry, per member in
+# the order made, and every lot.
+Snapshot = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+async def ledger_snapshot(session: AsyncSession) -> Snapshot:
+    entries = [
+        (e.member_id, e.kind, e.delta, e.balance_after, e.available_after, e.reference,
+         e.purchase_id, e.store_id, e.occurred_at, json.dumps(e.lots))
+        for e in await session.scalars(
+            select(LedgerEntryRow).order_by(LedgerEntryRow.member_id, LedgerEntryRow.id))
+    ]  # fmt: skip
+    lots = [
+        (lot.lot_id, lot.member_id, lot.points, lot.remaining, lot.vested, lot.warned,
+         lot.expired, lot.vests_at, lot.expires_at)
+        for lot in await session.scalars(select(LotRow).order_by(LotRow.lot_id))
+    ]  # fmt: skip
+    return entries, lots
+
+
+async def undisturbed(
+    database_url: str, messages: list[tuple[bytes, bytes]], partitions: int, batch: int = 250
+) -> Snapshot:
+    """The log applied in process, batch by batch, each message on the partition the
+    broker gives its key: what a run that nothing interrupted records."""
+    engine = create_engine(asyncpg_url(database_url))
+    sessions = session_factory(engine)
+    programme = Programme()
+
+    def uow() -> PointsUnitOfWork:
+        return PointsUnitOfWork(sessions, currency="USD", consumer_group="undisturbed",
+                                lifecycle=programme.points)  # fmt: skip
+
+    handler = PurchaseHandler(uow, programme, TopicNames())
+    offsets: dict[int, int] = defaultdict(int)
+    items = []
+    for key, value in messages:
+        partition = partition_of(key.decode(), partitions)
+        message = InboundMessage("purchases", partition, offsets[partition], key, value, 0, "log")
+        offsets[partition] += 1
+        items.append(translate_purchase(message))
+    try:
+        for start in range(0, len(items), batch):
+            outcome = await handler.apply(items[start : start + batch])
+            assert outcome.rejections == []
+        async with sessions() as session:
+            return await ledger_snapshot(session)
+    finally:
+        await engine.dispose()
 
 
 def traffic(members: int, per_member: int) -> tuple[list[tuple[bytes, bytes]], dict[str, int]]:

@@ -58,6 +58,18 @@ async def test_points_are_pending_then_spendable_then_expire_and_as_of_answers_e
     now = (await client.get("/v1/members/m-1/balance")).json()
     assert (now["balance"], now["available"], now["pending"]) == (52, 0, 52)  # p2: 12 at pearl
     assert now["next_expiry"] == {"points": 40, "expires_at": "2026-01-06T10:00:00Z"}
+    assert now["vesting"] == [
+        {
+            "points": 40,
+            "vests_at": day(7).isoformat().replace("+00:00", "Z"),
+            "spendable_after": 40,
+        },
+        {
+            "points": 12,
+            "vests_at": day(9).isoformat().replace("+00:00", "Z"),
+            "spendable_after": 52,
+        },
+    ]
 
     # Past the vesting moments, but the partition's clock is not there yet: as of then,
     # as known now, the lots and the balance agree that nothing has vested.

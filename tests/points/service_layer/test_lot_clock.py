@@ -163,3 +163,37 @@ async def test_a_refused_message_moves_no_clock(points_database):
         assert (kinds, watermark) == (["earned"], T0)
     finally:
         await engine.dispose()
+
+
+async def sweep_log(url: str, members_per_step: int) -> tuple[list, int]:
+    """Nine members of one partition buy on six days (three share a day), and a sweep
+    long after lets every lot vest, be warned of and expire."""
+    handler, engine = handler_on(url)
+    try:
+        days = [0, 1, 1, 1, 2, 3, 3, 5, 8]
+        bought = [InboundMessage(TOPICS.purchases, 0, i, f"m-{i}".encode(), encode(purchase(
+                  f"m-{i}", f"p{i}", "40.00", T0 + timedelta(days=d))), 0, "log")
+                  for i, d in enumerate(days)]  # fmt: skip
+        await handler.apply([translate_purchase(m) for m in bought])
+        staged = await handler.sweep([0], T0 + timedelta(days=400), members=members_per_step)
+        async with handler.uow() as uow:
+            entries = [(r.member_id, r.kind, r.occurred_at, r.balance_after, r.lots)
+                       for r in await uow.session.scalars(select(LedgerEntryRow).order_by(
+                           LedgerEntryRow.member_id, LedgerEntryRow.id))]  # fmt: skip
+            clock = (await uow.session.get(PartitionClockRow, 0)).watermark
+        assert clock == T0 + timedelta(days=400)
+        return entries, staged
+    finally:
+        await engine.dispose()
+
+
+async def test_a_sweep_in_small_steps_settles_the_same_as_one_in_a_single_step(new_database):
+    """Members due at distinct moments and at a shared one, two members per step."""
+    stepped = await sweep_log(await new_database(MIGRATIONS_DIR), members_per_step=2)
+    whole = await sweep_log(await new_database(MIGRATIONS_DIR), members_per_step=1000)
+    assert stepped == whole
+    # Four lots vested as the purchases moved the clock to day 8; the sweep did the rest.
+    assert stepped[1] == 9 * 3 - 4
+    assert len(stepped[0]) == 9 * 4  # earned, vested, expiring_soon, expired: once per lot
+    assert [e[1] for e in stepped[0] if e[0] == "m-2"] == ["earned", "vested", "expiring_soon",
+                                                          "expired"]  # fmt: skip

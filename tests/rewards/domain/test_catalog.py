@@ -55,22 +55,22 @@ def why(reward: Reward = TURKEY, member: MemberStanding = RICH, at: datetime = N
         (TURKEY, replace(RICH, available=-1), NOW, "negative_balance"),
         (TURKEY, replace(RICH, available=149), NOW, "insufficient_points"),
         (TURKEY, replace(RICH, available=150), NOW, None),
-        # 100 spendable and 60 vesting tomorrow: the turkey (150) waits for them.
+        # 100 spendable and 160 once tomorrow's vest: the turkey (150) waits for them.
         (
             TURKEY,
-            replace(RICH, available=100, vesting=((NOW + timedelta(days=1), 60),)),
+            replace(RICH, available=100, spendable_later=((NOW + timedelta(days=1), 160),)),
             NOW,
             "points_pending",
         ),
         (
             TURKEY,
-            replace(RICH, available=100, vesting=((NOW + timedelta(days=1), 40),)),
+            replace(RICH, available=100, spendable_later=((NOW + timedelta(days=1), 140),)),
             NOW,
             "insufficient_points",
         ),
         (
             TURKEY,
-            replace(RICH, available=-5, vesting=((NOW + timedelta(days=1), 500),)),
+            replace(RICH, available=-5, spendable_later=((NOW + timedelta(days=1), 495),)),
             NOW,
             "negative_balance",
         ),
@@ -82,13 +82,14 @@ def test_each_rule_refuses_with_its_own_reason(reward, member, at, code):
 
 
 def test_points_pending_says_when_enough_of_them_vest():
-    member = replace(RICH, available=100, vesting=((NOW + timedelta(days=1), 20),
-                                                  (NOW + timedelta(days=3), 30),
-                                                  (NOW + timedelta(days=5), 90)))  # fmt: skip
+    # 20 vest tomorrow; 40 of the 100 spendable expire the day after; 30 and 90 more vest.
+    member = replace(RICH, available=100, spendable_later=((NOW + timedelta(days=1), 120),
+                                                          (NOW + timedelta(days=3), 110),
+                                                          (NOW + timedelta(days=5), 200)))  # fmt: skip
     found = refusal(TURKEY, member, DIAMOND, NOW)
     assert found is not None
     assert found.code == "points_pending"
-    assert (NOW + timedelta(days=3)).isoformat() in found.message
+    assert (NOW + timedelta(days=5)).isoformat() in found.message
 
 
 def test_the_first_reason_is_the_one_to_act_on():

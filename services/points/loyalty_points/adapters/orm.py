@@ -61,6 +61,7 @@ class LedgerEntryRow(Base):
     __tablename__ = "ledger_entries"
     __table_args__ = (
         Index("ix_ledger_entries_member", "member_id", "id"),
+        Index("ix_ledger_entries_time", "occurred_at"),  # the liability report's periods
         # One entry per purchase, per refund of a purchase, per debit, restore, adjustment.
         Index(
             "uq_ledger_entries_once",
@@ -101,6 +102,7 @@ class LotRow(Base):
         Index("ix_lots_member", "member_id"),
         # What a ledger loads: the lots that still hold points or owe them.
         Index("ix_lots_live", "member_id", postgresql_where=text("remaining <> 0")),
+        Index("ix_lots_expiry", "expires_at"),  # what expires in the next 30/60/90 days
     )
 
     lot_id: Mapped[str] = mapped_column(String(36), primary_key=True)

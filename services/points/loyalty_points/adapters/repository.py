@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import astuple
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -83,6 +83,18 @@ _DUE = f"""
     join unnest($1::int[], $2::timestamptz[]) as d(partition, watermark)
       on b.partition = d.partition and b.next_moment <= d.watermark"""
 
+# The same, soonest first, at most $3 per partition (and one more, to tell whether
+# there were more).
+_DUE_FIRST = f"""
+    select d.partition, m.member_id, m.next_moment
+    from unnest($1::int[], $2::timestamptz[]) as d(partition, watermark)
+    cross join lateral (
+        select b.member_id, b.next_moment from {SCHEMA}.balances b
+        where b.partition = d.partition and b.next_moment <= d.watermark
+        order by b.next_moment limit $3 + 1) m"""
+_DUE_AT = f"""
+    select member_id from {SCHEMA}.balances where partition = $1 and next_moment = $2"""
+
 _REFUND_COLUMNS = [
     "refund_id",
     "purchase_id",
@@ -99,6 +111,7 @@ _PURCHASE_COLUMNS = [
     "store_id",
     "points_earned",
 ]
+_TICK = timedelta(microseconds=1)  # PostgreSQL's resolution
 _HISTORY = PurchaseHistory(SCHEMA, _PURCHASE_COLUMNS, _REFUND_COLUMNS)
 
 
@@ -115,6 +128,36 @@ class LedgerRepository:
             return []
         db = await driver_connection(self._session)
         return [r[0] for r in await db.fetch(_DUE, list(known), list(known.values()))]
+
+    async def due_in_steps(
+        self, watermarks: PartitionWatermarks, limit: int
+    ) -> tuple[list[str], PartitionWatermarks]:
+        """The members `due` would give, at most `limit` per partition, soonest first,
+        and how far each partition can move with only them settled: its watermark if
+        they are all, else to just before the first moment left out (or to it, taking
+        everyone due then, if the whole chunk shares that moment)."""
+        known = watermarks.known()
+        if not known:
+            return [], watermarks
+        db = await driver_connection(self._session)
+        rows = await db.fetch(_DUE_FIRST, list(known), list(known.values()), limit)
+        by_partition: dict[int, list[tuple[str, datetime]]] = {}
+        for partition, member, moment in rows:
+            by_partition.setdefault(partition, []).append((member, moment))
+        members: list[str] = []
+        reached = dict(known)
+        for partition, due in by_partition.items():
+            if len(due) <= limit:
+                members += [m for m, _ in due]
+                continue
+            first_left = due[limit][1]
+            if due[0][1] == first_left:  # one moment for the whole chunk: all due then
+                members += [r[0] for r in await db.fetch(_DUE_AT, partition, first_left)]
+                reached[partition] = first_left
+            else:
+                members += [m for m, at in due[:limit] if at < first_left]
+                reached[partition] = first_left - _TICK
+        return members, PartitionWatermarks.of(reached)
 
     async def unplaced(self, limit: int) -> list[str]:
         """Members whose partition of `purchases` is not known yet (their ledger came

@@ -54,6 +54,16 @@ class Purchase(RecordedPurchase):
         return sum(r.points_clawed_back for r in self.refunds)
 
 
+@dataclass(frozen=True)
+class Admission:
+    """A purchase or refund as the intake rules let it in: `fresh` unless it is a
+    redelivery of one recorded; for a refund, the purchase it refunds."""
+
+    command: RecordPurchase | RecordRefund
+    fresh: bool
+    refunded: Purchase | None = None
+
+
 @dataclass
 class Ledger:
     """One member's points: their lots, the purchases that can still move them, and
@@ -96,13 +106,47 @@ class Ledger:
         """When the next lot of this member vests, is warned of or expires."""
         return self.book.next_moment()
 
+    def admit(self, cmd: RecordPurchase | RecordRefund) -> Admission:
+        """Whether the purchase or refund is new (not fresh: a redelivery); refused with
+        the intake rule's error when it cannot be applied. Changes nothing."""
+        if isinstance(cmd, RecordPurchase):
+            known = self.purchases.get(cmd.key) or self.batch.get(cmd.key)
+            return Admission(cmd, admit_purchase(cmd, known, self.currency))
+        refunded = self._refunded(cmd)
+        return Admission(cmd, refunded is not None, refunded)
+
+    def record(
+        self, admission: Admission, tiers: TierPolicy, rule: EarningRule
+    ) -> LedgerEntry | None:
+        """Record what `admit` let in: a purchase earns, a refund claws back. None for a
+        redelivery, or when no points moved."""
+        cmd = admission.command
+        if not admission.fresh:
+            return None
+        if isinstance(cmd, RecordPurchase):
+            return self._earn(cmd, tiers, rule)
+        assert admission.refunded is not None
+        return self._claw_back(cmd, admission.refunded, rule)
+
     def earn(self, cmd: RecordPurchase, tiers: TierPolicy, rule: EarningRule) -> LedgerEntry | None:
         """Record a purchase and the lot of points it earns at the tier held just before.
 
         Returns None for a redelivery of a purchase already recorded.
         """
-        if not self.admits(cmd):
-            return None
+        return self.record(self.admit(cmd), tiers, rule)
+
+    def claw_back(self, cmd: RecordRefund, rule: EarningRule) -> LedgerEntry | None:
+        """Record a refund and take back its share of the purchase's points: from the
+        purchase's own lot first, then from spendable lots, the rest as debt.
+
+        Returns None for a redelivery of a refund already recorded.
+        """
+        refunded = self._refunded(cmd)
+        return None if refunded is None else self._claw_back(cmd, refunded, rule)
+
+    def _earn(
+        self, cmd: RecordPurchase, tiers: TierPolicy, rule: EarningRule
+    ) -> LedgerEntry | None:
         tier = self.tier_before(cmd.occurred_at, tiers)
         points = rule.points_for(cmd.amount, tier.multiplier)
         purchase = Purchase(
@@ -118,14 +162,6 @@ class Ledger:
         return self.append(EntryKind.EARNED, points, cmd.purchase_id, purchase,
                             cmd.occurred_at, moved, tier.name, LotFacts.of(lot, points))  # fmt: skip
 
-    def admits(self, cmd: RecordPurchase | RecordRefund) -> bool:
-        """Whether the purchase or refund is new (False: a redelivery); refused with the
-        intake rule's error when it cannot be applied. Changes nothing."""
-        if isinstance(cmd, RecordPurchase):
-            known = self.purchases.get(cmd.key) or self.batch.get(cmd.key)
-            return admit_purchase(cmd, known, self.currency)
-        return self._refunded(cmd) is not None
-
     def _refunded(self, cmd: RecordRefund) -> Purchase | None:
         others = (
             p for k, p in self.batch.items() if k[1] == cmd.purchase_id and k not in self.purchases
@@ -133,15 +169,9 @@ class Ledger:
         named = refunded_purchase(chain(self.purchases.values(), others), cmd)
         return admit_refund(cmd, named, self.currency)
 
-    def claw_back(self, cmd: RecordRefund, rule: EarningRule) -> LedgerEntry | None:
-        """Record a refund and take back its share of the purchase's points: from the
-        purchase's own lot first, then from spendable lots, the rest as debt.
-
-        Returns None for a redelivery of a refund already recorded.
-        """
-        purchase = self._refunded(cmd)
-        if purchase is None:
-            return None
+    def _claw_back(
+        self, cmd: RecordRefund, purchase: Purchase, rule: EarningRule
+    ) -> LedgerEntry | None:
         total = rule.clawback_total(
             purchase.points_earned, purchase.refunded + cmd.amount, purchase.amount
         )

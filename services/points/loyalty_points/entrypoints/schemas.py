@@ -52,6 +52,7 @@ class VestingOut(BaseModel):
 
     points: int
     vests_at: datetime
+    spendable_after: int  # spendable once they vest, if nothing is spent meanwhile
 
 
 class BalanceOut(BaseModel):

@@ -31,6 +31,7 @@ from loyalty_points.service_layer.events import entry_event
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 
 CONSUMER = "points"
+SWEEP_MEMBERS = 2_000  # per partition and unit of work
 
 
 @dataclass
@@ -46,18 +47,28 @@ class PurchaseHandler(ConsumingHandler[PointsUnitOfWork, LedgerBatch, IntakeComm
         self.earning = EarningRule(self.programme.earning.points_per_unit)
         self.dead_letters = DeadLetters(self.topics.purchases_dlq, CONSUMER)
 
-    async def sweep(self, partitions: Iterable[int], now: datetime) -> int:
+    async def sweep(
+        self, partitions: Iterable[int], now: datetime, members: int = SWEEP_MEMBERS
+    ) -> int:
         """Live mode: move these partitions' watermarks up to `now` and settle the
         members whose lots vest, are warned of or expire by then. Returns the number of
-        events staged."""
-        async with self.uow() as uow:
-            moved = (await uow.ledgers.clocks.lock(partitions)).swept_to(now)
-            due = await uow.ledgers.due(moved)
-            work = await self._load(uow, {m: set() for m in due}, {}, moved)
-            for partition, watermark in moved.known().items():
-                work.let_time_pass(partition, watermark)
-            staged = await self.save(uow, work)
-            await uow.commit()
+        events staged.
+
+        At most `members` due members per partition go into one unit of work, soonest
+        first: a partition with more (after an outage, a million lots expiring on one
+        night) moves in steps, each up to the moment its chunk reaches, so every member
+        of it is always settled up to its watermark and memory stays bounded."""
+        staged, behind = 0, set(partitions)
+        while behind:
+            async with self.uow() as uow:
+                locked = await uow.ledgers.clocks.lock(behind)
+                due, reached = await uow.ledgers.due_in_steps(locked.swept_to(now), members)
+                work = await self._load(uow, {m: set() for m in due}, {}, locked)
+                for partition, watermark in reached.known().items():
+                    work.let_time_pass(partition, watermark)
+                staged += await self.save(uow, work)
+                await uow.commit()
+            behind = {p for p, at in reached.known().items() if at < now}
         return staged
 
     async def place(self, partition_count: int, limit: int = 1000) -> int:
@@ -110,13 +121,10 @@ class PurchaseHandler(ConsumingHandler[PointsUnitOfWork, LedgerBatch, IntakeComm
         ledger = work.ledgers[cmd.member_id]
         # A message that is refused moves no clock (as in the tier service), so it is
         # refused before time passes; a redelivery is a fact of the log, and moves it.
-        ledger.admits(cmd)
+        admission = ledger.admit(cmd)
         work.place(ledger, partition)
         work.let_time_pass(partition, cmd.occurred_at)
-        if isinstance(cmd, RecordPurchase):
-            ledger.earn(cmd, self.tiers, self.earning)
-        else:
-            ledger.claw_back(cmd, self.earning)
+        ledger.record(admission, self.tiers, self.earning)
         work.track(ledger, partition)
 
     async def save(self, uow: PointsUnitOfWork, work: LedgerBatch) -> int:

@@ -24,24 +24,35 @@ EXPIRY_HORIZONS = (30, 60, 90)  # days ahead
 BREAKAGE_WINDOW = timedelta(days=365)
 CENTS = Decimal("0.01")
 
-_HOLDINGS = f"""
+_HOLDINGS = """
     select coalesce(sum(greatest(b, 0)), 0), coalesce(sum(-least(b, 0)), 0),
            count(*) filter (where b < 0), coalesce(sum(a), 0), coalesce(sum(b), 0),
            count(*) filter (where b > 0)
-    from (select sum(delta) as b, sum(available_delta) as a from {SCHEMA}.ledger_entries
-          where occurred_at <= $1 group by member_id) as m"""
+    from ({members}) as m"""
+# Each member's balance and spendable points as of $1, summed from the entries; or,
+# when nothing was recorded after $1, as the balances hold them (the same sums).
+_SUMMED = f"""select sum(delta) as b, sum(available_delta) as a from {SCHEMA}.ledger_entries
+             where occurred_at <= $1 group by member_id"""
+_HELD = (
+    f"select balance as b, available as a from {SCHEMA}.balances where $1::timestamptz is not null"
+)
+_LATER = f"select exists (select from {SCHEMA}.ledger_entries where occurred_at > $1)"
 _FLOWS = f"""
     select kind, coalesce(sum(delta), 0), coalesce(sum(available_delta), 0)
     from {SCHEMA}.ledger_entries where occurred_at > $1 and occurred_at <= $2 group by kind"""
-# What each lot expiring within the horizon still held at the moment.
+# What each lot expiring within the horizon held at $1: its remainder now, less what
+# entries after $1 put in or took out (a lot's remainder is the sum of its allocations).
 _EXPIRING = f"""
-    select l.expires_at, sum((x->>1)::bigint)
-    from {SCHEMA}.lots l
-    join {SCHEMA}.ledger_entries e on e.member_id = l.member_id and e.occurred_at <= $1
-    cross join lateral jsonb_array_elements(e.lots) x
-    where l.expires_at > $1 and l.expires_at <= $2 and l.earned_at <= $1
-      and x->>0 = l.lot_id
-    group by l.lot_id, l.expires_at"""
+    with later as (
+        select x->>0 as lot_id, sum((x->>1)::bigint) as moved
+        from {SCHEMA}.ledger_entries e cross join lateral jsonb_array_elements(e.lots) x
+        where e.occurred_at > $1 group by 1)
+    select l.expires_at, l.remaining - coalesce(later.moved, 0)
+    from {SCHEMA}.lots l left join later on later.lot_id = l.lot_id
+    where l.expires_at > $1 and l.expires_at <= $2 and l.earned_at <= $1"""
+_EXPIRING_HELD = f"""
+    select expires_at, remaining from {SCHEMA}.lots
+    where expires_at > $1 and expires_at <= $2 and earned_at <= $1 and remaining > 0"""
 
 
 @dataclass(frozen=True)
@@ -90,11 +101,17 @@ async def liability(
     session: AsyncSession, as_of: datetime, start: datetime, end: datetime, point_value: Decimal
 ) -> Liability:
     db = await driver_connection(session)
-    held, owed, owing, available, balance, holding = await db.fetchrow(_HOLDINGS, as_of)
+    # The present (the usual question) reads the balances and lots by index; a moment
+    # with entries after it is summed from the entries up to it.
+    present = not await db.fetchval(_LATER, as_of)
+    members, expiring_lots = (_HELD, _EXPIRING_HELD) if present else (_SUMMED, _EXPIRING)
+    held, owed, owing, available, balance, holding = await db.fetchrow(
+        _HOLDINGS.format(members=members), as_of
+    )
     period = await _flows(db, start, end)
     trailing = await _flows(db, as_of - BREAKAGE_WINDOW, as_of)
     horizon = as_of + timedelta(days=max(EXPIRY_HORIZONS))
-    lots = await db.fetch(_EXPIRING, as_of, horizon)
+    lots = await db.fetch(expiring_lots, as_of, horizon)
     expiring = {days: sum(points for at, points in lots if at <= as_of + timedelta(days=days))
                 for days in EXPIRY_HORIZONS}  # fmt: skip
     return Liability(as_of, start, end, point_value, held, holding, owed, owing, available,

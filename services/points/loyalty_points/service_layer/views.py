@@ -30,6 +30,7 @@ class Expiry:
 class Vesting:
     points: int
     vests_at: datetime
+    spendable_after: int  # what is spendable once they vest, less what expired by then
 
 
 @dataclass(frozen=True)
@@ -84,23 +85,37 @@ async def balance(
     if as_of is None:
         live = await lots(session, member_id, live=True)
         return Balance(member_id, row.balance, row.available, row.balance - row.available,
-                       next_expiry(live, None), vesting(live), None, row.updated_at)  # fmt: skip
+                       next_expiry(live, None), vesting(live, row.available), None, row.updated_at)  # fmt: skip
     sums = select(func.coalesce(func.sum(LedgerEntryRow.delta), 0),
                   func.coalesce(func.sum(LedgerEntryRow.available_delta), 0)).where(
         LedgerEntryRow.member_id == member_id, LedgerEntryRow.occurred_at <= as_of)  # fmt: skip
     total, available = (await session.execute(sums)).one()
     then = await lots(session, member_id, as_of)
     return Balance(member_id, total, available, total - available, next_expiry(then, as_of),
-                   vesting(then), as_of, None)  # fmt: skip
+                   vesting(then, available, as_of), as_of, None)  # fmt: skip
 
 
-def vesting(held: list[LotView]) -> list[Vesting]:
-    """The pending points by the moment they vest, soonest first."""
-    by_moment: dict[datetime, int] = {}
+def vesting(held: list[LotView], available: int, after: datetime | None = None) -> list[Vesting]:
+    """The pending points by the moment they vest, soonest first, each with what will be
+    spendable then if nothing is spent meanwhile: what is spendable now (below zero
+    while a debt is owed), plus what vested by then, less what expired by then. At one
+    instant lots vest before others expire, as the clock takes them."""
+    changes: list[tuple[datetime, int, int]] = []  # (moment, vest 0 / expire 1, points)
     for lot in held:
-        if lot.status == LotStatus.PENDING and lot.remaining > 0:
-            by_moment[lot.vests_at] = by_moment.get(lot.vests_at, 0) + lot.remaining
-    return [Vesting(points, at) for at, points in sorted(by_moment.items())]
+        if lot.remaining <= 0 or lot.status not in (LotStatus.PENDING, LotStatus.VESTED):
+            continue
+        if lot.status == LotStatus.PENDING:
+            changes.append((lot.vests_at, 0, lot.remaining))
+        if lot.expires_at is not None and (after is None or lot.expires_at > after):
+            changes.append((lot.expires_at, 1, -lot.remaining))
+    by_moment: dict[datetime, tuple[int, int]] = {}  # vests_at -> (points, spendable then)
+    have = available
+    for at, step, points in sorted(changes):
+        have += points
+        if step == 0:
+            vested, _ = by_moment.get(at, (0, 0))
+            by_moment[at] = (vested + points, have)
+    return [Vesting(points, at, then) for at, (points, then) in by_moment.items()]
 
 
 def next_expiry(held: list[LotView], after: datetime | None) -> Expiry | None:

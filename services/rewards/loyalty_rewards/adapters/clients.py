@@ -46,7 +46,7 @@ class DebitAnswer:
 @dataclass(frozen=True)
 class Spendable:
     available: int
-    vesting: tuple[tuple[datetime, int], ...] = ()
+    later: tuple[tuple[datetime, int], ...] = ()  # (when pending points vest, spendable then)
 
 
 class PointsClient:
@@ -60,14 +60,14 @@ class PointsClient:
             return False
 
     async def spendable(self, member_id: str) -> Spendable:
-        """What the member can spend now, and their pending points by when they vest."""
+        """What the member can spend now, and what they can as their pending points vest."""
         response = await self._call("GET", f"/v1/members/{segment(member_id)}/balance")
         if response.status_code == 404:
             return Spendable(0)
         body = self._json(response, 200)
-        vesting = tuple((datetime.fromisoformat(v["vests_at"]), int(v["points"]))
-                        for v in body.get("vesting", []))  # fmt: skip
-        return Spendable(int(body["available"]), vesting)
+        later = tuple((datetime.fromisoformat(v["vests_at"]), int(v["spendable_after"]))
+                      for v in body.get("vesting", []))  # fmt: skip
+        return Spendable(int(body["available"]), later)
 
     async def debit(
         self, debit_id: str, member_id: str, points: int, reference: str

@@ -61,16 +61,13 @@ class MemberStanding:
     available: int  # spendable points; below zero while the member owes points
     tier_rank: int  # the member's tier's place in the programme, 0 = lowest
     redeemed_in_period: int  # this reward's live redemptions within its limit period
-    vesting: tuple[tuple[datetime, int], ...] = ()  # pending points, by when they vest
+    # As pending points vest: (when, what is spendable then), as the points service
+    # works it out (counting out what expires first).
+    spendable_later: tuple[tuple[datetime, int], ...] = ()
 
     def spendable_by(self, points: int) -> datetime | None:
         """When `points` will be spendable as pending points vest; None if never."""
-        have = self.available
-        for at, vesting in self.vesting:
-            have += vesting
-            if have >= points:
-                return at
-        return None
+        return next((at for at, then in self.spendable_later if then >= points), None)
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ class Standings:
         rank = self.rank(asked.tier)
         points = asked.points
         return lambda r: MemberStanding(member_id, points.available, rank, used[r.reward_id],
-                                        points.vesting)  # fmt: skip
+                                        points.later)  # fmt: skip
 
     def rank(self, tier: str | None) -> int:
         return 0 if tier is None else self.policy.rank(self.policy.level_named(tier))
