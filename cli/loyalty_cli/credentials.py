@@ -31,6 +31,10 @@ class DevelopmentCredentials:
         """What the services read to verify member tokens and call each other."""
         return {"LOYALTY_TOKEN_SECRET": self.token_secret, "REWARDS_SERVICE_KEY": self.service_key}
 
+    @classmethod
+    def read(cls, path: Path) -> DevelopmentCredentials:
+        return cls(**json.loads(path.read_text()))
+
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(self), indent=2) + "\n")

@@ -78,7 +78,7 @@ def up(
                 console.print(f"[green]demo traffic sent: {len(lines)} events[/]")
                 from loyalty_cli.demo import spend_some
 
-                for line in spend_some(credentials):
+                for line in spend_some(credentials.member_tokens):
                     console.print(f"[green]demo spend: {line}[/]")
             while all(p.poll() is None for p in processes):
                 time.sleep(0.5)
@@ -147,10 +147,20 @@ def simulate(
         Path | None, typer.Option(help="Write JSON lines here instead of publishing")
     ] = None,
     rate: Annotated[float | None, typer.Option(help="Messages per second when publishing")] = None,
+    spend: Annotated[
+        Path | None,
+        typer.Option(
+            help="Then spend: the credentials file of the running `loyalty up` "
+            "(var/credentials.json); --spenders of the members redeem a coffee as an app "
+            "would, once their points have vested"
+        ),
+    ] = None,
+    spenders: Annotated[int, typer.Option(help="How many members spend, with --spend")] = 10,
 ) -> None:
-    """Synthetic grocery traffic: to a file, or straight onto `purchases`."""
+    """Synthetic grocery traffic: to a file, or straight onto `purchases` (and then, with
+    --spend, some members redeem through the rewards service)."""
     first = (start or datetime.now(UTC) - timedelta(days=days)).replace(tzinfo=UTC)
-    events = grocery_traffic(TrafficPlan(members=members, days=days, seed=seed, start=first))
+    events = list(grocery_traffic(TrafficPlan(members=members, days=days, seed=seed, start=first)))
     lines = [e.to_bytes() for e in events]
     if out is not None:
         out.write_bytes(b"".join(line + b"\n" for line in lines))
@@ -166,6 +176,13 @@ def simulate(
         )
     )
     console.print(f"published {sent} events")
+    if spend is not None:
+        from loyalty_cli.demo import app_tokens, spend_some
+
+        shoppers = list(dict.fromkeys(e.subject for e in events if e.subject))
+        tokens = app_tokens(DevelopmentCredentials.read(spend), shoppers[:spenders])
+        for line in spend_some(tokens):
+            console.print(f"spend: {line}")
 
 
 def _demo_plan() -> TrafficPlan:

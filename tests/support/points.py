@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from loyalty_kernel.intake.translation import translate_purchase
 from loyalty_kernel.messages import InboundMessage
@@ -78,20 +78,28 @@ async def ledger_snapshot(session: AsyncSession) -> Snapshot:
     return entries, lots
 
 
+def points_handler(
+    database_url: str, programme: Programme | None = None
+) -> tuple[PurchaseHandler, AsyncEngine]:
+    """The points consumer's handler on that database, in process, with no broker; the
+    built-in programme unless another is given."""
+    programme = programme or Programme()
+    engine = create_engine(asyncpg_url(database_url))
+    sessions = session_factory(engine)
+
+    def uow() -> PointsUnitOfWork:
+        return PointsUnitOfWork(sessions, currency="USD", consumer_group="points",
+                                lifecycle=programme.points)  # fmt: skip
+
+    return PurchaseHandler(uow, programme, TopicNames()), engine
+
+
 async def undisturbed(
     database_url: str, messages: list[tuple[bytes, bytes]], partitions: int, batch: int = 250
 ) -> Snapshot:
     """The log applied in process, batch by batch, each message on the partition the
     broker gives its key: what a run that nothing interrupted records."""
-    engine = create_engine(asyncpg_url(database_url))
-    sessions = session_factory(engine)
-    programme = Programme()
-
-    def uow() -> PointsUnitOfWork:
-        return PointsUnitOfWork(sessions, currency="USD", consumer_group="undisturbed",
-                                lifecycle=programme.points)  # fmt: skip
-
-    handler = PurchaseHandler(uow, programme, TopicNames())
+    handler, engine = points_handler(database_url)
     offsets: dict[int, int] = defaultdict(int)
     items = []
     for key, value in messages:
@@ -103,8 +111,8 @@ async def undisturbed(
         for start in range(0, len(items), batch):
             outcome = await handler.apply(items[start : start + batch])
             assert outcome.rejections == []
-        async with sessions() as session:
-            return await ledger_snapshot(session)
+        async with handler.uow() as uow:
+            return await ledger_snapshot(uow.session)
     finally:
         await engine.dispose()
 

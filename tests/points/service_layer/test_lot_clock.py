@@ -7,41 +7,31 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loyalty_kernel.intake.translation import translate_purchase
 from loyalty_kernel.messages import InboundMessage
 from loyalty_kernel.programme import Programme
 from loyalty_kernel.topics import TopicNames
-from loyalty_platform.database import create_engine, session_factory
 from loyalty_platform.kafka import partition_of
-from loyalty_platform.settings import asyncpg_url
 from loyalty_points.adapters.orm import (
     BalanceRow,
     LedgerEntryRow,
-    LotRow,
     OutboxRow,
     PartitionClockRow,
 )
 from loyalty_points.migrations import MIGRATIONS_DIR
 from loyalty_points.service_layer.handlers import PurchaseHandler
-from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 from tests.support.events import encode, purchase, refund
-from tests.support.points import lifecycle_log
+from tests.support.points import ledger_snapshot, lifecycle_log, points_handler
 
 T0 = datetime(2025, 1, 6, 10, tzinfo=UTC)
 TOPICS = TopicNames()
 PROGRAMME = Programme()  # 7 days pending, 365 to expiry, warned 30 days before
 
 
-def handler_on(url: str) -> tuple[PurchaseHandler, object]:
-    engine = create_engine(asyncpg_url(url))
-    sessions = session_factory(engine)
-
-    def uow() -> PointsUnitOfWork:
-        return PointsUnitOfWork(sessions, currency="USD", consumer_group="points",
-                                lifecycle=PROGRAMME.points)  # fmt: skip
-
-    return PurchaseHandler(uow, PROGRAMME, TOPICS), engine
+def handler_on(url: str) -> tuple[PurchaseHandler, AsyncEngine]:
+    return points_handler(url, PROGRAMME)
 
 
 async def run(url: str, messages: list, batch: int) -> tuple[list, list, list]:
@@ -52,19 +42,12 @@ async def run(url: str, messages: list, batch: int) -> tuple[list, list, list]:
             outcome = await handler.apply(items[start : start + batch])
             assert outcome.rejections == []
         async with handler.uow() as uow:
-            entries = [
-                (e.member_id, e.kind, e.delta, e.balance_after, e.available_after, e.reference,
-                 e.occurred_at, json.dumps(e.lots))
-                for e in await uow.session.scalars(select(LedgerEntryRow).order_by(
-                    LedgerEntryRow.member_id, LedgerEntryRow.id))
-            ]  # fmt: skip
-            lots = [(lot.lot_id, lot.remaining, lot.vested, lot.warned, lot.expired)
-                    for lot in await uow.session.scalars(select(LotRow).order_by(LotRow.lot_id))]  # fmt: skip
-            events = sorted(json.loads(r.value) ["id"] for r in await uow.session.scalars(
+            entries, lots = await ledger_snapshot(uow.session)
+            events = sorted(json.loads(r.value)["id"] for r in await uow.session.scalars(
                 select(OutboxRow)))  # fmt: skip
         return entries, lots, events
     finally:
-        await engine.dispose()  # type: ignore[attr-defined]
+        await engine.dispose()
 
 
 async def test_the_same_log_gives_the_same_lots_entries_and_events_however_it_is_batched(
@@ -81,7 +64,7 @@ async def test_the_same_log_gives_the_same_lots_entries_and_events_however_it_is
     assert len(events) == len(entries)
     # Each member's moments come in time order, whatever the partitions' interleaving.
     for member in {e[0] for e in entries}:
-        moments = [e[6] for e in entries if e[0] == member and e[1] in ("vested", "expired")]
+        moments = [e[8] for e in entries if e[0] == member and e[1] in ("vested", "expired")]
         assert moments == sorted(moments)
 
 
