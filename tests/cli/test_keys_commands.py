@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from loyalty_cli import keys
 from loyalty_cli.credentials import development_credentials
 from loyalty_cli.main import app
 from loyalty_cli.stack import create_database, drop_database
@@ -33,6 +34,9 @@ def keys_database(database_server: str) -> Iterator[str]:
 
 
 def run(*args: str, database_url: str | None = None) -> str:
+    # Wide enough for the listings to be read whole. The console keeps a width it was
+    # made with (a test worker's COLUMNS, say) over the one set for the run.
+    keys.console.width = 250
     env = {"COLUMNS": "250", **({"DATABASE_URL": database_url} if database_url else {})}
     result = CliRunner().invoke(app, list(args), env=env)
     assert result.exit_code == 0, result.output
