@@ -3,9 +3,11 @@ moments on the partitions' clocks, whatever the batching; and live, by the sweep
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,6 +19,7 @@ from loyalty_platform.kafka import partition_of
 from loyalty_points.adapters.orm import (
     BalanceRow,
     LedgerEntryRow,
+    LotRow,
     OutboxRow,
     PartitionClockRow,
 )
@@ -170,9 +173,13 @@ async def sweep_log(url: str, members_per_step: int) -> tuple[list, int]:
         await engine.dispose()
 
 
-async def test_a_sweep_in_small_steps_settles_the_same_as_one_in_a_single_step(new_database):
-    """Members due at distinct moments and at a shared one, two members per step."""
-    stepped = await sweep_log(await new_database(MIGRATIONS_DIR), members_per_step=2)
+@pytest.mark.parametrize("per_step", [1, 2])
+async def test_a_sweep_in_small_steps_settles_the_same_as_one_in_a_single_step(
+    new_database, per_step
+):
+    """Members due at distinct moments and three at a shared one, fewer per step than
+    share it."""
+    stepped = await sweep_log(await new_database(MIGRATIONS_DIR), members_per_step=per_step)
     whole = await sweep_log(await new_database(MIGRATIONS_DIR), members_per_step=1000)
     assert stepped == whole
     # Four lots vested as the purchases moved the clock to day 8; the sweep did the rest.
@@ -180,3 +187,22 @@ async def test_a_sweep_in_small_steps_settles_the_same_as_one_in_a_single_step(n
     assert len(stepped[0]) == 9 * 4  # earned, vested, expiring_soon, expired: once per lot
     assert [e[1] for e in stepped[0] if e[0] == "m-2"] == ["earned", "vested", "expiring_soon",
                                                           "expired"]  # fmt: skip
+
+
+async def test_balance_rows_claiming_a_moment_their_lots_lack_do_not_stall_the_sweep(
+    points_database,
+):
+    handler, engine = handler_on(points_database)
+    try:
+        bought = [InboundMessage(TOPICS.purchases, 0, i, m.encode(), encode(purchase(
+                  m, f"p{i}", "40.00", T0)), 0, "log") for i, m in enumerate(("m-1", "m-2"))]  # fmt: skip
+        await handler.apply([translate_purchase(m) for m in bought])
+        async with handler.uow() as uow:  # hand-edited rows: their lots are gone
+            await uow.session.execute(delete(LotRow))
+            await uow.commit()
+        # One member per step, both due at one moment: a step that settles nobody and
+        # moves no clock ends the sweep instead of repeating for ever.
+        sweep = handler.sweep([0], T0 + timedelta(days=9), members=1)
+        assert await asyncio.wait_for(sweep, 20) == 0
+    finally:
+        await engine.dispose()

@@ -91,9 +91,8 @@ _DUE_FIRST = f"""
     cross join lateral (
         select b.member_id, b.next_moment from {SCHEMA}.balances b
         where b.partition = d.partition and b.next_moment <= d.watermark
-        order by b.next_moment limit $3 + 1) m"""
-_DUE_AT = f"""
-    select member_id from {SCHEMA}.balances where partition = $1 and next_moment = $2"""
+        order by b.next_moment limit $3 + 1) m
+    order by d.partition, m.next_moment"""
 
 _REFUND_COLUMNS = [
     "refund_id",
@@ -131,33 +130,35 @@ class LedgerRepository:
 
     async def due_in_steps(
         self, watermarks: PartitionWatermarks, limit: int
-    ) -> tuple[list[str], PartitionWatermarks]:
-        """The members `due` would give, at most `limit` per partition, soonest first,
-        and how far each partition can move with only them settled: its watermark if
-        they are all, else to just before the first moment left out (or to it, taking
-        everyone due then, if the whole chunk shares that moment)."""
+    ) -> tuple[list[str], PartitionWatermarks, dict[int, datetime]]:
+        """The members `due` would give, at most `limit` per partition, soonest first;
+        how far each partition can move with only them settled: its watermark if they
+        are all, else to just before the first moment left out; and, for a partition
+        whose whole chunk is due at one moment with more members due then, that moment:
+        the chunk is settled up to it while the clock stays just before it, and the
+        next step takes the next members due then."""
         known = watermarks.known()
         if not known:
-            return [], watermarks
+            return [], watermarks, {}
         db = await driver_connection(self._session)
         rows = await db.fetch(_DUE_FIRST, list(known), list(known.values()), limit)
         by_partition: dict[int, list[tuple[str, datetime]]] = {}
         for partition, member, moment in rows:
             by_partition.setdefault(partition, []).append((member, moment))
         members: list[str] = []
-        reached = dict(known)
+        reached, ahead = dict(known), {}
         for partition, due in by_partition.items():
             if len(due) <= limit:
                 members += [m for m, _ in due]
                 continue
             first_left = due[limit][1]
-            if due[0][1] == first_left:  # one moment for the whole chunk: all due then
-                members += [r[0] for r in await db.fetch(_DUE_AT, partition, first_left)]
-                reached[partition] = first_left
+            reached[partition] = first_left - _TICK
+            if due[0][1] == first_left:
+                members += [m for m, _ in due[:limit]]
+                ahead[partition] = first_left
             else:
                 members += [m for m, at in due[:limit] if at < first_left]
-                reached[partition] = first_left - _TICK
-        return members, PartitionWatermarks.of(reached)
+        return members, PartitionWatermarks.of(reached), ahead
 
     async def unplaced(self, limit: int) -> list[str]:
         """Members whose partition of `purchases` is not known yet (their ledger came

@@ -65,6 +65,11 @@ class LedgerBatch:
         if watermark is not None:
             self.schedules[partition].settle(watermark, self.ledgers)
 
+    def settle_loaded(self, partition: int, until: datetime) -> None:
+        """Settle the loaded members of `partition` up to `until` without moving its
+        clock (a sweep step that takes only some of the members due at one moment)."""
+        self.schedules[partition].settle(until, self.ledgers)
+
     def place(self, ledger: Ledger, partition: int) -> None:
         """Before a message of `partition` reaches `ledger`: its clock is the one that
         settles the member from now on (new members, and those placed before lots)."""

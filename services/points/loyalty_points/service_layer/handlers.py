@@ -14,6 +14,7 @@ the same moment twice.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from loyalty_platform.kafka import partition_of
 from loyalty_points.domain.partitions import LedgerBatch
 from loyalty_points.service_layer.events import entry_event
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
+
+log = logging.getLogger(__name__)
 
 CONSUMER = "points"
 SWEEP_MEMBERS = 2_000  # per partition and unit of work
@@ -59,15 +62,23 @@ class PurchaseHandler(ConsumingHandler[PointsUnitOfWork, LedgerBatch, IntakeComm
         night) moves in steps, each up to the moment its chunk reaches, so every member
         of it is always settled up to its watermark and memory stays bounded."""
         staged, behind = 0, set(partitions)
+        before: PartitionWatermarks | None = None
         while behind:
             async with self.uow() as uow:
                 locked = await uow.ledgers.clocks.lock(behind)
-                due, reached = await uow.ledgers.due_in_steps(locked.swept_to(now), members)
+                due, reached, ahead = await uow.ledgers.due_in_steps(locked.swept_to(now), members)
                 work = await self._load(uow, {m: set() for m in due}, {}, locked)
+                for partition, moment in ahead.items():
+                    work.settle_loaded(partition, moment)
                 for partition, watermark in reached.known().items():
                     work.let_time_pass(partition, watermark)
-                staged += await self.save(uow, work)
+                took = await self.save(uow, work)
                 await uow.commit()
+            if took == 0 and reached == before:
+                # No progress: balance rows claim a moment their lots do not have.
+                log.warning("sweep stuck at %s: members %s have nothing due", reached, due[:5])
+                break
+            staged, before = staged + took, reached
             behind = {p for p, at in reached.known().items() if at < now}
         return staged
 

@@ -100,6 +100,9 @@ class Liability:
 async def liability(
     session: AsyncSession, as_of: datetime, start: datetime, end: datetime, point_value: Decimal
 ) -> Liability:
+    # One snapshot for every figure: a redemption committed between two of the
+    # statements would otherwise be in one figure and not the next.
+    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     db = await driver_connection(session)
     # The present (the usual question) reads the balances and lots by index; a moment
     # with entries after it is summed from the entries up to it.

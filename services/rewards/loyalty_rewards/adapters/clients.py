@@ -65,9 +65,7 @@ class PointsClient:
         if response.status_code == 404:
             return Spendable(0)
         body = self._json(response, 200)
-        later = tuple((datetime.fromisoformat(v["vests_at"]), int(v["spendable_after"]))
-                      for v in body.get("vesting", []))  # fmt: skip
-        return Spendable(int(body["available"]), later)
+        return Spendable(int(body["available"]), _later(body))
 
     async def debit(
         self, debit_id: str, member_id: str, points: int, reference: str
@@ -119,3 +117,14 @@ class TiersClient:
         if response.status_code != 200:
             raise NoAnswer(f"tier service answered {response.status_code}")
         return str(response.json()["tier"])
+
+
+def _later(balance: dict[str, Any]) -> tuple[tuple[datetime, int], ...]:
+    """(when, spendable then) as the pending points vest. A points service from before
+    `spendable_after` gives only what vests: added up, not counting expiry."""
+    later, have = [], int(balance["available"])
+    for v in balance.get("vesting", []):
+        have += int(v["points"])
+        then = v.get("spendable_after")
+        later.append((datetime.fromisoformat(v["vests_at"]), have if then is None else int(then)))
+    return tuple(later)
