@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from loyalty_kernel.programme import PointsLifecycle
-from loyalty_points.domain.lots import Allocation, Lot, Step, debt_lot, merged
+from loyalty_points.domain.lots import (
+    Allocation,
+    Lot,
+    Step,
+    debt_lot,
+    merged,
+    vesting_schedule,
+)
 
 
 @dataclass
@@ -149,20 +156,11 @@ class LotBook:
     def enough_vested_at(self, points: int) -> datetime | None:
         """When `points` will be spendable as the pending lots vest (debt paid first),
         counting the points that expire before then out; None if they never will be."""
-        changes: list[tuple[datetime, int, int]] = []  # (moment, vest 0 / expire 1, points)
-        for lot in self.lots.values():
-            if lot.remaining <= 0 or lot.expired or lot.is_debt:
-                continue
-            if not lot.vested:
-                changes.append((lot.vests_at, 0, lot.remaining))
-            if lot.expires_at is not None:
-                changes.append((lot.expires_at, 1, -lot.remaining))
-        have = self.available
-        for at, step, moved in sorted(changes):
-            have += moved
-            if step == 0 and have >= points:
-                return at
-        return None
+        live = ((None if lot.vested else lot.vests_at, lot.expires_at, lot.remaining)
+                for lot in self.lots.values()
+                if lot.remaining > 0 and not lot.expired and not lot.is_debt)  # fmt: skip
+        schedule = vesting_schedule(live, self.available)
+        return next((at for at, _, then in schedule if then >= points), None)
 
     def next_moment(self) -> datetime | None:
         due = self._due

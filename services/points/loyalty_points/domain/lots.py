@@ -167,6 +167,31 @@ def debt_lot(member_id: str, at: datetime) -> Lot:
     return Lot(lot_id, member_id, LotSource.DEBT, "debt", None, at, at, None, 0, 0, vested=True)
 
 
+def vesting_schedule(
+    held: Iterable[tuple[datetime | None, datetime | None, int]], available: int
+) -> list[tuple[datetime, int, int]]:
+    """As pending lots vest: (moment, points vesting then, spendable then), soonest
+    first, if nothing is spent meanwhile. `held` gives each live lot holding points as
+    (when it vests, None if it has; when it expires, None if never or already counted
+    out; what it holds); `available` is what is spendable now, below zero while a debt
+    is owed, which vesting pays first. At one instant lots vest before others expire,
+    as the clock takes them."""
+    changes: list[tuple[datetime, int, int]] = []  # (moment, vest 0 / expire 1, points)
+    for vests_at, expires_at, remaining in held:
+        if vests_at is not None:
+            changes.append((vests_at, 0, remaining))
+        if expires_at is not None:
+            changes.append((expires_at, 1, -remaining))
+    schedule: dict[datetime, tuple[int, int]] = {}
+    have = available
+    for at, step, points in sorted(changes):
+        have += points
+        if step == 0:
+            vesting, _ = schedule.get(at, (0, 0))
+            schedule[at] = (vesting + points, have)
+    return [(at, points, then) for at, (points, then) in schedule.items()]
+
+
 def merged(allocations: Iterable[Allocation]) -> tuple[Allocation, ...]:
     """One allocation per lot, in the order lots were first touched, zeros dropped."""
     sums: dict[str, int] = {}

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty_platform.database import driver_connection
 from loyalty_points.adapters.orm import SCHEMA, BalanceRow, LedgerEntryRow, LotRow, PurchaseRow
-from loyalty_points.domain.lots import LotSource, LotStatus, status_of
+from loyalty_points.domain.lots import LotSource, LotStatus, status_of, vesting_schedule
 
 
 @dataclass(frozen=True)
@@ -97,25 +97,17 @@ async def balance(
 
 def vesting(held: list[LotView], available: int, after: datetime | None = None) -> list[Vesting]:
     """The pending points by the moment they vest, soonest first, each with what will be
-    spendable then if nothing is spent meanwhile: what is spendable now (below zero
-    while a debt is owed), plus what vested by then, less what expired by then. At one
-    instant lots vest before others expire, as the clock takes them."""
-    changes: list[tuple[datetime, int, int]] = []  # (moment, vest 0 / expire 1, points)
-    for lot in held:
-        if lot.remaining <= 0 or lot.status not in (LotStatus.PENDING, LotStatus.VESTED):
-            continue
-        if lot.status == LotStatus.PENDING:
-            changes.append((lot.vests_at, 0, lot.remaining))
-        if lot.expires_at is not None and (after is None or lot.expires_at > after):
-            changes.append((lot.expires_at, 1, -lot.remaining))
-    by_moment: dict[datetime, tuple[int, int]] = {}  # vests_at -> (points, spendable then)
-    have = available
-    for at, step, points in sorted(changes):
-        have += points
-        if step == 0:
-            vested, _ = by_moment.get(at, (0, 0))
-            by_moment[at] = (vested + points, have)
-    return [Vesting(points, at, then) for at, (points, then) in by_moment.items()]
+    spendable then if nothing is spent meanwhile (`vesting_schedule`, the rule the
+    ledger refuses a spend by). Expiries at or before `after` have been counted."""
+
+    def expiry(lot: LotView) -> datetime | None:
+        counted = after is not None and lot.expires_at is not None and lot.expires_at <= after
+        return None if counted else lot.expires_at
+
+    live = ((lot.vests_at if lot.status == LotStatus.PENDING else None, expiry(lot), lot.remaining)
+            for lot in held
+            if lot.remaining > 0 and lot.status in (LotStatus.PENDING, LotStatus.VESTED))  # fmt: skip
+    return [Vesting(points, at, then) for at, points, then in vesting_schedule(live, available)]
 
 
 def next_expiry(held: list[LotView], after: datetime | None) -> Expiry | None:
