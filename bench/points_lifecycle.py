@@ -23,30 +23,20 @@ names) straight in SQL, then times the service's own code on it:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import asyncpg
-from points_throughput import plain_url, start_database
+from points_throughput import fresh_database, on_database_server
 
-from loyalty_cli.stack import create_database, drop_database
-from loyalty_kernel.programme import Programme
-from loyalty_kernel.topics import TopicNames
 from loyalty_platform.database import create_engine, session_factory
-from loyalty_platform.migrations import upgrade
 from loyalty_platform.settings import asyncpg_url
-from loyalty_points.migrations import MIGRATIONS_DIR
-from loyalty_points.service_layer.handlers import PurchaseHandler
+from loyalty_points.bootstrap import in_process_handler
 from loyalty_points.service_layer.liability import liability
-from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 
 PARTITIONS = 6
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -120,7 +110,7 @@ async def expiry(server: str, lots: int) -> list[str]:
 
         update, _ = await timed(rolled_back)
         await vacuum(db, "lots")
-        handler, engine = points_handler(url)
+        handler, engine = in_process_handler(url)
         say("expiry: the sweep")
         try:
             swept, staged = await timed(lambda: handler.sweep(range(PARTITIONS), after))
@@ -137,18 +127,6 @@ async def expiry(server: str, lots: int) -> list[str]:
         f"  sweep / scan {swept / scan:,.0f}x, sweep / update {swept / update:,.0f}x;"
         f" {expired:,} lots expired, {entries:,} entries, {events:,} events ({staged:,} staged)",
     ]
-
-
-def points_handler(url: str) -> tuple[PurchaseHandler, Any]:
-    programme = Programme()
-    engine = create_engine(asyncpg_url(url))
-    sessions = session_factory(engine)
-
-    def uow() -> PointsUnitOfWork:
-        return PointsUnitOfWork(sessions, currency="USD", consumer_group="points",
-                                lifecycle=programme.points)  # fmt: skip
-
-    return PurchaseHandler(uow, programme, TopicNames()), engine
 
 
 # --------------------------------------------------------------------------- liability
@@ -229,23 +207,6 @@ async def liability_report(server: str, entries: int) -> list[str]:
 # --------------------------------------------------------------------------- running
 
 
-class fresh_database:
-    """A new migrated database, dropped after; the bench's own connection to it."""
-
-    def __init__(self, server: str, label: str) -> None:
-        self.server, self.name = server, f"bench_{label}_{time.monotonic_ns()}"
-
-    async def __aenter__(self) -> tuple[str, asyncpg.Connection]:
-        self.url = await create_database(self.server, self.name)
-        await asyncio.to_thread(upgrade, MIGRATIONS_DIR, self.url)
-        self.db = await asyncpg.connect(plain_url(self.url))
-        return self.url, self.db
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.db.close()
-        await drop_database(self.server, self.name)
-
-
 async def run_all(args: argparse.Namespace, server: str) -> None:
     if args.only in (None, "expiry"):
         print("\n".join(await expiry(server, args.lots)), flush=True)
@@ -260,9 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--entries", type=int, default=10_000_000)
     ap.add_argument("--only", choices=("expiry", "liability"))
     args = ap.parse_args(argv)
-    with ExitStack() as stack:
-        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lpl")))
-        asyncio.run(run_all(args, start_database(stack, root)))
+    on_database_server(lambda server: run_all(args, server))
 
 
 if __name__ == "__main__":

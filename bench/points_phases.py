@@ -20,32 +20,26 @@ starts (the baseline), then as the services tune it (`tune_collector`).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
-from contextlib import ExitStack
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from points_throughput import make_purchases, start_database
+from points_throughput import fresh_database, make_purchases, on_database_server
 
-from loyalty_cli.stack import create_database, drop_database
 from loyalty_kernel.intake.translation import translate_purchase
 from loyalty_kernel.messages import InboundMessage, Item
 from loyalty_kernel.programme import Programme
 from loyalty_kernel.topics import TopicNames
 from loyalty_platform.database import create_engine, session_factory
 from loyalty_platform.kafka import partition_of
-from loyalty_platform.migrations import upgrade
 from loyalty_platform.serving import tune_collector
 from loyalty_platform.settings import asyncpg_url
-from loyalty_points.migrations import MIGRATIONS_DIR
+from loyalty_points.bootstrap import units_of_work
 from loyalty_points.service_layer.handlers import PurchaseHandler
-from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 
 PARTITIONS = 6
 
@@ -57,26 +51,25 @@ class TimedHandler(PurchaseHandler):
         super().__post_init__()
         self.phases: Counter[str] = Counter()
 
-    async def load(self, uow: Any, batch: Any) -> Any:
+    @contextmanager
+    def timing(self, phase: str) -> Iterator[None]:
         started = time.perf_counter()
         try:
-            return await super().load(uow, batch)
+            yield
         finally:
-            self.phases["load"] += time.perf_counter() - started
+            self.phases[phase] += time.perf_counter() - started
+
+    async def load(self, uow: Any, batch: Any) -> Any:
+        with self.timing("load"):
+            return await super().load(uow, batch)
 
     def apply_one(self, work: Any, item: Any) -> None:
-        started = time.perf_counter()
-        try:
+        with self.timing("apply"):
             super().apply_one(work, item)
-        finally:
-            self.phases["apply"] += time.perf_counter() - started
 
     async def save(self, uow: Any, work: Any) -> int:
-        started = time.perf_counter()
-        try:
+        with self.timing("save"):
             return await super().save(uow, work)
-        finally:
-            self.phases["save"] += time.perf_counter() - started
 
 
 def the_log(n: int, members: int, topics: TopicNames) -> list[Item[Any]]:
@@ -91,19 +84,10 @@ def the_log(n: int, members: int, topics: TopicNames) -> list[Item[Any]]:
 
 
 async def one_run(server: str, items: Sequence[Item[Any]], batch: int) -> dict[str, float]:
-    name = f"bench_phases_{time.monotonic_ns()}"
-    url = await create_database(server, name)
-    try:
-        await asyncio.to_thread(upgrade, MIGRATIONS_DIR, url)
-        programme, topics = Programme(), TopicNames()
-        engine = create_engine(asyncpg_url(url))
-        sessions = session_factory(engine)
-
-        def uow() -> PointsUnitOfWork:
-            return PointsUnitOfWork(sessions, currency="USD", consumer_group="points",
-                                    lifecycle=programme.points)  # fmt: skip
-
-        handler = TimedHandler(uow, programme, topics)
+    async with fresh_database(server, "phases") as (url, _):
+        programme, engine = Programme(), create_engine(asyncpg_url(url))
+        uow = units_of_work(session_factory(engine), programme, "points")
+        handler = TimedHandler(uow, programme, TopicNames())
         collections = sum(s["collections"] for s in gc.get_stats())
         wall, cpu = time.perf_counter(), time.process_time()
         published = 0
@@ -111,8 +95,6 @@ async def one_run(server: str, items: Sequence[Item[Any]], batch: int) -> dict[s
             published += (await handler.apply(items[start : start + batch])).published
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         await engine.dispose()
-    finally:
-        await drop_database(server, name)
     phases = dict(handler.phases)
     return {"wall": wall, "cpu": cpu, **phases, "rest": wall - sum(phases.values()),
             "events": published,
@@ -150,9 +132,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--members", type=int, default=3_333)
     ap.add_argument("--batch", type=int, default=500)
     args = ap.parse_args(argv)
-    with ExitStack() as stack:
-        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lpp")))
-        asyncio.run(run_all(args, start_database(stack, root)))
+    on_database_server(lambda server: run_all(args, server))
 
 
 if __name__ == "__main__":

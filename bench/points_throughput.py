@@ -32,7 +32,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import ExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -711,6 +711,32 @@ def start_database(stack: ExitStack, root: Path) -> str:
     db.start()
     stack.callback(db.stop)
     return db.url()
+
+
+def on_database_server(work: Callable[[str], Awaitable[None]]) -> None:
+    """Run `work` with a database server's maintenance URL (a configured server, else an
+    embedded one that is stopped after)."""
+    with ExitStack() as stack:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lpd")))
+        asyncio.run(work(start_database(stack, root)))
+
+
+class fresh_database:
+    """A new database on `server` with the points migrations applied, dropped after;
+    the bench's own asyncpg connection to it."""
+
+    def __init__(self, server: str, label: str) -> None:
+        self.server, self.name = server, f"bench_{label}_{time.monotonic_ns()}"
+
+    async def __aenter__(self) -> tuple[str, asyncpg.Connection]:
+        self.url = await create_database(self.server, self.name)
+        await asyncio.to_thread(upgrade, MIGRATIONS_DIR, self.url)
+        self.db = await asyncpg.connect(plain_url(self.url))
+        return self.url, self.db
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.db.close()
+        await drop_database(self.server, self.name)
 
 
 def run_on_stack(args: argparse.Namespace, root: Path) -> dict[str, Any]:

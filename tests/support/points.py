@@ -11,19 +11,15 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty_kernel.intake.translation import translate_purchase
 from loyalty_kernel.messages import InboundMessage
 from loyalty_kernel.programme import PointsLifecycle, Programme
-from loyalty_kernel.topics import TopicNames
-from loyalty_platform.database import create_engine, session_factory
 from loyalty_platform.kafka import partition_of
-from loyalty_platform.settings import KafkaSettings, asyncpg_url
+from loyalty_platform.settings import KafkaSettings
 from loyalty_points.adapters.orm import ConsumerProgressRow, LedgerEntryRow, LotRow, OutboxRow
-from loyalty_points.bootstrap import PointsService, build
-from loyalty_points.service_layer.handlers import PurchaseHandler
-from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
+from loyalty_points.bootstrap import PointsService, build, in_process_handler
 from loyalty_points.settings import PointsSettings
 from tests.support import waiting
 from tests.support.events import encode, purchase, refund
@@ -78,28 +74,12 @@ async def ledger_snapshot(session: AsyncSession) -> Snapshot:
     return entries, lots
 
 
-def points_handler(
-    database_url: str, programme: Programme | None = None
-) -> tuple[PurchaseHandler, AsyncEngine]:
-    """The points consumer's handler on that database, in process, with no broker; the
-    built-in programme unless another is given."""
-    programme = programme or Programme()
-    engine = create_engine(asyncpg_url(database_url))
-    sessions = session_factory(engine)
-
-    def uow() -> PointsUnitOfWork:
-        return PointsUnitOfWork(sessions, currency="USD", consumer_group="points",
-                                lifecycle=programme.points)  # fmt: skip
-
-    return PurchaseHandler(uow, programme, TopicNames()), engine
-
-
 async def undisturbed(
     database_url: str, messages: list[tuple[bytes, bytes]], partitions: int, batch: int = 250
 ) -> Snapshot:
     """The log applied in process, batch by batch, each message on the partition the
     broker gives its key: what a run that nothing interrupted records."""
-    handler, engine = points_handler(database_url)
+    handler, engine = in_process_handler(database_url)
     offsets: dict[int, int] = defaultdict(int)
     items = []
     for key, value in messages:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from loyalty_kernel.programme import Programme
+from loyalty_kernel.topics import TopicNames
+from loyalty_platform.database import create_engine, session_factory
 from loyalty_platform.runner import ConsumerRunner
 from loyalty_platform.service import RunningService, ServiceParts
+from loyalty_platform.settings import asyncpg_url
 from loyalty_points.adapters.orm import OutboxRow
 from loyalty_points.service_layer.adjusting import Adjusting
 from loyalty_points.service_layer.handlers import CONSUMER, PurchaseHandler
@@ -38,15 +44,32 @@ class PointsService(RunningService):
         await self.sweep_owned(self.handler)
 
 
-def build(settings: PointsSettings) -> PointsService:
-    parts = ServiceParts.build(CONSUMER, settings, OutboxRow)
-    programme = settings.programme
-
+def units_of_work(
+    sessions: async_sessionmaker[AsyncSession], programme: Programme, consumer_group: str
+) -> Callable[[], PointsUnitOfWork]:
     def uow() -> PointsUnitOfWork:
-        return PointsUnitOfWork(parts.sessions, currency=programme.currency,
-                                consumer_group=settings.consumer_group,
+        return PointsUnitOfWork(sessions, currency=programme.currency,
+                                consumer_group=consumer_group,
                                 lifecycle=programme.points)  # fmt: skip
 
+    return uow
+
+
+def in_process_handler(
+    database_url: str, programme: Programme | None = None
+) -> tuple[PurchaseHandler, AsyncEngine]:
+    """The consumer's handler on that database with no broker or service around it (a
+    test, a benchmark), under the built-in programme unless another is given; the
+    caller disposes of the engine."""
+    programme = programme or Programme()
+    engine = create_engine(asyncpg_url(database_url))
+    uow = units_of_work(session_factory(engine), programme, CONSUMER)
+    return PurchaseHandler(uow, programme, TopicNames()), engine
+
+
+def build(settings: PointsSettings) -> PointsService:
+    parts = ServiceParts.build(CONSUMER, settings, OutboxRow)
+    uow = units_of_work(parts.sessions, settings.programme, settings.consumer_group)
     handler = PurchaseHandler(uow, settings.programme, settings.kafka.topics)
     return PointsService(
         parts=parts,

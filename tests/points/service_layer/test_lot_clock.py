@@ -23,10 +23,11 @@ from loyalty_points.adapters.orm import (
     OutboxRow,
     PartitionClockRow,
 )
+from loyalty_points.bootstrap import in_process_handler
 from loyalty_points.migrations import MIGRATIONS_DIR
 from loyalty_points.service_layer.handlers import PurchaseHandler
 from tests.support.events import encode, purchase, refund
-from tests.support.points import ledger_snapshot, lifecycle_log, points_handler
+from tests.support.points import ledger_snapshot, lifecycle_log
 
 T0 = datetime(2025, 1, 6, 10, tzinfo=UTC)
 TOPICS = TopicNames()
@@ -34,7 +35,7 @@ PROGRAMME = Programme()  # 7 days pending, 365 to expiry, warned 30 days before
 
 
 def handler_on(url: str) -> tuple[PurchaseHandler, AsyncEngine]:
-    return points_handler(url, PROGRAMME)
+    return in_process_handler(url, PROGRAMME)
 
 
 async def run(url: str, messages: list, batch: int) -> tuple[list, list, list]:
