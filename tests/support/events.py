@@ -22,8 +22,9 @@ def purchase(
     event_id: str | None = None,
     currency: str = "USD",
     store_id: str = "store-17",
+    items: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    return {
+    event = {
         "specversion": "1.0",
         "id": event_id or str(uuid.uuid4()),
         "source": f"pos/{store_id}/till-3",
@@ -39,6 +40,9 @@ def purchase(
             "currency": currency,
         },
     }
+    if items is not None:
+        event["data"]["items"] = items
+    return event
 
 
 def refund(

@@ -62,7 +62,8 @@ Snapshot = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
 async def ledger_snapshot(session: AsyncSession) -> Snapshot:
     entries = [
         (e.member_id, e.kind, e.delta, e.balance_after, e.available_after, e.reference,
-         e.purchase_id, e.store_id, e.occurred_at, json.dumps(e.lots))
+         e.purchase_id, e.store_id, e.occurred_at, json.dumps(e.lots), e.programme_version,
+         e.rules)
         for e in await session.scalars(
             select(LedgerEntryRow).order_by(LedgerEntryRow.member_id, LedgerEntryRow.id))
     ]  # fmt: skip
@@ -75,11 +76,15 @@ async def ledger_snapshot(session: AsyncSession) -> Snapshot:
 
 
 async def undisturbed(
-    database_url: str, messages: list[tuple[bytes, bytes]], partitions: int, batch: int = 250
+    database_url: str,
+    messages: list[tuple[bytes, bytes]],
+    partitions: int,
+    batch: int = 250,
+    programme: Programme | None = None,
 ) -> Snapshot:
     """The log applied in process, batch by batch, each message on the partition the
     broker gives its key: what a run that nothing interrupted records."""
-    handler, engine = in_process_handler(database_url)
+    handler, engine = in_process_handler(database_url, programme)
     offsets: dict[int, int] = defaultdict(int)
     items = []
     for key, value in messages:

@@ -50,7 +50,8 @@ def units_of_work(
     def uow() -> PointsUnitOfWork:
         return PointsUnitOfWork(sessions, currency=programme.currency,
                                 consumer_group=consumer_group,
-                                lifecycle=programme.points)  # fmt: skip
+                                lifecycle=programme.points,
+                                asks_first_purchase=programme.asks_first_purchase)  # fmt: skip
 
     return uow
 

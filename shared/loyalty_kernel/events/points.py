@@ -51,6 +51,8 @@ class PointsEarned(PointsMoved):
     lot_id: str
     vests_at: datetime  # pending until then
     expires_at: datetime | None  # None: the programme's points never expire
+    programme_version: str  # the version of the programme in force at the purchase
+    rules: list[str] = []  # the earning rules that changed what it earned
 
 
 class LotMoment(PointsMoved):

@@ -12,6 +12,16 @@ PurchaseKey = tuple[str, str]  # (store_id, purchase_id)
 
 
 @dataclass(frozen=True)
+class PurchaseLine:
+    """One item on the receipt, as the earning rules read it."""
+
+    sku: str
+    category: str | None
+    quantity: int
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
 class RecordPurchase:
     purchase_id: str
     member_id: str
@@ -20,6 +30,7 @@ class RecordPurchase:
     currency: str
     occurred_at: datetime
     event_id: str
+    items: tuple[PurchaseLine, ...] = ()  # none: one line of the whole amount
 
     @property
     def key(self) -> PurchaseKey:

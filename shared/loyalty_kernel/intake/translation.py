@@ -9,7 +9,12 @@ from datetime import datetime, timedelta
 from pydantic import ValidationError
 
 from loyalty_kernel.events.purchases import PURCHASE_TOPIC, PurchaseCompleted
-from loyalty_kernel.intake.commands import IntakeCommand, RecordPurchase, RecordRefund
+from loyalty_kernel.intake.commands import (
+    IntakeCommand,
+    PurchaseLine,
+    RecordPurchase,
+    RecordRefund,
+)
 from loyalty_kernel.intake.rules import TimeInFuture, check_not_in_future
 from loyalty_kernel.messages import Consumed, InboundMessage, Rejection, Unprocessable
 
@@ -27,9 +32,13 @@ def translate_purchase(message: InboundMessage) -> Consumed[IntakeCommand] | Unp
     command: IntakeCommand
     if isinstance(event, PurchaseCompleted):
         p = event.data
-        command = RecordPurchase(
-            p.purchase_id, p.member_id, p.store_id, p.amount, p.currency, event.time, event.id
+        lines = tuple(
+            PurchaseLine(i.sku, i.category, i.quantity, i.unit_price) for i in p.items or ()
         )
+        command = RecordPurchase(
+            p.purchase_id, p.member_id, p.store_id, p.amount, p.currency, event.time, event.id,
+            lines,
+        )  # fmt: skip
     else:
         r = event.data
         command = RecordRefund(

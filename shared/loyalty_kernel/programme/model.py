@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from bisect import bisect_right
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from loyalty_kernel.programme.rules import EarningRuleSpec, LineRule, PurchaseRule
 
 
 class _Frozen(BaseModel):
@@ -55,7 +58,42 @@ class TierSettings(_Frozen):
 
 
 class EarningSettings(_Frozen):
-    points_per_unit: Annotated[Decimal, Field(gt=0, le=1000)] = Decimal("1")
+    points_per_unit: Annotated[Decimal, Field(gt=0, le=1000, decimal_places=4)] = Decimal("1")
+    rules: tuple[EarningRuleSpec, ...] = ()
+
+    @field_validator("rules")
+    @classmethod
+    def _ids_unique(
+        cls, rules: tuple[LineRule | PurchaseRule, ...]
+    ) -> tuple[LineRule | PurchaseRule, ...]:
+        seen: set[str] = set()
+        for rule in rules:
+            if rule.id in seen:
+                raise ValueError(f"rule id {rule.id!r} is used twice: ids name one rule each")
+            seen.add(rule.id)
+        return rules
+
+    @property
+    def line_rules(self) -> tuple[LineRule, ...]:
+        return tuple(r for r in self.rules if isinstance(r, LineRule))
+
+    @property
+    def purchase_rules(self) -> tuple[PurchaseRule, ...]:
+        return tuple(r for r in self.rules if isinstance(r, PurchaseRule))
+
+    @property
+    def longest_cap(self) -> timedelta:
+        """How far back a purchase can still count against a cap."""
+        return max((r.cap for r in self.rules if r.cap is not None), default=timedelta(0))
+
+
+class ProgrammeVersion(_Frozen):
+    """What may change from one version of a programme to the next: how purchases earn.
+    `effective_from` None: in force since always (only the first version)."""
+
+    version: str
+    effective_from: AwareDatetime | None
+    earning: EarningSettings
 
 
 class PointsLifecycle(_Frozen):
@@ -162,6 +200,9 @@ class Programme(_Frozen):
     """Everything a retailer tunes without touching code."""
 
     name: str = "default"
+    # This file's version of the programme, and from when (event time) it earns.
+    version: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")] = "1"
+    effective_from: AwareDatetime | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     # How far ahead of the receiving process's clock a purchase or refund may be
     # stamped (a till's clock runs a little fast); later than that it is refused.
@@ -170,7 +211,51 @@ class Programme(_Frozen):
     points: PointsLifecycle = PointsLifecycle()
     tiers: TierSettings = TierSettings()
     churn: ChurnSettings = ChurnSettings()
+    # Set by the loader for a folder of versions: every version, earliest first. Empty
+    # for one file, which is then the only version.
+    history: tuple[ProgrammeVersion, ...] = ()
+
+    @model_validator(mode="after")
+    def _rule_tiers_known(self) -> Programme:
+        names = {level.name for level in self.tiers.levels}
+        for rule in self.earning.rules:
+            unknown = sorted(set(rule.tiers or ()) - names)
+            if unknown:
+                raise ValueError(
+                    f"earning rule {rule.id!r} names tiers the programme lacks: "
+                    f"{', '.join(unknown)} (tiers: {', '.join(sorted(names))})"
+                )
+        return self
 
     @property
     def max_future(self) -> timedelta:
         return timedelta(seconds=self.max_future_seconds)
+
+    @cached_property
+    def versions(self) -> tuple[ProgrammeVersion, ...]:
+        """Every version of how purchases earn, earliest first."""
+        own = ProgrammeVersion(
+            version=self.version, effective_from=self.effective_from, earning=self.earning
+        )
+        return self.history or (own,)
+
+    @cached_property
+    def _starts(self) -> list[datetime]:
+        return [v.effective_from for v in self.versions[1:] if v.effective_from is not None]
+
+    def version_at(self, at: datetime) -> ProgrammeVersion:
+        """The version in force at `at`: the latest whose `effective_from` is at or
+        before it. Before the first version's start, the first (a purchase always earns
+        under some version)."""
+        return self.versions[bisect_right(self._starts, at)]
+
+    @property
+    def asks_first_purchase(self) -> bool:
+        """Whether a rule of any version depends on the member's first purchase."""
+        return any(r.first_purchase is not None for v in self.versions
+                   for r in v.earning.purchase_rules)  # fmt: skip
+
+    @property
+    def lookback(self) -> timedelta:
+        """How far back the earning rules of any version look (caps)."""
+        return max(v.earning.longest_cap for v in self.versions)

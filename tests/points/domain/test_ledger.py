@@ -20,14 +20,14 @@ from loyalty_kernel.intake.rules import (
     UnknownPurchase,
     WrongCurrency,
 )
-from loyalty_kernel.programme import EarningRule, PointsLifecycle, Programme, TierPolicy
+from loyalty_kernel.programme import Earnings, PointsLifecycle, Programme, TierPolicy
 from loyalty_points.domain.entries import AdjustmentRefused, DebitRefused, EntryKind
 from loyalty_points.domain.ledger import Ledger
 from loyalty_points.domain.lot_book import LotBook
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 TIERS = TierPolicy(Programme().tiers)
-EARN = EarningRule(Decimal(1))
+EARN = Earnings(Programme())
 # Points spendable at once and kept forever: the rules here are about earning and
 # clawing back (tests/points/domain/test_lots.py has the lifecycle).
 AT_ONCE = PointsLifecycle(pending_days=0, expire_after_days=0)
@@ -82,8 +82,8 @@ def test_a_purchase_id_reused_with_other_facts_is_refused():
 def test_partial_refunds_claw_back_the_floored_share_and_a_full_refund_all_of_it():
     lg = ledger()
     lg.earn(buy("p1", "10.79"), TIERS, EARN)  # 10 points
-    a = lg.claw_back(give_back("r1", "p1", "5.00"), EARN)  # floor(10 * 5 / 10.79) = 4
-    b = lg.claw_back(give_back("r2", "p1", "5.79"), EARN)  # the rest: 10 - 4
+    a = lg.claw_back(give_back("r1", "p1", "5.00"))  # floor(10 * 5 / 10.79) = 4
+    b = lg.claw_back(give_back("r2", "p1", "5.79"))  # the rest: 10 - 4
     assert (a.delta, b.delta) == (-4, -6)
     assert lg.balance == 0
     assert b.kind is EntryKind.CLAWED_BACK
@@ -93,17 +93,17 @@ def test_a_clawback_can_take_the_balance_below_zero():
     lg = ledger()
     lg.earn(buy("p1", "100.00"), TIERS, EARN)
     lg.debit("d1", 80, "reward", T0)  # spent on a reward meanwhile
-    lg.claw_back(give_back("r1", "p1", "100.00"), EARN)
+    lg.claw_back(give_back("r1", "p1", "100.00"))
     assert lg.balance == -80
 
 
 def test_a_redelivered_refund_takes_nothing_more_and_a_conflicting_one_is_refused():
     lg = ledger()
     lg.earn(buy("p1", "40.00"), TIERS, EARN)
-    lg.claw_back(give_back("r1", "p1", "10.00"), EARN)
-    assert lg.claw_back(give_back("r1", "p1", "10.00"), EARN) is None
+    lg.claw_back(give_back("r1", "p1", "10.00"))
+    assert lg.claw_back(give_back("r1", "p1", "10.00")) is None
     with pytest.raises(ConflictingDuplicate):
-        lg.claw_back(give_back("r1", "p1", "11.00"), EARN)
+        lg.claw_back(give_back("r1", "p1", "11.00"))
     assert lg.balance == 30
 
 
@@ -120,7 +120,7 @@ def test_refunds_that_cannot_be_applied_are_refused_and_change_nothing(refund, e
     lg = ledger()
     lg.earn(buy("p1", "40.00"), TIERS, EARN)
     with pytest.raises(error):
-        lg.claw_back(refund, EARN)
+        lg.claw_back(refund)
     assert lg.balance == 40
     assert lg.purchases[("store-1", "p1")].refunds == []
 
@@ -131,16 +131,16 @@ def test_a_refund_names_its_purchase_by_store_and_without_one_only_an_unshared_i
     lg.earn(replace(buy("p1", "60.00"), store_id="store-2"), TIERS, EARN)
     lg.earn(buy("p2", "20.00"), TIERS, EARN)
     with pytest.raises(AmbiguousPurchase):
-        lg.claw_back(give_back("r1", "p1", "10.00"), EARN)
+        lg.claw_back(give_back("r1", "p1", "10.00"))
     at_two = replace(give_back("r1", "p1", "30.00"), store_id="store-2")
     second = lg.purchases[("store-2", "p1")]
-    assert lg.claw_back(at_two, EARN).delta == -(second.points_earned // 2)
+    assert lg.claw_back(at_two).delta == -(second.points_earned // 2)
     assert second.refunded == Decimal("30.00")
     assert lg.purchases[("store-1", "p1")].refunded == 0
-    assert lg.claw_back(give_back("r1", "p2", "5.00"), EARN) is not None  # p2's own r1
+    assert lg.claw_back(give_back("r1", "p2", "5.00")) is not None  # p2's own r1
     assert lg.purchases[("store-1", "p2")].refunded == Decimal("5.00")
     with pytest.raises(UnknownPurchase):
-        lg.claw_back(replace(give_back("r2", "p2", "1.00"), store_id="store-9"), EARN)
+        lg.claw_back(replace(give_back("r2", "p2", "1.00"), store_id="store-9"))
 
 
 def test_a_purchase_in_another_currency_is_refused():
@@ -151,7 +151,7 @@ def test_a_purchase_in_another_currency_is_refused():
 def test_a_refund_at_the_purchase_moment_counts_for_the_next_purchase_tier():
     lg = ledger()
     lg.earn(buy("p1", "100.00"), TIERS, EARN)
-    lg.claw_back(give_back("r1", "p1", "100.00", T0 + timedelta(hours=1)), EARN)
+    lg.claw_back(give_back("r1", "p1", "100.00", T0 + timedelta(hours=1)))
     later = lg.earn(buy("p2", "10.00", T0 + timedelta(hours=2)), TIERS, EARN)
     assert later.tier == "opal"
 
@@ -174,7 +174,7 @@ def test_the_balance_always_equals_the_sum_of_the_entries(ops):
             if is_purchase:
                 lg.earn(buy(f"p{n}", amount, at), TIERS, EARN)
             else:
-                lg.claw_back(give_back(f"r{len(lg.new_refunds)}", f"p{n}", amount, at), EARN)
+                lg.claw_back(give_back(f"r{len(lg.new_refunds)}", f"p{n}", amount, at))
         except (UnknownPurchase, RefundExceedsPurchase, ConflictingDuplicate):
             pass
         assert lg.balance == sum(e.delta for e in lg.new_entries)
@@ -237,14 +237,14 @@ def test_buying_into_a_tier_and_refunding_the_qualifying_purchase_keeps_only_the
     lg = ledger()
     lg.earn(buy("q", "100.00"), TIERS, EARN)
     bonus = lg.earn(buy("k", "40.00", T0 + timedelta(hours=1)), TIERS, EARN)
-    lg.claw_back(give_back("rq", "q", "100.00", T0 + timedelta(hours=2)), EARN)
+    lg.claw_back(give_back("rq", "q", "100.00", T0 + timedelta(hours=2)))
     after = lg.earn(buy("a", "10.00", T0 + timedelta(hours=3)), TIERS, EARN)
 
     assert (bonus.delta, bonus.tier) == (80, "diamond")
     assert (after.delta, after.tier) == (12, "pearl")
     honest = 40 + 12  # the same two kept purchases without the 100.00 bought and returned
     assert lg.balance - honest == 40
-    lg.claw_back(give_back("rk", "k", "40.00", T0 + timedelta(hours=4)), EARN)
+    lg.claw_back(give_back("rk", "k", "40.00", T0 + timedelta(hours=4)))
     assert lg.balance == 12
 
 
@@ -260,7 +260,7 @@ def test_farming_a_tier_gains_at_most_its_bonus_on_what_is_kept(qualifying, kept
     for n, cents in enumerate(kept):
         at += timedelta(minutes=10)
         lg.earn(buy(f"k{n}", str(Decimal(cents) / 100), at), TIERS, EARN)
-    taken = lg.claw_back(give_back("rq", "q", str(Decimal(qualifying) / 100), at), EARN)
+    taken = lg.claw_back(give_back("rq", "q", str(Decimal(qualifying) / 100), at))
     top = max(level.multiplier for level in TIERS.levels)
     assert taken.delta == -earned.delta  # all the qualifying purchase earned comes back
     assert 0 <= lg.balance <= int(Decimal(sum(kept)) / 100 * top)  # the rest: kept spend

@@ -15,14 +15,14 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from loyalty_kernel.intake.commands import RecordPurchase, RecordRefund
 from loyalty_kernel.intake.rules import ConflictingDuplicate, RefundExceedsPurchase
-from loyalty_kernel.programme import EarningRule, PointsLifecycle, Programme, TierPolicy
+from loyalty_kernel.programme import Earnings, PointsLifecycle, Programme, TierPolicy
 from loyalty_points.domain.entries import Debit, DebitRefused, EntryKind
 from loyalty_points.domain.ledger import Ledger
 from loyalty_points.domain.lot_book import LotBook
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 TIERS = TierPolicy(Programme().tiers)
-EARN = EarningRule(Decimal(1))
+EARN = Earnings(Programme())
 cents = st.integers(min_value=1, max_value=30_000)
 
 
@@ -82,12 +82,12 @@ class OneMembersLedger(RuleBasedStateMachine):
         self.refunds += 1
         before = self.ledger.balance
         try:
-            entry = self.ledger.claw_back(cmd, EARN)
+            entry = self.ledger.claw_back(cmd)
         except RefundExceedsPurchase:
             assert self.ledger.balance == before
             return
         assert entry is None or entry.kind is EntryKind.CLAWED_BACK
-        assert self.ledger.claw_back(cmd, EARN) is None  # the same refund again: nothing
+        assert self.ledger.claw_back(cmd) is None  # the same refund again: nothing
 
     @rule(points=st.integers(1, 5_000))
     def debit(self, points: int) -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from loyalty_kernel.intake.commands import RecordPurchase, RecordRefund
 from loyalty_kernel.intake.rules import RefundExceedsPurchase, UnknownPurchase
-from loyalty_kernel.programme import EarningRule, PointsLifecycle, Programme, TierPolicy
+from loyalty_kernel.programme import Earnings, PointsLifecycle, Programme, TierPolicy
 from loyalty_points.domain.entries import DebitRefused, EntryKind, LedgerEntry
 from loyalty_points.domain.ledger import Ledger
 from loyalty_points.domain.lot_book import LotBook
@@ -22,7 +22,7 @@ from tests.support.lots_reference import ReferenceLots
 
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
 TIERS = TierPolicy(Programme().tiers)
-EARN = EarningRule(Decimal(1))
+EARN = Earnings(Programme())
 SHORT = PointsLifecycle(pending_days=7, expire_after_days=60, expiring_soon_days=10)
 
 
@@ -38,7 +38,7 @@ def buy(lg: Ledger, pid: str, amount: str, at: datetime) -> LedgerEntry | None:
 
 def refund(lg: Ledger, rid: str, pid: str, amount: str, at: datetime) -> LedgerEntry | None:
     lg.settle(at)
-    return lg.claw_back(RecordRefund(rid, pid, "m-1", Decimal(amount), "USD", at, rid), EARN)
+    return lg.claw_back(RecordRefund(rid, pid, "m-1", Decimal(amount), "USD", at, rid))
 
 
 def kinds(lg: Ledger) -> list[str]:

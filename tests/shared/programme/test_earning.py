@@ -5,9 +5,10 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty_kernel.programme import EarningRule
+from loyalty_kernel.programme import EarningPolicy, Programme, clawback_total
+from loyalty_kernel.programme.model import EarningSettings
 
-RULE = EarningRule(Decimal("1"))
+RULE = EarningPolicy(Programme().versions[0])
 
 
 def test_points_are_floored_after_the_multiplier():
@@ -15,13 +16,14 @@ def test_points_are_floored_after_the_multiplier():
     assert RULE.points_for(Decimal("10.79"), Decimal("1.25")) == 13  # 13.4875
     assert RULE.points_for(Decimal("0.99"), Decimal("1.0")) == 0
     assert RULE.points_for(Decimal("33.33"), Decimal("1.5")) == 49  # 49.995
-    assert EarningRule(Decimal("2")).points_for(Decimal("10.50"), Decimal("2.0")) == 42
+    doubled = Programme(earning=EarningSettings(points_per_unit=Decimal(2)))
+    assert EarningPolicy(doubled.versions[0]).points_for(Decimal("10.50"), Decimal("2.0")) == 42
 
 
 def test_clawback_is_the_refunded_share_floored():
-    assert RULE.clawback_total(100, Decimal("33.33"), Decimal("100.00")) == 33
-    assert RULE.clawback_total(13, Decimal("5.00"), Decimal("10.79")) == 6  # 6.02...
-    assert RULE.clawback_total(13, Decimal("10.79"), Decimal("10.79")) == 13
+    assert clawback_total(100, Decimal("33.33"), Decimal("100.00")) == 33
+    assert clawback_total(13, Decimal("5.00"), Decimal("10.79")) == 6  # 6.02...
+    assert clawback_total(13, Decimal("10.79"), Decimal("10.79")) == 13
 
 
 cents = st.integers(min_value=1, max_value=100_000_000)
@@ -39,8 +41,8 @@ def test_refunds_in_parts_take_back_exactly_what_was_earned(amount_cents, shares
     for share in shares:
         part = ((amount - refunded) * share / 100).quantize(Decimal("0.01"))
         refunded += part
-        total = RULE.clawback_total(earned, refunded, amount)
+        total = clawback_total(earned, refunded, amount)
         assert total >= taken  # never gives points back
         taken = total
-    taken = RULE.clawback_total(earned, amount, amount)
+    taken = clawback_total(earned, amount, amount)
     assert taken == earned

@@ -47,6 +47,8 @@ ENTRY_COLUMNS = [
     "available_after",
     "available_delta",
     "lots",
+    "programme_version",
+    "rules",
 ]
 
 
@@ -110,7 +112,7 @@ def allocations_of(stored: str | list[Any] | None) -> tuple[Allocation, ...]:
 def entry_record(e: LedgerEntry) -> tuple[Any, ...]:
     return (e.member_id, e.kind.value, e.delta, e.balance_after, e.reference, e.purchase_id,
             e.store_id, e.tier, e.occurred_at, e.available_after, e.available_delta,
-            allocations_json(e.lots))  # fmt: skip
+            allocations_json(e.lots), e.programme_version, list(e.rules))  # fmt: skip
 
 
 def changed_lots(books: Iterable[Any]) -> tuple[list[Lot], list[Lot]]:

@@ -16,7 +16,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from loyalty_platform.clocks import PartitionClockColumns
@@ -91,6 +91,9 @@ class LedgerEntryRow(Base):
     available_delta: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     # [[lot_id, points], ...]: the lots it put points into (+) or took them from (-)
     lots: Mapped[list[list[str | int]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    # An earning's: the programme version it earned under and the rules that changed it.
+    programme_version: Mapped[str | None] = mapped_column(String(64))
+    rules: Mapped[list[str]] = mapped_column(ARRAY(String(64)), server_default=text("'{}'"))
 
 
 class LotRow(Base):
@@ -126,6 +129,9 @@ class PurchaseRow(PurchaseColumns, Base):
     __table_args__ = (Index("ix_purchases_member_time", "member_id", "occurred_at"),)
 
     points_earned: Mapped[int] = mapped_column(Integer)
+    programme_version: Mapped[str | None] = mapped_column(String(64))
+    # {rule id: decimal string}: what each earning rule added, for the rules' caps.
+    extras: Mapped[dict[str, str] | None] = mapped_column(JSONB)
 
 
 class RefundRow(RefundColumns, Base):
@@ -155,6 +161,9 @@ class DebitRow(Base):
     restored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # what it took from which lots, as in the ledger entry
     lots: Mapped[list[list[str | int]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    # An earning's: the programme version it earned under and the rules that changed it.
+    programme_version: Mapped[str | None] = mapped_column(String(64))
+    rules: Mapped[list[str]] = mapped_column(ARRAY(String(64)), server_default=text("'{}'"))
 
 
 class AdjustmentRow(Base):

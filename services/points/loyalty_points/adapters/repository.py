@@ -7,9 +7,11 @@ append-only tables, statements asyncpg prepares once and reuses.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import astuple
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +40,10 @@ from loyalty_points.domain.lot_book import LotBook
 _LOCK_BALANCES = f"""
     select member_id, partition from {SCHEMA}.balances
     where member_id = any($1::text[]) order by member_id for update"""
+# Which of these members have a purchase recorded (the first-purchase rule asks).
+_PURCHASED = f"""
+    select m from unnest($1::text[]) as m
+    where exists (select 1 from {SCHEMA}.purchases p where p.member_id = m)"""
 
 _LOCK_BALANCE = f"select balance from {SCHEMA}.balances where member_id = $1 for update"
 _DEBIT = f"""
@@ -109,14 +115,23 @@ _PURCHASE_COLUMNS = [
     "occurred_at",
     "store_id",
     "points_earned",
+    "programme_version",
+    "extras",
 ]
 _TICK = timedelta(microseconds=1)  # PostgreSQL's resolution
 _HISTORY = PurchaseHistory(SCHEMA, _PURCHASE_COLUMNS, _REFUND_COLUMNS)
 
 
 class LedgerRepository:
-    def __init__(self, session: AsyncSession, currency: str, lifecycle: PointsLifecycle) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        currency: str,
+        lifecycle: PointsLifecycle,
+        asks_first_purchase: bool = False,
+    ) -> None:
         self._session, self._currency, self._lifecycle = session, currency, lifecycle
+        self._asks_first = asks_first_purchase
         self.clocks = PartitionClocks(session, SCHEMA)
 
     async def due(self, watermarks: PartitionWatermarks) -> list[str]:
@@ -188,13 +203,27 @@ class LedgerRepository:
         rows = await lock_members(db, _LOCK_BALANCES, members, "points.balances")
         partitions = {m: p for m, p in rows if p is not None}
         referenced = sorted(set().union(*references.values())) if references else []
-        purchases = await _HISTORY.load(db, referenced, lookback, Purchase, Refund)
+        purchases = await _HISTORY.load(db, referenced, lookback, _purchase, Refund)
         own = by_member(purchases, lookback, references)
         lots = await live_lots(db, members, refunded)
+        purchased = await self._purchased(db, [m for m, _ in rows], own)
         batch: dict[PurchaseKey, Purchase] = {}  # what the batch records, whoever's
-        ledgers = {m: Ledger(m, self._book(m, lots[m]), own[m], self._currency, batch)
+        ledgers = {m: Ledger(m, self._book(m, lots[m]), own[m], self._currency, batch,
+                             purchased=m in purchased)
                    for m in members}  # fmt: skip
         return ledgers, partitions
+
+    async def _purchased(
+        self, db: Any, known: list[str], own: Mapping[str, Mapping[PurchaseKey, Purchase]]
+    ) -> set[str]:
+        """The members with a purchase recorded: asked only when a rule needs it, and
+        only of members with a balance row none of whose purchases were loaded."""
+        if not self._asks_first:
+            return set()
+        mine = {m for m, loaded in own.items() if any(p.member_id == m for p in loaded.values())}
+        unsure = [m for m in known if m not in mine]
+        found = {r[0] for r in await db.fetch(_PURCHASED, unsure)} if unsure else set()
+        return found | mine
 
     def _book(self, member_id: str, lots: dict[str, Any]) -> LotBook:
         return LotBook(member_id, self._lifecycle, lots)
@@ -252,12 +281,12 @@ class LedgerRepository:
         ledgers = [lg for lg in ledgers if lg.new_entries or lg.new_purchases or lg.new_refunds
                    or lg.book.changed]  # fmt: skip
         db = await driver_connection(self._session)
-        await copy_objects(
+        await copy_rows(
             db,
             SCHEMA,
             "purchases",
             _PURCHASE_COLUMNS,
-            [p for lg in ledgers for p in lg.new_purchases],
+            [_purchase_row(p) for lg in ledgers for p in lg.new_purchases],
         )
         await copy_objects(
             db, SCHEMA, "refunds", _REFUND_COLUMNS, [r for lg in ledgers for r in lg.new_refunds]
@@ -277,3 +306,25 @@ class LedgerRepository:
             )
         for lg in ledgers:
             lg.new_entries, lg.new_purchases, lg.new_refunds = [], [], []
+
+
+def _purchase(
+    purchase_id: str,
+    member_id: str,
+    amount: Decimal,
+    occurred_at: datetime,
+    store_id: str,
+    points_earned: int,
+    programme_version: str | None,
+    extras: str | dict[str, str] | None,
+) -> Purchase:
+    stored = json.loads(extras) if isinstance(extras, str) else extras  # as the codec gives it
+    given = {k: Decimal(v) for k, v in stored.items()} if stored else {}
+    return Purchase(purchase_id, member_id, amount, occurred_at, store_id, points_earned,
+                    programme_version, given)  # fmt: skip
+
+
+def _purchase_row(p: Purchase) -> tuple[Any, ...]:
+    extras = json.dumps({k: str(v) for k, v in p.extras.items()}) if p.extras else None
+    return (p.purchase_id, p.member_id, p.amount, p.occurred_at, p.store_id, p.points_earned,
+            p.programme_version, extras)  # fmt: skip

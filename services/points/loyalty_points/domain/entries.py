@@ -80,3 +80,5 @@ class LedgerEntry:
     available_delta: int = 0
     lots: tuple[Allocation, ...] = ()  # the lots it put points into (+) or took from (-)
     lot: LotFacts | None = None  # the lot an earning, vesting or expiry is about
+    programme_version: str | None = None  # an earning's: the version it earned under
+    rules: tuple[str, ...] = ()  # an earning's: the ids of the rules that changed it

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from itertools import chain
 
 from loyalty_kernel.intake.commands import PurchaseKey, RecordPurchase, RecordRefund
 from loyalty_kernel.intake.records import RecordedPurchase, RecordedRefund
 from loyalty_kernel.intake.rules import admit_purchase, admit_refund, refunded_purchase
-from loyalty_kernel.programme import EarningRule, TierLevel, TierPolicy
+from loyalty_kernel.programme import (
+    Earned,
+    EarningPast,
+    Earnings,
+    TierLevel,
+    TierPolicy,
+    clawback_total,
+)
 from loyalty_points.domain.entries import (
     MAX_ADJUSTMENT,
     Adjustment,
@@ -47,6 +56,9 @@ class Purchase(RecordedPurchase):
     """A purchase as the ledger remembers it, with the refunds made against it."""
 
     points_earned: int
+    programme_version: str | None = None  # None: earned before versions were kept
+    # What each earning rule added (negative: took away), for the rules' caps.
+    extras: Mapping[str, Decimal] = field(default_factory=dict)
     refunds: list[Refund] = field(default_factory=list)
 
     @property
@@ -70,7 +82,9 @@ class Ledger:
     the entries made since loading.
 
     `purchases` holds what the caller loaded: the member's recent purchases (enough
-    history for the tier rule) and any older purchase a refund refers to. `batch` is
+    history for the tier rule and the earning rules' caps) and any older purchase a
+    refund refers to; `purchased` whether the member had any purchase recorded before
+    those (the first-purchase bonus). `batch` is
     shared by the ledgers applied together: the purchases recorded so far by any of
     them, so a receipt two members claim in one batch is refused like one claimed
     across batches, not caught later by the database's unique index.
@@ -81,6 +95,7 @@ class Ledger:
     purchases: dict[PurchaseKey, Purchase]
     currency: str
     batch: dict[PurchaseKey, Purchase] = field(default_factory=dict)
+    purchased: bool = False
     new_entries: list[LedgerEntry] = field(default_factory=list)
     new_purchases: list[Purchase] = field(default_factory=list)
     new_refunds: list[Refund] = field(default_factory=list)
@@ -116,7 +131,7 @@ class Ledger:
         return Admission(cmd, refunded is not None, refunded)
 
     def record(
-        self, admission: Admission, tiers: TierPolicy, rule: EarningRule
+        self, admission: Admission, tiers: TierPolicy, earnings: Earnings
     ) -> LedgerEntry | None:
         """Record what `admit` let in: a purchase earns, a refund claws back. None for a
         redelivery, or when no points moved."""
@@ -124,34 +139,38 @@ class Ledger:
         if not admission.fresh:
             return None
         if isinstance(cmd, RecordPurchase):
-            return self._earn(cmd, tiers, rule)
+            return self._earn(cmd, tiers, earnings)
         assert admission.refunded is not None
-        return self._claw_back(cmd, admission.refunded, rule)
+        return self._claw_back(cmd, admission.refunded)
 
-    def earn(self, cmd: RecordPurchase, tiers: TierPolicy, rule: EarningRule) -> LedgerEntry | None:
-        """Record a purchase and the lot of points it earns at the tier held just before.
+    def earn(
+        self, cmd: RecordPurchase, tiers: TierPolicy, earnings: Earnings
+    ) -> LedgerEntry | None:
+        """Record a purchase and the lot of points it earns: under the programme version
+        in force at its time, at the tier held just before it.
 
         Returns None for a redelivery of a purchase already recorded.
         """
-        return self.record(self.admit(cmd), tiers, rule)
+        return self.record(self.admit(cmd), tiers, earnings)
 
-    def claw_back(self, cmd: RecordRefund, rule: EarningRule) -> LedgerEntry | None:
+    def claw_back(self, cmd: RecordRefund) -> LedgerEntry | None:
         """Record a refund and take back its share of the purchase's points: from the
         purchase's own lot first, then from spendable lots, the rest as debt.
 
         Returns None for a redelivery of a refund already recorded.
         """
         refunded = self._refunded(cmd)
-        return None if refunded is None else self._claw_back(cmd, refunded, rule)
+        return None if refunded is None else self._claw_back(cmd, refunded)
 
     def _earn(
-        self, cmd: RecordPurchase, tiers: TierPolicy, rule: EarningRule
+        self, cmd: RecordPurchase, tiers: TierPolicy, earnings: Earnings
     ) -> LedgerEntry | None:
         tier = self.tier_before(cmd.occurred_at, tiers)
-        points = rule.points_for(cmd.amount, tier.multiplier)
-        purchase = Purchase(
-            cmd.purchase_id, cmd.member_id, cmd.amount, cmd.occurred_at, cmd.store_id, points
-        )
+        earned = earnings.at(cmd.occurred_at).earn(cmd, tier, self._past())
+        points = earned.points
+        purchase = Purchase(cmd.purchase_id, cmd.member_id, cmd.amount, cmd.occurred_at,
+                            cmd.store_id, points, earned.version, earned.extras)  # fmt: skip
+        self.purchased = True
         self.purchases[purchase.key] = self.batch[purchase.key] = purchase
         self.new_purchases.append(purchase)
         if points == 0:
@@ -160,7 +179,14 @@ class Ledger:
                        cmd.occurred_at, points, self.book.lifecycle)  # fmt: skip
         moved = self.book.add(lot)
         return self.append(EntryKind.EARNED, points, cmd.purchase_id, purchase,
-                            cmd.occurred_at, moved, tier.name, LotFacts.of(lot, points))  # fmt: skip
+                            cmd.occurred_at, moved, tier.name, LotFacts.of(lot, points),
+                            earned)  # fmt: skip
+
+    def _past(self) -> EarningPast:
+        """What the earning rules read of the member's history."""
+        own = [p for p in self.purchases.values() if p.member_id == self.member_id]
+        given = [(p.occurred_at, p.extras) for p in own if p.extras]
+        return EarningPast(first_purchase=not (self.purchased or own), given=given)
 
     def _refunded(self, cmd: RecordRefund) -> Purchase | None:
         others = (
@@ -169,10 +195,8 @@ class Ledger:
         named = refunded_purchase(chain(self.purchases.values(), others), cmd)
         return admit_refund(cmd, named, self.currency)
 
-    def _claw_back(
-        self, cmd: RecordRefund, purchase: Purchase, rule: EarningRule
-    ) -> LedgerEntry | None:
-        total = rule.clawback_total(
+    def _claw_back(self, cmd: RecordRefund, purchase: Purchase) -> LedgerEntry | None:
+        total = clawback_total(
             purchase.points_earned, purchase.refunded + cmd.amount, purchase.amount
         )
         points = total - purchase.clawed_back
@@ -265,13 +289,16 @@ class Ledger:
         moved: tuple[Allocation, ...],
         tier: str | None = None,
         lot: LotFacts | None = None,
+        earned: Earned | None = None,
     ) -> LedgerEntry:
         """An entry of `kind` at `at`, with the balance and spendable points as the
         book holds them now."""
         pid, store = _purchase_of(about)
         available = self.book.available
         entry = LedgerEntry(self.member_id, kind, delta, self.balance, reference, pid, at, tier,
-                            store, available, available - self._available, moved, lot)  # fmt: skip
+                            store, available, available - self._available, moved, lot,
+                            earned.version if earned else None,
+                            earned.rules if earned else ())  # fmt: skip
         self._available = available
         self.new_entries.append(entry)
         return entry

@@ -22,7 +22,7 @@ from loyalty_platform.http import (
 )
 from loyalty_points.bootstrap import PointsService
 from loyalty_points.domain.entries import AdjustmentRefused, DebitRefused
-from loyalty_points.entrypoints import ingest, reports
+from loyalty_points.entrypoints import ingest, programme, reports
 from loyalty_points.entrypoints.schemas import (
     AdjustmentOut,
     AdjustmentRequest,
@@ -202,6 +202,6 @@ async def post_adjustment(
 def api() -> APIRouter:
     """Every route of the points API: members' points, till ingest, reports."""
     everything = APIRouter()
-    for part in (router, ingest.router, reports.router):
+    for part in (router, ingest.router, reports.router, programme.router):
         everything.include_router(part)
     return everything

@@ -112,6 +112,10 @@ class LedgerEntryOut(BaseModel):
     occurred_at: datetime
     recorded_at: datetime
     lots: list[LotMoveOut]
+    # An earning's: the programme version it earned under (null before versions were
+    # kept) and the ids of the earning rules that changed it.
+    programme_version: str | None = None
+    rules: list[str] = []
 
     @field_validator("lots", mode="before")
     @classmethod

@@ -34,7 +34,9 @@ def entry_event(entry: LedgerEntry, adjustment: Adjustment | None = None) -> Clo
     data: PointsMoved
     if entry.kind is EntryKind.EARNED and entry.tier is not None and lot is not None:
         data = PointsEarned(**facts, tier=entry.tier, lot_id=lot.lot_id, vests_at=lot.vests_at,
-                            expires_at=lot.expires_at)  # fmt: skip
+                            expires_at=lot.expires_at,
+                            programme_version=entry.programme_version or "",
+                            rules=list(entry.rules))  # fmt: skip
     elif entry.kind in _MOMENTS and lot is not None and entry.reference == lot.lot_id:
         data = LotMoment(**facts, lot_id=lot.lot_id, points=lot.points, vests_at=lot.vests_at,
                          expires_at=lot.expires_at)  # fmt: skip

@@ -22,7 +22,7 @@ from datetime import datetime
 
 from loyalty_kernel.intake.commands import IntakeCommand, RecordPurchase
 from loyalty_kernel.messages import Consumed
-from loyalty_kernel.programme import EarningRule, Programme, TierPolicy
+from loyalty_kernel.programme import Earnings, Programme, TierPolicy
 from loyalty_kernel.topics import TopicNames
 from loyalty_kernel.watermarks import PartitionWatermarks
 from loyalty_platform.consuming import ConsumingHandler, DeadLetters
@@ -47,7 +47,9 @@ class PurchaseHandler(ConsumingHandler[PointsUnitOfWork, LedgerBatch, IntakeComm
 
     def __post_init__(self) -> None:
         self.tiers = TierPolicy(self.programme.tiers)
-        self.earning = EarningRule(self.programme.earning.points_per_unit)
+        self.earnings = Earnings(self.programme)
+        # How far back a purchase's earning looks: the tier rule's reach, the caps' windows.
+        self.reach = max(self.tiers.reach, self.programme.lookback)
         self.dead_letters = DeadLetters(self.topics.purchases_dlq, CONSUMER)
 
     async def sweep(
@@ -97,7 +99,7 @@ class PurchaseHandler(ConsumingHandler[PointsUnitOfWork, LedgerBatch, IntakeComm
     ) -> LedgerBatch:
         """Lock the batch's partitions' clocks; load the ledgers of the batch's members
         (with the purchases their events name and as much history as the tier rule
-        needs) and of every member of those partitions with a lot moment before the
+        and the earning rules' caps need) and of every member of those partitions with a lot moment before the
         batch is through."""
         watermarks = await uow.ledgers.clocks.lock({i.message.partition for i in batch})
         references: dict[str, set[str]] = defaultdict(set)
@@ -107,7 +109,7 @@ class PurchaseHandler(ConsumingHandler[PointsUnitOfWork, LedgerBatch, IntakeComm
             cmd = item.command
             references[cmd.member_id].add(cmd.purchase_id)
             if isinstance(cmd, RecordPurchase):
-                start = cmd.occurred_at - self.tiers.reach
+                start = cmd.occurred_at - self.reach
                 lookback[cmd.member_id] = min(lookback.get(cmd.member_id, start), start)
             else:
                 refunded.add(cmd.purchase_id)
@@ -135,7 +137,7 @@ class PurchaseHandler(ConsumingHandler[PointsUnitOfWork, LedgerBatch, IntakeComm
         admission = ledger.admit(cmd)
         work.place(ledger, partition)
         work.let_time_pass(partition, cmd.occurred_at)
-        ledger.record(admission, self.tiers, self.earning)
+        ledger.record(admission, self.tiers, self.earnings)
         work.track(ledger, partition)
 
     async def save(self, uow: PointsUnitOfWork, work: LedgerBatch) -> int:

@@ -22,9 +22,13 @@ class PointsUnitOfWork(ConsumingUnitOfWork):
         currency: str,
         consumer_group: str,
         lifecycle: PointsLifecycle,
+        asks_first_purchase: bool = False,
     ) -> None:
         super().__init__(sessions, currency=currency, consumer_group=consumer_group)
         self.lifecycle = lifecycle
+        self.asks_first_purchase = asks_first_purchase
 
     def _attach(self, session: AsyncSession) -> None:
-        self.ledgers = LedgerRepository(session, self.currency, self.lifecycle)
+        self.ledgers = LedgerRepository(
+            session, self.currency, self.lifecycle, self.asks_first_purchase
+        )
