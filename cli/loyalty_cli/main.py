@@ -25,6 +25,7 @@ from loyalty_cli.replay import publish_events, read_jsonl
 from loyalty_cli.services import SERVICES
 from loyalty_cli.tiers import tiers_app
 from loyalty_cli.traffic import TrafficPlan, grocery_traffic
+from loyalty_cli.whatif import programme_app
 from loyalty_platform.kafka import ensure_topics
 from loyalty_platform.settings import KafkaSettings
 
@@ -32,6 +33,7 @@ app = typer.Typer(help="The loyalty platform's command-line tool.", no_args_is_h
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(points_app, name="points")
+app.add_typer(programme_app, name="programme")
 app.add_typer(tiers_app, name="tiers")
 app.add_typer(churn_app, name="churn")
 app.add_typer(alerts_app, name="alerts")

@@ -3,11 +3,13 @@ a purchase once refunds are taken off it (what the refund and tier rules read)."
 
 from __future__ import annotations
 
+import bisect
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from loyalty_kernel.intake.commands import PurchaseKey
 
@@ -77,3 +79,54 @@ class RecordedPurchase(RefundTally):
     @property
     def key(self) -> PurchaseKey:
         return (self.store_id, self.purchase_id)
+
+
+P = TypeVar("P")
+
+
+class Receipts(dict[PurchaseKey, P]):
+    """The purchases recorded by the ledgers or standings applied together, by store and
+    id, and also by id alone: a refund names its purchase by id, and a replay of a whole
+    log holds every purchase in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_id: dict[str, list[PurchaseKey]] = defaultdict(list)
+
+    def __setitem__(self, key: PurchaseKey, purchase: P) -> None:
+        if key not in self:
+            self._by_id[key[1]].append(key)
+        super().__setitem__(key, purchase)
+
+    def named(self, purchase_id: str) -> list[tuple[PurchaseKey, P]]:
+        """The purchases with this id, at any store."""
+        return [(k, self[k]) for k in self._by_id.get(purchase_id, ())]
+
+
+class _Timed(Protocol):
+    @property
+    def key(self) -> PurchaseKey: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+
+
+T = TypeVar("T", bound=_Timed)
+
+
+class PurchaseTimeline(Generic[T]):
+    """One member's purchases by event time (recorded order among equal times): what a
+    replay of a whole log holds, to hand each command the part a consumer would load."""
+
+    def __init__(self) -> None:
+        self._times: list[datetime] = []
+        self._purchases: list[T] = []
+
+    def add(self, purchase: T) -> None:
+        at = bisect.bisect_right(self._times, purchase.occurred_at)
+        self._times.insert(at, purchase.occurred_at)
+        self._purchases.insert(at, purchase)
+
+    def since(self, start: datetime) -> dict[PurchaseKey, T]:
+        """The purchases after `start`, by store and id."""
+        first = bisect.bisect_right(self._times, start)
+        return {p.key: p for p in self._purchases[first:]}

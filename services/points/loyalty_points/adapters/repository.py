@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty_kernel.intake.commands import PurchaseKey
+from loyalty_kernel.intake.records import Receipts
 from loyalty_kernel.programme import PointsLifecycle
 from loyalty_kernel.watermarks import PartitionWatermarks
 from loyalty_platform.clocks import PartitionClocks
@@ -207,7 +208,7 @@ class LedgerRepository:
         own = by_member(purchases, lookback, references)
         lots = await live_lots(db, members, refunded)
         purchased = await self._purchased(db, [m for m, _ in rows], own)
-        batch: dict[PurchaseKey, Purchase] = {}  # what the batch records, whoever's
+        batch: Receipts[Purchase] = Receipts()  # what the batch records, whoever's
         ledgers = {m: Ledger(m, self._book(m, lots[m]), own[m], self._currency, batch,
                              purchased=m in purchased)
                    for m in members}  # fmt: skip

@@ -9,7 +9,7 @@ from decimal import Decimal
 from itertools import chain
 
 from loyalty_kernel.intake.commands import PurchaseKey, RecordPurchase, RecordRefund
-from loyalty_kernel.intake.records import RecordedPurchase, RecordedRefund
+from loyalty_kernel.intake.records import Receipts, RecordedPurchase, RecordedRefund
 from loyalty_kernel.intake.rules import admit_purchase, admit_refund, refunded_purchase
 from loyalty_kernel.programme import (
     Earned,
@@ -94,7 +94,7 @@ class Ledger:
     book: LotBook
     purchases: dict[PurchaseKey, Purchase]
     currency: str
-    batch: dict[PurchaseKey, Purchase] = field(default_factory=dict)
+    batch: Receipts[Purchase] = field(default_factory=Receipts)
     purchased: bool = False
     new_entries: list[LedgerEntry] = field(default_factory=list)
     new_purchases: list[Purchase] = field(default_factory=list)
@@ -189,9 +189,7 @@ class Ledger:
         return EarningPast(first_purchase=not (self.purchased or own), given=given)
 
     def _refunded(self, cmd: RecordRefund) -> Purchase | None:
-        others = (
-            p for k, p in self.batch.items() if k[1] == cmd.purchase_id and k not in self.purchases
-        )
+        others = (p for k, p in self.batch.named(cmd.purchase_id) if k not in self.purchases)
         named = refunded_purchase(chain(self.purchases.values(), others), cmd)
         return admit_refund(cmd, named, self.currency)
 

@@ -11,6 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from loyalty_kernel.intake.commands import RecordPurchase, RecordRefund
+from loyalty_kernel.programme import Earnings, TierPolicy
 from loyalty_kernel.watermarks import PartitionWatermarks
 from loyalty_points.domain.ledger import Ledger
 
@@ -28,9 +30,10 @@ class MomentSchedule:
             self._pushed[ledger.member_id] = moment
             heapq.heappush(self._heap, (moment, ledger.member_id))
 
-    def settle(self, watermark: datetime, ledgers: dict[str, Ledger]) -> None:
-        """Settle every ledger whose next moment falls by `watermark`; an entry is
-        stale once the ledger's next moment has moved, and is skipped."""
+    def settle(self, watermark: datetime, ledgers: dict[str, Ledger], moved: set[str]) -> None:
+        """Settle every ledger whose next moment falls by `watermark` (adding it to
+        `moved`); an entry is stale once the ledger's next moment has moved, and is
+        skipped."""
         while self._heap and self._heap[0][0] <= watermark:
             moment, member = heapq.heappop(self._heap)
             if self._pushed.get(member) == moment:
@@ -38,6 +41,7 @@ class MomentSchedule:
             ledger = ledgers[member]
             if ledger.next_moment() == moment:
                 ledger.settle(watermark)
+                moved.add(member)
                 self.add(ledger)
 
 
@@ -51,6 +55,7 @@ class LedgerBatch:
     schedules: dict[int, MomentSchedule] = field(
         default_factory=lambda: defaultdict(MomentSchedule)
     )
+    moved: set[str] = field(default_factory=set)  # members applied or settled since cleared
 
     def __post_init__(self) -> None:
         for member, ledger in self.ledgers.items():
@@ -63,12 +68,29 @@ class LedgerBatch:
         self.watermarks.advance(partition, to)
         watermark = self.watermarks.at(partition)
         if watermark is not None:
-            self.schedules[partition].settle(watermark, self.ledgers)
+            self.schedules[partition].settle(watermark, self.ledgers, self.moved)
+
+    def apply(
+        self,
+        ledger: Ledger,
+        cmd: RecordPurchase | RecordRefund,
+        partition: int,
+        tiers: TierPolicy,
+        earnings: Earnings,
+    ) -> None:
+        """One purchase or refund from `partition` on `ledger`. A message that is refused
+        moves no clock (as in the tier service), so it is refused (RuleBroken) before
+        time passes; a redelivery is a fact of the log, and moves it."""
+        admission = ledger.admit(cmd)
+        self.place(ledger, partition)
+        self.let_time_pass(partition, cmd.occurred_at)
+        ledger.record(admission, tiers, earnings)
+        self.track(ledger, partition)
 
     def settle_loaded(self, partition: int, until: datetime) -> None:
         """Settle the loaded members of `partition` up to `until` without moving its
         clock (a sweep step that takes only some of the members due at one moment)."""
-        self.schedules[partition].settle(until, self.ledgers)
+        self.schedules[partition].settle(until, self.ledgers, self.moved)
 
     def place(self, ledger: Ledger, partition: int) -> None:
         """Before a message of `partition` reaches `ledger`: its clock is the one that
@@ -79,4 +101,5 @@ class LedgerBatch:
     def track(self, ledger: Ledger, partition: int) -> None:
         """After a message changed `ledger`: its partition and its next moment."""
         self.partitions[ledger.member_id] = partition
+        self.moved.add(ledger.member_id)
         self.schedules[partition].add(ledger)

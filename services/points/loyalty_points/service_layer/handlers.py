@@ -130,15 +130,9 @@ class PurchaseHandler(ConsumingHandler[PointsUnitOfWork, LedgerBatch, IntakeComm
         return LedgerBatch(ledgers, partitions, watermarks)
 
     def apply_one(self, work: LedgerBatch, item: Consumed[IntakeCommand]) -> None:
-        cmd, partition = item.command, item.message.partition
+        cmd = item.command
         ledger = work.ledgers[cmd.member_id]
-        # A message that is refused moves no clock (as in the tier service), so it is
-        # refused before time passes; a redelivery is a fact of the log, and moves it.
-        admission = ledger.admit(cmd)
-        work.place(ledger, partition)
-        work.let_time_pass(partition, cmd.occurred_at)
-        ledger.record(admission, self.tiers, self.earnings)
-        work.track(ledger, partition)
+        work.apply(ledger, cmd, item.message.partition, self.tiers, self.earnings)
 
     async def save(self, uow: PointsUnitOfWork, work: LedgerBatch) -> int:
         entries = [e for ledger in work.ledgers.values() for e in ledger.new_entries]

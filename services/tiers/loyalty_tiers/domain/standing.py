@@ -15,7 +15,7 @@ from enum import StrEnum
 from itertools import chain
 
 from loyalty_kernel.intake.commands import PurchaseKey, RecordPurchase, RecordRefund
-from loyalty_kernel.intake.records import RecordedPurchase, RecordedRefund
+from loyalty_kernel.intake.records import Receipts, RecordedPurchase, RecordedRefund
 from loyalty_kernel.intake.rules import admit_purchase, admit_refund, refunded_purchase
 from loyalty_kernel.programme import TierLevel, TierPolicy
 
@@ -70,7 +70,7 @@ class TierStanding:
     new_purchases: list[Purchase] = field(default_factory=list)
     new_refunds: list[RecordedRefund] = field(default_factory=list)
     new_changes: list[TierChange] = field(default_factory=list)
-    batch: dict[PurchaseKey, Purchase] = field(default_factory=dict)
+    batch: Receipts[Purchase] = field(default_factory=Receipts)
 
     @classmethod
     def new(
@@ -98,9 +98,7 @@ class TierStanding:
 
     def record_refund(self, cmd: RecordRefund, policy: TierPolicy) -> bool:
         """Take a refund off its purchase; False for a redelivery. Raises PurchaseRuleBroken."""
-        others = (
-            p for k, p in self.batch.items() if k[1] == cmd.purchase_id and k not in self.purchases
-        )
+        others = (p for k, p in self.batch.named(cmd.purchase_id) if k not in self.purchases)
         named = refunded_purchase(chain(self.purchases.values(), others), cmd)
         purchase = admit_refund(cmd, named, self.currency)
         if purchase is None:

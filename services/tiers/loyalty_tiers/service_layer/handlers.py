@@ -27,7 +27,6 @@ from loyalty_kernel.programme import Programme, TierPolicy
 from loyalty_kernel.topics import TopicNames
 from loyalty_platform.consuming import ConsumingHandler, DeadLetters
 from loyalty_tiers.domain.partitions import TierBatch
-from loyalty_tiers.domain.standing import TierStanding
 from loyalty_tiers.service_layer.events import change_published
 from loyalty_tiers.service_layer.unit_of_work import TiersUnitOfWork
 
@@ -83,23 +82,7 @@ class TierHandler(ConsumingHandler[TiersUnitOfWork, TierBatch, IntakeCommand]):
         return work
 
     def apply_one(self, work: TierBatch, item: Consumed[IntakeCommand]) -> None:
-        cmd, partition = item.command, item.message.partition
-        standing = work.standings.get(cmd.member_id)
-        if standing is None:
-            standing = TierStanding.new(
-                cmd.member_id, self.policy.lowest, cmd.occurred_at, self.programme.currency
-            )
-            standing.purchases = work.purchases.get(cmd.member_id, {})
-            standing.batch = work.recorded
-        if isinstance(cmd, RecordPurchase):
-            standing.record_purchase(cmd, self.policy)
-        else:
-            standing.record_refund(cmd, self.policy)
-        work.standings[cmd.member_id] = standing
-        work.partitions[cmd.member_id] = partition
-        work.watermarks.advance(partition, cmd.occurred_at)
-        work.schedules[partition].add(standing)
-        work.settle_partition(partition, self.policy)
+        work.apply(item.command, item.message.partition, self.policy, self.programme.currency)
 
     async def save(self, uow: TiersUnitOfWork, work: TierBatch) -> int:
         changes = [c for s in work.standings.values() for c in s.new_changes]
