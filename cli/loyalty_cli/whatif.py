@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -59,8 +61,12 @@ def whatif(
         lines = list(read_jsonl(log))
         reading = progress.add_task("reading", total=len(lines))
         parsed = read_log(_counted(lines, progress, reading), count, message_key)
-        before = _run(progress, "current", parsed, current, since, until)
-        after = _run(progress, "new", parsed, new, since, until)
+        tasks = {label: progress.add_task(label, total=len(parsed.commands))
+                 for label in ("current", "new")}  # fmt: skip
+        before, after = replay_both(
+            parsed, current, new, since, until,
+            lambda label, n: progress.update(tasks[label], completed=n),
+        )  # fmt: skip
     report = compare(parsed, before, after, since, until, top)
     if out is not None:
         write_members(out, before, after)
@@ -79,10 +85,58 @@ def _counted(lines: list[bytes], progress: Progress, task: Any) -> Any:
     progress.update(task, completed=len(lines))
 
 
-def _run(progress: Progress, label: str, log: PurchaseLog, programme: Programme,
-         since: datetime | None, until: datetime | None) -> Outcome:  # fmt: skip
-    task = progress.add_task(label, total=len(log.commands))
-    return replay(log, programme, since, until, lambda n: progress.update(task, completed=n))
+def replay_both(
+    log: PurchaseLog,
+    current: Programme,
+    new: Programme,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    on_progress: Callable[[str, int], None] = lambda label, n: None,
+) -> tuple[Outcome, Outcome]:
+    """Both replays, the new one in a forked process where the system has fork (the two
+    are independent and the machine has cores to spare), with progress from both."""
+    if sys.platform != "linux":
+        return (replay(log, current, since, until, lambda n: on_progress("current", n)),
+                replay(log, new, since, until, lambda n: on_progress("new", n)))  # fmt: skip
+    context = multiprocessing.get_context("fork")
+    news: Any = context.Queue()
+    child = context.Process(target=_replay_to, args=(news, log, new, since, until), daemon=True)
+    child.start()
+    after: list[Outcome] = []
+
+    def heard(message: tuple[str, Any]) -> None:
+        kind, value = message
+        if kind == "progress":
+            on_progress("new", value)
+        elif kind == "done":
+            after.append(value)
+        else:
+            raise RuntimeError(f"the replay under the new programme failed: {value}")
+
+    def both(n: int) -> None:
+        on_progress("current", n)
+        while not news.empty():
+            heard(news.get())
+
+    try:
+        before = replay(log, current, since, until, both)
+        while not after:
+            heard(news.get())
+    finally:
+        child.join(timeout=5)
+        if child.is_alive():
+            child.terminate()
+    return before, after[0]
+
+
+def _replay_to(out: Any, log: PurchaseLog, programme: Programme, since: datetime | None,
+               until: datetime | None) -> None:  # fmt: skip
+    try:
+        outcome = replay(log, programme, since, until, lambda n: out.put(("progress", n)))
+    except Exception as exc:  # reported to the parent, which fails the command
+        out.put(("error", repr(exc)))
+    else:
+        out.put(("done", outcome))
 
 
 def _progress() -> Progress:
@@ -193,7 +247,7 @@ def print_report(r: dict[str, Any]) -> None:
               f"{'from the start' if r['period']['from'] is None else 'from ' + str(r['period']['from'])}"
               f" to {r['period']['to']}")  # fmt: skip
     table = Table(show_edge=False, pad_edge=False)
-    table.add_column("")
+    table.add_column("", no_wrap=True)
     table.add_column(f"current ({cur['programme']})", justify="right")
     table.add_column(f"new ({new['programme']})", justify="right")
     table.add_column("change", justify="right")
@@ -202,6 +256,7 @@ def print_report(r: dict[str, Any]) -> None:
     for rule in dict.fromkeys([*cur["earned_by_rule"], *new["earned_by_rule"]]):
         a, b = cur["earned_by_rule"].get(rule, "0"), new["earned_by_rule"].get(rule, "0")
         label = "  at the rate and tier" if rule == "base" else f"  {rule}"
+        a, b = (Decimal(x).quantize(Decimal(1)) for x in (a, b))  # rules add fractions
         table.add_row(label, _n(a), _n(b), _delta(a, b))
     for flow in ("clawed_back", "expired", "outstanding", "owed"):
         table.add_row(
@@ -211,7 +266,7 @@ def print_report(r: dict[str, Any]) -> None:
                   _n(new["outstanding_value"]), _delta(cur["outstanding_value"], new["outstanding_value"]))  # fmt: skip
     for name in dict.fromkeys([*cur["tiers"], *new["tiers"]]):
         a, b = cur["tiers"].get(name, 0), new["tiers"].get(name, 0)
-        table.add_row(f"members in {name} at the end", _n(a), _n(b), _delta(a, b))
+        table.add_row(f"in {name} at the end", _n(a), _n(b), _delta(a, b))
     for way in ("up", "down"):
         a, b = cur["tier_moves"][way], new["tier_moves"][way]
         table.add_row(f"tier moves {way}", _n(a), _n(b), _delta(a, b))
@@ -230,7 +285,8 @@ def print_report(r: dict[str, Any]) -> None:
             "tier now",
             "tier new",
         ):
-            most.add_column(col, justify="left" if col.startswith(("member", "tier")) else "right")
+            most.add_column(col, justify="left" if col.startswith(("member", "tier")) else "right",
+                            no_wrap=col == "member")  # fmt: skip
         for m in r["most_affected"]:
             most.add_row(m["member_id"], _n(m["spend"]), _n(m["earned_current"]),
                          _n(m["earned_new"]), _delta(m["earned_current"], m["earned_new"]),

@@ -119,10 +119,11 @@ class EarningPolicy:
         self._lines = version.earning.line_rules
         self._bonuses = version.earning.purchase_rules
         self._order = {r.id: i for i, r in enumerate(version.earning.rules)}
+        self.has_rules = bool(version.earning.rules)
 
     def earn(self, purchase: Basket, tier: TierLevel, past: EarningPast) -> Earned:
         """The points `purchase` earns for a member who held `tier` just before it."""
-        if not self._lines and not self._bonuses:
+        if not self.has_rules:
             return Earned(self.points_for(purchase.amount, tier.multiplier), self.version)
         at = purchase.occurred_at
         room = _Room(past, at)
@@ -161,8 +162,11 @@ class Earnings:
     def __init__(self, programme: Programme) -> None:
         self._programme = programme
         self._policies = {v.version: EarningPolicy(v) for v in programme.versions}
+        self._only = next(iter(self._policies.values())) if len(self._policies) == 1 else None
 
     def at(self, moment: datetime) -> EarningPolicy:
+        if self._only is not None:  # most programmes: asked at every purchase
+            return self._only
         return self._policies[self._programme.version_at(moment).version]
 
 

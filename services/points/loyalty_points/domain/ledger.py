@@ -39,6 +39,7 @@ from loyalty_points.domain.lots import (
     open_lot,
 )
 
+NO_PAST = EarningPast()  # what a version without rules reads of a member's history
 _STEP_ENTRIES = {
     Step.VEST: EntryKind.VESTED,
     Step.WARN: EntryKind.EXPIRING_SOON,
@@ -166,7 +167,8 @@ class Ledger:
         self, cmd: RecordPurchase, tiers: TierPolicy, earnings: Earnings
     ) -> LedgerEntry | None:
         tier = self.tier_before(cmd.occurred_at, tiers)
-        earned = earnings.at(cmd.occurred_at).earn(cmd, tier, self._past())
+        policy = earnings.at(cmd.occurred_at)
+        earned = policy.earn(cmd, tier, self._past() if policy.has_rules else NO_PAST)
         points = earned.points
         purchase = Purchase(cmd.purchase_id, cmd.member_id, cmd.amount, cmd.occurred_at,
                             cmd.store_id, points, earned.version, earned.extras)  # fmt: skip
