@@ -171,3 +171,25 @@ def test_a_bad_programme_is_refused_before_anything_runs(tmp_path):
     result = CliRunner().invoke(app, ["programme", "whatif", str(log), "--programme", str(bad)])
     assert result.exit_code == 2
     assert 'rule "x"' in result.output
+
+
+def test_from_and_to_bound_what_is_counted_and_the_state_is_as_of_to(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"\n".join(the_log(30, 120)) + b"\n")
+
+    def report(*period: str) -> dict:
+        result = CliRunner().invoke(app, ["programme", "whatif", str(log), "--programme",
+                                          str(VERSIONS), "--json", *period])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    whole = report()
+    # Before the holiday version starts, both programmes are the launch programme.
+    before = report("--to", "2026-10-31T23:59:59Z")
+    assert before["change"]["earned"] == 0
+    assert before["new"]["earned"] == before["current"]["earned"] < whole["current"]["earned"]
+    assert before["period"]["to"] == "2026-10-31 23:59:59+00:00"
+    # From its start on, all of the change falls in the period.
+    after = report("--from", "2026-11-01T00:00:00Z")
+    assert after["change"]["earned"] == whole["change"]["earned"] > 0
+    assert after["current"]["earned"] + before["current"]["earned"] == whole["current"]["earned"]
