@@ -53,3 +53,17 @@ def test_other_faults_keep_their_own_reason():
     item = read({"specversion": "1.0", "type": "nonsense"})
     assert isinstance(item, Unprocessable)
     assert item.why.reason != "time_in_future"
+
+
+def test_event_times_are_held_in_utc_whatever_zone_the_till_wrote():
+    event = purchase("m-1", "p-1", "10.00", NOW)
+    event["time"] = "2026-11-23T14:00:00+02:00"
+    got = read(event)
+    assert isinstance(got, Consumed)
+    assert got.command.occurred_at == NOW  # the same instant...
+    assert got.command.occurred_at.tzinfo is UTC  # ...in one zone object, compared fast
+    back = refund("m-1", "r-1", "p-1", "1.00", NOW)
+    back["time"] = "2026-11-23T07:00:00-05:00"
+    got_refund = read(back)
+    assert isinstance(got_refund, Consumed)
+    assert got_refund.command.occurred_at.tzinfo is UTC
