@@ -88,27 +88,36 @@ class TierPolicy:
         start = at - self._window
         return sum((p.net_as_of(at) for p in purchases if start < p.occurred_at <= at), Decimal(0))
 
-    def best_spend(self, purchases: Iterable[CountedPurchase], at: datetime) -> Decimal:
-        """The highest window spend at any moment in [at - hold, at]."""
+    def best_spend(
+        self, purchases: Iterable[CountedPurchase], at: datetime, *, before: bool = False
+    ) -> Decimal:
+        """The highest window spend at any moment in [at - hold, at]; with `before`, of
+        the purchases strictly before `at` only."""
         # Asked once for every purchase a service applies: kept lean.
         window, hold_start = self._window, at - self._hold
         earliest = hold_start - window
-        relevant = sorted(
-            (p.occurred_at, p.net_as_of(at)) for p in purchases if earliest < p.occurred_at <= at
-        )
+        if before:
+            relevant = [(p.occurred_at, p.net_as_of(at)) for p in purchases
+                        if earliest < p.occurred_at < at]  # fmt: skip
+        else:
+            relevant = [(p.occurred_at, p.net_as_of(at)) for p in purchases
+                        if earliest < p.occurred_at <= at]  # fmt: skip
         if not relevant:
             return _NOTHING
-        moments = [hold_start] + [t for t, _ in relevant if t > hold_start]
+        relevant.sort()
+        count = len(relevant)
         best = total = Decimal(0)
         added = removed = 0
-        for s in moments:
-            while added < len(relevant) and relevant[added][0] <= s:
+        for s in [hold_start] + [t for t, _ in relevant if t > hold_start]:
+            while added < count and relevant[added][0] <= s:
                 total += relevant[added][1]
                 added += 1
-            while removed < added and relevant[removed][0] <= s - window:
+            cut = s - window
+            while removed < added and relevant[removed][0] <= cut:
                 total -= relevant[removed][1]
                 removed += 1
-            best = max(best, total)
+            if total > best:
+                best = total
         return best
 
     def tier_as_of(self, purchases: Iterable[CountedPurchase], at: datetime) -> TierLevel:
@@ -117,7 +126,7 @@ class TierPolicy:
 
     def tier_before(self, purchases: Iterable[CountedPurchase], at: datetime) -> TierLevel:
         """The tier held just before a purchase at `at`: earlier purchases only."""
-        return self.tier_as_of([p for p in purchases if p.occurred_at < at], at)
+        return self.level_for_spend(self.best_spend(purchases, at, before=True))
 
     def drops_at(
         self, purchases: Iterable[CountedPurchase], at: datetime, held: TierLevel | None = None
