@@ -224,6 +224,10 @@ def write_members(path: Path, before: Outcome, after: Outcome) -> None:
                        + [v for k in fields[2:] for v in (getattr(b, k), getattr(a, k))])  # fmt: skip
 
 
+def _day(moment: datetime | None) -> str:
+    return "-" if moment is None else f"{moment:%Y-%m-%d}"
+
+
 def _n(value: Any) -> str:
     if isinstance(value, str):
         value = Decimal(value)
@@ -242,7 +246,7 @@ def print_report(r: dict[str, Any]) -> None:
     cur, new, ch = r["current"], r["new"], r["change"]
     lg = r["log"]
     out.print(f"[bold]What-if[/bold]: {lg['commands']:,} purchases and refunds, "
-              f"{lg['first_event']:%Y-%m-%d} to {lg['last_event']:%Y-%m-%d}, "
+              f"{_day(lg['first_event'])} to {_day(lg['last_event'])}, "
               f"{lg['partitions']} partitions; counted "
               f"{'from the start' if r['period']['from'] is None else 'from ' + str(r['period']['from'])}"
               f" to {r['period']['to']}")  # fmt: skip

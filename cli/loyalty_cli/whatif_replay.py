@@ -9,7 +9,7 @@ same log. Nothing here touches a database or a broker.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,7 +54,7 @@ def read_log(lines: Iterable[bytes], partitions: int, key_of: Callable[[bytes], 
         offsets[partition] += 1
         item = translate_purchase(message)
         if not isinstance(item, Consumed):
-            unreadable[item.rejection.reason if hasattr(item, "rejection") else "ignored"] += 1
+            unreadable[item.why.reason] += 1
             continue
         at = item.command.occurred_at
         first, last = min(first or at, at), max(last or at, at)
@@ -82,7 +82,7 @@ class Outcome:
 
     programme: Programme
     members: dict[str, MemberOutcome] = field(default_factory=dict)
-    by_rule: Counter[str] = field(default_factory=Counter)  # extra points, exact
+    by_rule: defaultdict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     versions: Counter[str] = field(default_factory=Counter)  # purchases earned under each
     refused: Counter[str] = field(default_factory=Counter)  # what the consumer dead-letters
     vested: int = 0
@@ -146,7 +146,7 @@ def replay(
                 member.spend += p.amount
                 out.versions[p.programme_version or ""] += 1
                 for rule, extra in p.extras.items():
-                    out.by_rule[rule] += extra  # type: ignore[assignment]
+                    out.by_rule[rule] += extra  # exact: what each rule added
         if on_progress is not None and n % 5_000 == 0:
             on_progress(n)
     if end is not None:

@@ -193,3 +193,29 @@ def test_from_and_to_bound_what_is_counted_and_the_state_is_as_of_to(tmp_path):
     after = report("--from", "2026-11-01T00:00:00Z")
     assert after["change"]["earned"] == whole["change"]["earned"] > 0
     assert after["current"]["earned"] + before["current"]["earned"] == whole["current"]["earned"]
+
+
+def test_lines_the_consumers_would_dead_letter_are_left_out_and_counted_by_reason(tmp_path):
+    lines = the_log(10, 30)
+    wrong_currency = json.loads(lines[0])
+    wrong_currency["data"]["currency"] = "EUR"
+    wrong_currency["data"]["purchase_id"] = "p-eur"
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"\n".join([*lines, b"{not json", json.dumps(wrong_currency).encode()]))
+    result = CliRunner().invoke(app, ["programme", "whatif", str(log), "--programme",
+                                      str(VERSIONS), "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["log"]["unreadable"] == {"invalid_json": 1}
+    assert report["current"]["refused"] == report["new"]["refused"] == {"wrong_currency": 1}
+    assert report["log"]["commands"] == len(lines) + 1
+
+
+def test_an_empty_log_gives_an_empty_report(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n")
+    result = CliRunner().invoke(
+        app, ["programme", "whatif", str(log), "--programme", str(VERSIONS)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "0 purchases and refunds" in result.stdout
