@@ -11,6 +11,7 @@ the CSV.
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import multiprocessing
 import sys
@@ -29,6 +30,7 @@ from loyalty_cli.options import utc_moment
 from loyalty_cli.replay import message_key, read_jsonl
 from loyalty_cli.whatif_replay import MemberOutcome, Outcome, PurchaseLog, read_log, replay
 from loyalty_kernel.programme import Programme, ProgrammeFileError, load_programme
+from loyalty_platform.serving import tune_collector
 from loyalty_platform.settings import KafkaSettings, ProgrammeSettings
 
 programme_app = typer.Typer(help="The programme: what a change would do.", no_args_is_help=True)
@@ -56,11 +58,14 @@ def whatif(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     since, until = (utc_moment(v) if v else None for v in (start, end))
+    tune_collector()  # millions of long-lived objects: the default thresholds rescan them
     count = partitions or KafkaSettings().topic_partitions
     with _progress() as progress:
         lines = list(read_jsonl(log))
         reading = progress.add_task("reading", total=len(lines))
         parsed = read_log(_counted(lines, progress, reading), count, message_key)
+        del lines
+        gc.freeze()  # the log's commands live to the end: out of the collector's scans
         tasks = {label: progress.add_task(label, total=len(parsed.commands))
                  for label in ("current", "new")}  # fmt: skip
         before, after = replay_both(
