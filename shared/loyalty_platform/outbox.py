@@ -78,7 +78,11 @@ class Outbox:
         self._staged: list[tuple[str, bytes | None, bytes]] = []
 
     def add(self, topic: str, key: str | None, event: CloudEvent) -> None:
-        self._staged.append((topic, key.encode() if key else None, event.to_bytes()))
+        self.add_encoded(topic, key, event.to_bytes())
+
+    def add_encoded(self, topic: str, key: str | None, value: bytes) -> None:
+        """An event already written as its bytes (a hot path that writes them itself)."""
+        self._staged.append((topic, key.encode() if key else None, value))
 
     async def flush(self) -> None:
         if self._staged:

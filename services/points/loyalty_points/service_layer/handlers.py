@@ -28,7 +28,7 @@ from loyalty_kernel.watermarks import PartitionWatermarks
 from loyalty_platform.consuming import ConsumingHandler, DeadLetters
 from loyalty_platform.kafka import partition_of
 from loyalty_points.domain.partitions import LedgerBatch
-from loyalty_points.service_layer.events import entry_event
+from loyalty_points.service_layer.events import entry_event_bytes
 from loyalty_points.service_layer.unit_of_work import PointsUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,9 @@ class PurchaseHandler(ConsumingHandler[PointsUnitOfWork, LedgerBatch, IntakeComm
     async def save(self, uow: PointsUnitOfWork, work: LedgerBatch) -> int:
         entries = [e for ledger in work.ledgers.values() for e in ledger.new_entries]
         for entry in entries:
-            uow.outbox.add(self.topics.points_events, entry.member_id, entry_event(entry))
+            uow.outbox.add_encoded(
+                self.topics.points_events, entry.member_id, entry_event_bytes(entry)
+            )
         await uow.ledgers.save(work.ledgers.values(), work.partitions)
         await uow.ledgers.clocks.save(work.watermarks)
         return len(entries)
