@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from loyalty_kernel.events.envelope import CloudEvent, derived_event_id
 from loyalty_kernel.events.points import (
@@ -70,13 +71,13 @@ def entry_event_bytes(entry: LedgerEntry) -> bytes:
         "lots": [{"lot_id": lot_id, "points": points} for lot_id, points in entry.lots],
     }
     if entry.kind is EntryKind.EARNED and entry.tier is not None and lot is not None:
-        data |= {"tier": entry.tier, "lot_id": lot.lot_id, "vests_at": _moment(lot.vests_at),
-                 "expires_at": _moment(lot.expires_at),
+        data |= {"tier": entry.tier, "lot_id": lot.lot_id, "vests_at": lot.vests_at,
+                 "expires_at": lot.expires_at,
                  "programme_version": entry.programme_version or "",
                  "rules": list(entry.rules)}  # fmt: skip
     elif entry.kind in _MOMENTS and lot is not None and entry.reference == lot.lot_id:
-        data |= {"lot_id": lot.lot_id, "points": lot.points, "vests_at": _moment(lot.vests_at),
-                 "expires_at": _moment(lot.expires_at)}  # fmt: skip
+        data |= {"lot_id": lot.lot_id, "points": lot.points, "vests_at": lot.vests_at,
+                 "expires_at": lot.expires_at}  # fmt: skip
     kind = entry.kind.value
     about: tuple[str, ...] = (entry.reference,)
     if entry.store_id is not None and entry.purchase_id is not None:
@@ -86,21 +87,13 @@ def entry_event_bytes(entry: LedgerEntry) -> bytes:
         "id": derived_event_id(kind, *about),
         "source": POINTS_SOURCE,
         "type": POINTS_EVENT_TYPES[kind],
-        "time": _moment(at),
+        "time": at,
         "subject": entry.member_id,
         "datacontenttype": "application/json",
         "data": data,
     }
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+    return orjson.dumps(envelope, option=orjson.OPT_UTC_Z)
 
 
 def _utc(*moments: datetime | None) -> bool:
     return all(m is None or not m.utcoffset() for m in moments)
-
-
-def _moment(at: datetime | None) -> str | None:
-    """As the models write a moment in UTC: RFC 3339 with `Z`."""
-    if at is None:
-        return None
-    text = at.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
