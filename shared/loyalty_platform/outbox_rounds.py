@@ -68,6 +68,9 @@ class OutboxRounds:
     published_total: int = 0
     # The producer's own partitioner: each key lands where a plain send would put it.
     _partitioner: DefaultPartitioner = field(default_factory=DefaultPartitioner)
+    # Where each key went, by topic and partition count: members' events repeat keys,
+    # and the partitioner hashes in Python.
+    _placed: dict[tuple[str, int, bytes], int] = field(default_factory=dict)
 
     async def publish(self, db: Any, log_id: str | None) -> int:
         """Publish the oldest pending rows; returns how many left the outbox (sent or
@@ -114,10 +117,19 @@ class OutboxRounds:
         partitions: dict[str, list[int]] = {}
         for topic in {r.topic for r in rows}:
             partitions[topic] = sorted(await self.producer.partitions_for(topic))
-        return [
-            (r.topic, self._partitioner(r.key, partitions[r.topic], partitions[r.topic]))
-            for r in rows
-        ]
+        if len(self._placed) > 200_000:
+            self._placed.clear()
+        out: list[Partition] = []
+        for r in rows:
+            known = partitions[r.topic]
+            where = (r.topic, len(known), r.key or b"")
+            partition = self._placed.get(where)
+            if partition is None:
+                partition = self._partitioner(r.key, known, known)
+                if r.key is not None:  # a keyless message goes anywhere, each time anew
+                    self._placed[where] = partition
+            out.append((r.topic, partition))
+        return out
 
     async def save_positions(
         self, db: Any, positions: dict[Partition, int], log_id: str | None
