@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from loyalty_points.adapters.orm import SCHEMA
@@ -26,6 +27,7 @@ _NAMED = f"select {_COLUMNS} from {SCHEMA}.lots where lot_id = any($1::text[])"
 
 _PLAIN_ID = re.compile(r"[0-9a-f-]{36}")
 LOT_COLUMNS = [c.strip() for c in _COLUMNS.split(",")]
+_LOT_VALUES = attrgetter(*LOT_COLUMNS)
 # What time and spending change of a lot; the rest is fixed when it is opened.
 _UPDATE = f"""
     update {SCHEMA}.lots l set remaining = u.remaining, vested = u.vested, warned = u.warned,
@@ -76,19 +78,15 @@ async def named_lots(db: Any, lot_ids: Iterable[str]) -> dict[str, Lot]:
 
 async def save_lots(db: Any, opened: Iterable[Lot], changed: Iterable[Lot]) -> None:
     """New lots by COPY; what changed of the others, in one statement."""
-    new = [tuple(getattr(lot, c) for c in LOT_COLUMNS) for lot in opened]
+    new = [_LOT_VALUES(lot) for lot in opened]  # a LotSource is a str: written as it is
     if new:
         await db.copy_records_to_table("lots", schema_name=SCHEMA, columns=LOT_COLUMNS,
-                                       records=[_row(r) for r in new])  # fmt: skip
+                                       records=new)  # fmt: skip
     rows = sorted(changed, key=lambda lot: lot.lot_id)
     if rows:
         await db.execute(_UPDATE, [x.lot_id for x in rows], [x.remaining for x in rows],
                          [x.vested for x in rows], [x.warned for x in rows],
                          [x.expired for x in rows])  # fmt: skip
-
-
-def _row(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(v.value if isinstance(v, LotSource) else v for v in values)
 
 
 def allocations_json(moved: Sequence[Allocation]) -> str:
