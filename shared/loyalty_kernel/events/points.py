@@ -70,15 +70,21 @@ class PointsAdjusted(PointsMoved):
     actor: str  # the id of the API key that made the adjustment
 
 
+def points_event_id_parts(
+    kind: str, reference: str, store_id: str | None, purchase_id: str | None
+) -> tuple[str, ...]:
+    """What the id of one ledger entry's event follows from."""
+    if store_id is not None and purchase_id is not None:
+        return (kind, store_id, purchase_id, reference)
+    return (kind, reference)
+
+
 def points_event(kind: str, data: PointsMoved, at: datetime) -> CloudEvent:
     """The event of one ledger entry of `kind`; its id follows from the entry."""
-    about: tuple[str, ...] = (data.reference,)
-    if data.store_id is not None and data.purchase_id is not None:
-        about = (data.store_id, data.purchase_id, data.reference)
     return outgoing(
         POINTS_EVENT_TYPES[kind],
         source=POINTS_SOURCE,
-        id_parts=(kind, *about),
+        id_parts=points_event_id_parts(kind, data.reference, data.store_id, data.purchase_id),
         time=at,
         subject=data.member_id,
         data=data,

@@ -12,11 +12,11 @@ from loyalty_kernel.events.points import (
     POINTS_EVENT_TYPES,
     POINTS_SOURCE,
     LotMoment,
-    LotMoved,
     PointsAdjusted,
     PointsEarned,
     PointsMoved,
     points_event,
+    points_event_id_parts,
 )
 from loyalty_points.domain.entries import Adjustment, EntryKind, LedgerEntry
 
@@ -25,31 +25,11 @@ _MOMENTS = {EntryKind.VESTED, EntryKind.EXPIRING_SOON, EntryKind.EXPIRED}
 
 def entry_event(entry: LedgerEntry, adjustment: Adjustment | None = None) -> CloudEvent:
     """The event of a ledger entry; an adjustment's carries its reason and actor."""
-    facts: dict[str, Any] = {
-        "member_id": entry.member_id,
-        "delta": entry.delta,
-        "balance_after": entry.balance_after,
-        "available_after": entry.available_after,
-        "reference": entry.reference,
-        "purchase_id": entry.purchase_id,
-        "store_id": entry.store_id,
-        "lots": [LotMoved(lot_id=lot_id, points=points) for lot_id, points in entry.lots],
-    }
-    lot = entry.lot
-    data: PointsMoved
-    if entry.kind is EntryKind.EARNED and entry.tier is not None and lot is not None:
-        data = PointsEarned(**facts, tier=entry.tier, lot_id=lot.lot_id, vests_at=lot.vests_at,
-                            expires_at=lot.expires_at,
-                            programme_version=entry.programme_version or "",
-                            rules=list(entry.rules))  # fmt: skip
-    elif entry.kind in _MOMENTS and lot is not None and entry.reference == lot.lot_id:
-        data = LotMoment(**facts, lot_id=lot.lot_id, points=lot.points, vests_at=lot.vests_at,
-                         expires_at=lot.expires_at)  # fmt: skip
-    elif adjustment is not None:
-        data = PointsAdjusted(**facts, reason=adjustment.reason, actor=adjustment.actor)
-    else:
-        data = PointsMoved(**facts)
-    return points_event(entry.kind.value, data, entry.occurred_at)
+    model, fields = _data_of(entry)
+    if model is PointsMoved and adjustment is not None:
+        model = PointsAdjusted
+        fields |= {"reason": adjustment.reason, "actor": adjustment.actor}
+    return points_event(entry.kind.value, model(**fields), entry.occurred_at)
 
 
 def entry_event_bytes(entry: LedgerEntry) -> bytes:
@@ -60,7 +40,24 @@ def entry_event_bytes(entry: LedgerEntry) -> bytes:
     at, lot = entry.occurred_at, entry.lot
     if at.utcoffset() or (lot is not None and not _utc(lot.vests_at, lot.expires_at)):
         return entry_event(entry).to_bytes()
-    data: dict[str, Any] = {
+    kind = entry.kind.value
+    parts = points_event_id_parts(kind, entry.reference, entry.store_id, entry.purchase_id)
+    envelope = {
+        "specversion": "1.0",
+        "id": derived_event_id(*parts),
+        "source": POINTS_SOURCE,
+        "type": POINTS_EVENT_TYPES[kind],
+        "time": at,
+        "subject": entry.member_id,
+        "datacontenttype": "application/json",
+        "data": _data_of(entry)[1],
+    }
+    return orjson.dumps(envelope, option=orjson.OPT_UTC_Z)
+
+
+def _data_of(entry: LedgerEntry) -> tuple[type[PointsMoved], dict[str, Any]]:
+    """The model of the entry's event data and its fields, in the model's order."""
+    fields: dict[str, Any] = {
         "member_id": entry.member_id,
         "delta": entry.delta,
         "balance_after": entry.balance_after,
@@ -70,29 +67,19 @@ def entry_event_bytes(entry: LedgerEntry) -> bytes:
         "store_id": entry.store_id,
         "lots": [{"lot_id": lot_id, "points": points} for lot_id, points in entry.lots],
     }
+    lot = entry.lot
     if entry.kind is EntryKind.EARNED and entry.tier is not None and lot is not None:
-        data |= {"tier": entry.tier, "lot_id": lot.lot_id, "vests_at": lot.vests_at,
-                 "expires_at": lot.expires_at,
-                 "programme_version": entry.programme_version or "",
-                 "rules": list(entry.rules)}  # fmt: skip
-    elif entry.kind in _MOMENTS and lot is not None and entry.reference == lot.lot_id:
-        data |= {"lot_id": lot.lot_id, "points": lot.points, "vests_at": lot.vests_at,
-                 "expires_at": lot.expires_at}  # fmt: skip
-    kind = entry.kind.value
-    about: tuple[str, ...] = (entry.reference,)
-    if entry.store_id is not None and entry.purchase_id is not None:
-        about = (entry.store_id, entry.purchase_id, entry.reference)
-    envelope = {
-        "specversion": "1.0",
-        "id": derived_event_id(kind, *about),
-        "source": POINTS_SOURCE,
-        "type": POINTS_EVENT_TYPES[kind],
-        "time": at,
-        "subject": entry.member_id,
-        "datacontenttype": "application/json",
-        "data": data,
-    }
-    return orjson.dumps(envelope, option=orjson.OPT_UTC_Z)
+        return PointsEarned, fields | {
+            "tier": entry.tier, "lot_id": lot.lot_id, "vests_at": lot.vests_at,
+            "expires_at": lot.expires_at, "programme_version": entry.programme_version or "",
+            "rules": list(entry.rules),
+        }  # fmt: skip
+    if entry.kind in _MOMENTS and lot is not None and entry.reference == lot.lot_id:
+        return LotMoment, fields | {
+            "lot_id": lot.lot_id, "points": lot.points, "vests_at": lot.vests_at,
+            "expires_at": lot.expires_at,
+        }  # fmt: skip
+    return PointsMoved, fields
 
 
 def _utc(*moments: datetime | None) -> bool:
