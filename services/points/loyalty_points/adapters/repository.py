@@ -217,14 +217,13 @@ class LedgerRepository:
     async def _purchased(
         self, db: Any, known: list[str], own: Mapping[str, Mapping[PurchaseKey, Purchase]]
     ) -> set[str]:
-        """The members with a purchase recorded: asked only when a rule needs it, and
-        only of members with a balance row none of whose purchases were loaded."""
+        """The members with a purchase recorded before what was loaded of theirs: asked
+        only when a rule needs it, and only of members with a balance row none of whose
+        own purchases were loaded (the ledger counts those itself)."""
         if not self._asks_first:
             return set()
-        mine = {m for m, loaded in own.items() if any(p.member_id == m for p in loaded.values())}
-        unsure = [m for m in known if m not in mine]
-        found = {r[0] for r in await db.fetch(_PURCHASED, unsure)} if unsure else set()
-        return found | mine
+        unsure = [m for m in known if not any(p.member_id == m for p in own.get(m, {}).values())]
+        return {r[0] for r in await db.fetch(_PURCHASED, unsure)} if unsure else set()
 
     def _book(self, member_id: str, lots: dict[str, Any]) -> LotBook:
         return LotBook(member_id, self._lifecycle, lots)
